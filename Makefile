@@ -1,0 +1,34 @@
+# The two commands of the README, and a few helpers.
+# Everything installs itself on first use (see infra/bootstrap.sh) and is cached.
+
+.PHONY: demo test unit integration bootstrap up down status clean-state
+
+## demo: install what is missing, start the stack, run the admin_units pipeline, query gold in Trino
+demo: bootstrap
+	.venv/bin/lake demo
+
+## test: unit tests, then integration tests against a real S3, Spark and Trino (own ports, own state)
+test: bootstrap
+	.venv/bin/python -m pytest tests
+
+unit: bootstrap
+	.venv/bin/python -m pytest tests/unit
+
+integration: bootstrap
+	.venv/bin/python -m pytest tests/integration
+
+bootstrap:
+	@bash infra/bootstrap.sh
+
+up: bootstrap
+	.venv/bin/lake up
+
+down:
+	.venv/bin/lake down
+
+status:
+	.venv/bin/lake status
+
+## clean-state: stop the stack and delete local lake data (.lake/); caches are kept
+clean-state: down
+	rm -rf .lake

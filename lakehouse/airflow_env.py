@@ -1,0 +1,97 @@
+"""Airflow's configuration for this checkout, as AIRFLOW__* environment variables.
+
+Every Airflow process we start (api-server, scheduler, dag-processor,
+triggerer, `airflow dags test`) gets the same variables, so they share one
+metadata database, one JWT secret and one DAGs folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lakehouse.errors import LakeError
+from lakehouse.settings import REPO_ROOT, Settings, get_settings
+
+ADMIN_USER = "admin"
+
+
+def home(settings: Settings) -> Path:
+    path = settings.state_dir / "airflow"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def passwords_file(settings: Settings) -> Path:
+    """SimpleAuthManager reads user passwords from this JSON file; we write it from our secrets."""
+    path = home(settings) / "simple_auth_manager_passwords.json"
+    wanted = {ADMIN_USER: settings.secrets["airflow_admin_password"]}
+    if not path.exists() or json.loads(path.read_text() or "{}") != wanted:
+        path.write_text(json.dumps(wanted))
+        path.chmod(0o600)
+    return path
+
+
+def environment(settings: Settings | None = None) -> dict[str, str]:
+    """The AIRFLOW__* variables (and LAKE_* pass-through) for every Airflow process."""
+    settings = settings or get_settings()
+    cfg = settings.env.services.airflow
+    airflow_home = home(settings)
+    api = f"http://{settings.host}:{cfg.port}"
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(cfg.parallelism),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__API__HOST": settings.host,
+        "AIRFLOW__API__PORT": str(cfg.port),
+        "AIRFLOW__API__BASE_URL": api,
+        "AIRFLOW__API__SECRET_KEY": settings.secrets["airflow_api_secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": settings.secrets["airflow_jwt_secret"],
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__API__WORKERS": "1",
+        # the api-server builds its task-execution API lazily; the first task call can take 10 s
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(settings)),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
+        "LAKE_HOME": str(settings.state_dir),
+        "LAKE_ENV": settings.env.name,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+def airflow_bin() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def migrate(settings: Settings | None = None) -> None:
+    """Create or upgrade the metadata database (idempotent; fast when current)."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    result = subprocess.run([airflow_bin(), "db", "migrate"], env={**os.environ, **environment(settings)},
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+        raise LakeError(f"`airflow db migrate` failed:\n{tail}")
+    print(f"[lake] airflow: metadata database ready ({time.monotonic() - started:.0f}s)", flush=True)
+
+
+def run_cli(args: list[str], settings: Settings | None = None, check: bool = True) -> int:
+    """Run an `airflow` CLI command with this checkout's configuration, streaming its output."""
+    settings = settings or get_settings()
+    result = subprocess.run([airflow_bin(), *args], env={**os.environ, **environment(settings)})
+    if check and result.returncode != 0:
+        raise LakeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); see the output above")
+    return result.returncode

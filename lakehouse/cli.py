@@ -1,0 +1,265 @@
+"""`lake`: install, start and query the local lakehouse.
+
+Thin on purpose: each command parses its arguments and calls one function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import sys
+import time
+from typing import Any, Sequence
+
+from lakehouse.errors import LakeError
+
+DEMO_QUERY = ("SELECT province_code, province_name, commune_count, xa_count, phuong_count, dac_khu_count "
+              "FROM lake.gold.commune_counts_by_province ORDER BY commune_count DESC")
+
+
+# ---- output ---------------------------------------------------------------------
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table") -> str:
+    """Render a result as an aligned table, CSV or JSON (one object per row)."""
+    if fmt == "json":
+        def default(v: Any) -> Any:
+            if isinstance(v, decimal.Decimal):
+                return str(v)
+            return _cell(v)
+        return json.dumps([dict(zip(columns, r)) for r in rows], ensure_ascii=False, default=default, indent=1)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[("" if v is None else _cell(v)) for v in r] for r in rows])
+        return out.getvalue().rstrip("\n")
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda vals: " | ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    sep = "-+-".join("-" * w for w in widths)
+    body = [line(columns), sep, *[line(r) for r in cells]]
+    body.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(body)
+
+
+# ---- commands -------------------------------------------------------------------
+
+def cmd_install(args: argparse.Namespace) -> None:
+    from lakehouse.install import install_all
+    install_all()
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    from lakehouse import services
+    from lakehouse.install import install_all
+    from lakehouse.settings import get_settings
+
+    if not args.no_install:
+        install_all()
+    started = time.monotonic()
+    services.up(args.services)
+    settings = get_settings()
+    print(f"[lake] stack up in {time.monotonic() - started:.0f}s")
+    if not args.services or "airflow" in args.services or "airflow-api-server" in args.services:
+        print(f"[lake] Airflow UI: http://{settings.host}:{settings.env.services.airflow.port}  "
+              f"user: admin  password: {settings.secrets['airflow_admin_password']}")
+    print(f"[lake] Trino: http://{settings.host}:{settings.trino_port}  catalog: {settings.trino_catalog}")
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    from lakehouse import services
+    services.down(args.services)
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from lakehouse import services
+    rows = services.status()
+    columns = ["service", "state", "pid", "rss_mb", "url"]
+    print(format_rows(columns, [[r[c] for c in columns] for r in rows], args.format))
+    if args.format == "table":
+        total = sum(r["rss_mb"] for r in rows if r["rss_mb"] != "")
+        print(f"memory in use by the stack: {total:,} MB")
+
+
+def cmd_logs(args: argparse.Namespace) -> None:
+    from lakehouse import services
+    service = services.select([args.service])[0]
+    path = service.log_file
+    if not path.exists():
+        raise LakeError(f"no log for {service.name} yet ({path}); has it been started with `lake up`?")
+    lines = path.read_text(errors="replace").splitlines()
+    print("\n".join(lines[-args.lines:]))
+    if args.follow:
+        with open(path, errors="replace") as fh:
+            fh.seek(0, 2)
+            try:
+                while True:
+                    line = fh.readline()
+                    if line:
+                        print(line, end="", flush=True)
+                    else:
+                        time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+
+
+def cmd_sql(args: argparse.Namespace) -> None:
+    from lakehouse import trino
+    sql = args.query if args.query != "-" else sys.stdin.read()
+    try:
+        columns, rows = trino.query(sql)
+    except Exception as exc:  # the trino client raises many types; show the server's message
+        if exc.__class__.__module__.startswith(("trino", "requests", "urllib3")):
+            raise LakeError(f"Trino: {getattr(exc, 'message', None) or exc}") from exc
+        raise
+    print(format_rows(columns, rows, args.format))
+
+
+def cmd_spec(args: argparse.Namespace) -> None:
+    from lakehouse.spec import json_schema, load_catalog
+    if args.action == "schema":
+        print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return
+    catalog = load_catalog()
+    if args.action == "validate":
+        print(f"ok: {len(catalog.datasets)} datasets in {len(catalog.domains)} domains are valid")
+        return
+    rows = [[d.name, d.domain, d.layer, d.classification, ",".join(d.catalogs), d.schedule or ""]
+            for d in sorted(catalog.datasets.values(), key=lambda d: (d.domain, d.layer, d.name))]
+    print(format_rows(["name", "domain", "layer", "classification", "catalogs", "schedule"], rows, args.format))
+
+
+def _domain_of(target: str) -> str:
+    from lakehouse.spec import load_catalog
+    catalog = load_catalog()
+    if target in catalog.domains:
+        return target
+    if target in catalog.datasets:
+        return catalog.datasets[target].domain
+    raise LakeError(f"{target!r} is neither a domain ({', '.join(catalog.domains)}) nor a dataset in lake_config")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from lakehouse import airflow_env
+    from lakehouse.orchestration import dag_id
+    from lakehouse.spec import load_catalog
+
+    domains = load_catalog().domains if args.all else [_domain_of(args.target)]
+    airflow_env.migrate()
+    for domain in domains:
+        started = time.monotonic()
+        print(f"[lake] running DAG {dag_id(domain)} for {args.date} through Airflow (`airflow dags test`)", flush=True)
+        airflow_env.run_cli(["dags", "test", dag_id(domain), args.date])
+        print(f"[lake] {dag_id(domain)} finished in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from lakehouse import trino
+
+    started = time.monotonic()
+    cmd_up(argparse.Namespace(services=None, no_install=False))
+    cmd_run(argparse.Namespace(target="admin_units", all=False, date=args.date))
+    columns, rows = trino.query(DEMO_QUERY)
+    print(f"\ntrino> {DEMO_QUERY}")
+    print(format_rows(columns, rows))
+    _, total = trino.query("SELECT count(*) FROM lake.gold.communes_with_province")
+    print(f"\ncommunes in lake.gold.communes_with_province: {total[0][0]:,}; provinces: {len(rows)}")
+    print(f"[lake] demo finished in {time.monotonic() - started:.0f}s. Stop everything with `lake down`.")
+
+
+def cmd_airflow(args: argparse.Namespace) -> None:
+    from lakehouse import airflow_env
+    sys.exit(airflow_env.run_cli(args.args, check=False))
+
+
+# ---- parser ---------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lake", description="The ministry lakehouse: S3 + Spark/Delta + Great Expectations + Trino + Airflow.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    today = dt.date.today().isoformat()
+    fmt = dict(choices=["table", "csv", "json"], default="table", help="output format (default: table)")
+
+    p = sub.add_parser("install", help="build/fetch weed, Trino and the Spark jars into the cache (idempotent)")
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("up", help="install if needed, then start S3, Trino and Airflow (a no-op when running)")
+    p.add_argument("services", nargs="*", help="only these services or groups: s3, trino, airflow")
+    p.add_argument("--no-install", action="store_true", help="skip the install check")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("down", help="stop the services lake started (and nothing else)")
+    p.add_argument("services", nargs="*", help="only these services or groups")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="show each service: state, pid, memory, URL")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("logs", help="print a service's log")
+    p.add_argument("service", help="s3, trino, airflow-api-server, airflow-scheduler, ...")
+    p.add_argument("-n", "--lines", type=int, default=50, help="how many lines from the end (default 50)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("sql", help="run a SQL query on Trino and print the result")
+    p.add_argument("query", help="the SQL text, or - to read it from standard input")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("spec", help="check and describe the dataset specs in lake_config/")
+    p.add_argument("action", choices=["validate", "list", "schema"],
+                   help="validate: load and check every spec; list: one line each; schema: print the JSON Schema")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_spec)
+
+    p = sub.add_parser("run", help="run a domain's pipeline (its Airflow DAG) for one logical date")
+    p.add_argument("target", nargs="?", help="a domain (e.g. admin_units) or a dataset in it")
+    p.add_argument("--all", action="store_true", help="run every domain")
+    p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="install, start the stack, run the admin_units pipeline, query gold in Trino")
+    p.add_argument("--date", default=today, help="logical date of the run (default: today)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("airflow", help="run the airflow CLI with this checkout's configuration")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for `airflow`")
+    p.set_defaults(func=cmd_airflow)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and not args.all and not args.target:
+        parser.error("run: give a domain or dataset, or --all")
+    if args.command == "run":
+        try:
+            dt.date.fromisoformat(args.date)
+        except ValueError:
+            parser.error(f"run: --date {args.date!r} is not a date (YYYY-MM-DD)")
+    try:
+        args.func(args)
+    except LakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

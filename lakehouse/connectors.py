@@ -1,0 +1,49 @@
+"""Built-in extractors: code that lands a source's rows as files.
+
+A dataset whose ``source.connector`` is ``files`` needs none: its files are
+dropped into landing by `lake ingest` or by the source system.  Any other
+connector is named here and returns (file name, bytes) to land for a date.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from lakehouse.errors import ConfigError
+from lakehouse.spec import SourceDataset
+
+
+def _vietnam_provinces(options: dict) -> tuple[str, bytes]:
+    """The 34 provinces or 3,321 communes shipped by the `vietnam-provinces` package, as JSON Lines."""
+    from vietnam_provinces import Province, Ward
+
+    entity = options.get("entity")
+    if entity == "provinces":
+        rows = [{"code": int(p.code), "name": p.name, "division_type": p.division_type.value,
+                 "codename": p.codename, "phone_code": p.phone_code} for p in Province.iter_all()]
+    elif entity == "communes":
+        rows = [{"code": int(w.code), "name": w.name, "division_type": w.division_type.value,
+                 "codename": w.codename, "province_code": int(w.province_code)} for w in Ward.iter_all()]
+    else:
+        raise ConfigError(f"source.options.entity: {entity!r} is not one of 'provinces', 'communes'")
+    rows.sort(key=lambda r: r["code"])  # stable bytes: the same data lands as the same file
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return f"{entity}.jsonl", body.encode("utf-8")
+
+
+EXTRACTORS: dict[str, Callable[[dict], tuple[str, bytes]]] = {
+    "vietnam_provinces": _vietnam_provinces,
+}
+
+
+def extract(spec: SourceDataset) -> tuple[str, bytes] | None:
+    """Run the dataset's extractor; None for file-drop sources."""
+    if spec.source.connector == "files":
+        return None
+    try:
+        extractor = EXTRACTORS[spec.source.connector]
+    except KeyError:
+        raise ConfigError(f"dataset {spec.name}: field 'source.connector': unknown connector "
+                          f"{spec.source.connector!r}; known: files, {', '.join(EXTRACTORS)}") from None
+    return extractor(spec.source.options)

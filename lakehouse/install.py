@@ -1,0 +1,224 @@
+"""Install what the local stack needs, once, into the shared cache.
+
+Everything comes from the package registries this platform may use: the `weed`
+S3 server is built from the Go module proxy, the Spark jars and the Trino server
+come from Maven Central.  Each step is idempotent: a finished step leaves a
+marker and is skipped next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+from lakehouse.errors import LakeError, MissingToolError
+from lakehouse.settings import REPO_ROOT, Settings, get_settings
+
+TRINO_VERSION = "476"
+TRINO_PLUGINS = ("delta-lake",)  # only the connectors we use are unpacked
+TRINO_MIN_JAVA = 24
+SPARK_JAVA = (17, 21)  # Spark 4.1 runs on Java 17 or 21
+
+WEED_MODULE_DIR = REPO_ROOT / "infra" / "s3" / "weed"
+SPARK_POM = REPO_ROOT / "infra" / "spark" / "pom.xml"
+
+
+def say(message: str) -> None:
+    print(f"[lake] {message}", flush=True)
+
+
+def require_tool(name: str, install_hint: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise MissingToolError(f"`{name}` is not on PATH. Install it: {install_hint}")
+    return path
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None, env: dict | None = None) -> None:
+    started = time.monotonic()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        raise LakeError(f"{what} failed (exit {result.returncode}): {' '.join(cmd)}\n{tail}")
+    say(f"{what}: done in {time.monotonic() - started:.0f}s")
+
+
+# ---- Java -----------------------------------------------------------------------
+
+def _java_major(java_home: Path) -> int | None:
+    release = java_home / "release"
+    if release.exists():
+        m = re.search(r'JAVA_VERSION="(\d+)', release.read_text(errors="replace"))
+        if m:
+            return int(m.group(1))
+    java = java_home / "bin" / "java"
+    if java.exists():
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
+        m = re.search(r'version "(\d+)', out)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _java_homes() -> list[Path]:
+    found: list[Path] = []
+    for var in ("LAKE_TRINO_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(var):
+            found.append(Path(os.environ[var]))
+    for root in ("/usr/lib/jvm", "/opt/java", "/usr/local/lib/jvm", str(Path.home() / ".jdks")):
+        if Path(root).is_dir():
+            found.extend(sorted(p for p in Path(root).iterdir() if (p / "bin" / "java").exists()))
+    java = shutil.which("java")
+    if java:
+        found.append(Path(java).resolve().parent.parent)
+    unique: list[Path] = []
+    for p in found:
+        if p.resolve() not in [u.resolve() for u in unique] and (p / "bin" / "java").exists():
+            unique.append(p)
+    return unique
+
+
+def find_java(min_major: int, max_major: int | None = None) -> Path:
+    """The home of an installed JDK whose major version is in [min_major, max_major]."""
+    candidates = [(m, h) for h in _java_homes() if (m := _java_major(h)) is not None
+                  and m >= min_major and (max_major is None or m <= max_major)]
+    if not candidates:
+        seen = ", ".join(f"{h} ({_java_major(h)})" for h in _java_homes()) or "none"
+        wanted = f"{min_major}" + (f"..{max_major}" if max_major else "+")
+        raise MissingToolError(
+            f"no JDK {wanted} found (looked at $LAKE_TRINO_JAVA_HOME, $JAVA_HOME, /usr/lib/jvm, PATH; saw {seen}). "
+            f"Install one, e.g. `apt-get install openjdk-{min_major}-jdk-headless` or a Temurin {min_major}+ JDK, "
+            f"or point LAKE_TRINO_JAVA_HOME at it.")
+    return sorted(candidates, key=lambda mh: mh[0])[0][1] if max_major else max(candidates)[1]
+
+
+def trino_java_home() -> Path:
+    return find_java(TRINO_MIN_JAVA)
+
+
+def spark_java_home() -> Path:
+    return find_java(*SPARK_JAVA)
+
+
+# ---- SeaweedFS ---------------------------------------------------------------------
+
+def weed_version() -> str:
+    gomod = (WEED_MODULE_DIR / "go.mod").read_text()
+    m = re.search(r"github\.com/seaweedfs/seaweedfs (v\S+)", gomod)
+    if not m:
+        raise LakeError(f"{WEED_MODULE_DIR / 'go.mod'}: no pinned github.com/seaweedfs/seaweedfs version")
+    return m.group(1)
+
+
+def weed_binary(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.cache_dir / "bin" / f"weed-{weed_version()}"
+
+
+def install_weed(settings: Settings) -> Path:
+    target = weed_binary(settings)
+    if target.exists():
+        return target
+    require_tool("go", "Go 1.26+ (https://go.dev is not reachable here: `apt-get install golang` or use the machine's Go)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    say(f"building SeaweedFS weed {weed_version()} with the Go module proxy (first time only, a few minutes)")
+    tmp = target.with_suffix(".partial")
+    _run(["go", "build", "-o", str(tmp), "github.com/seaweedfs/seaweedfs/weed"], "build weed", cwd=WEED_MODULE_DIR)
+    tmp.rename(target)
+    return target
+
+
+# ---- Spark jars --------------------------------------------------------------------
+
+def jars_dir(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    digest = hashlib.sha256(SPARK_POM.read_bytes()).hexdigest()[:12]
+    return settings.cache_dir / "jars" / digest
+
+
+def install_jars(settings: Settings) -> Path:
+    target = jars_dir(settings)
+    if (target / ".complete").exists():
+        return target
+    require_tool("mvn", "Apache Maven (`apt-get install maven`)")
+    say("resolving Spark jars (Delta, hadoop-aws, AWS SDK) from Maven Central into the cache")
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _run(["mvn", "-q", "-B", "-f", str(SPARK_POM), "dependency:copy-dependencies",
+          f"-DoutputDirectory={tmp}"], "resolve Spark jars")
+    (tmp / ".complete").write_text("ok\n")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def spark_jars(settings: Settings | None = None) -> list[str]:
+    folder = jars_dir(settings)
+    if not (folder / ".complete").exists():
+        raise MissingToolError(f"Spark jars are not installed in {folder}: run `lake install`")
+    return sorted(str(p) for p in folder.glob("*.jar"))
+
+
+# ---- Trino -------------------------------------------------------------------------
+
+def trino_home(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.cache_dir / f"trino-server-{TRINO_VERSION}"
+
+
+def trino_cli_jar(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.cache_dir / f"trino-cli-{TRINO_VERSION}-executable.jar"
+
+
+def _maven_fetch(artifact: str, out_dir: Path) -> None:
+    require_tool("mvn", "Apache Maven (`apt-get install maven`)")
+    _run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={out_dir}",
+          "-Dmdep.overWriteIfNewer=false"], f"fetch {artifact} from Maven Central")
+
+
+def install_trino(settings: Settings) -> Path:
+    home = trino_home(settings)
+    if not (home / ".complete").exists():
+        downloads = settings.cache_dir / "downloads"
+        tarball = downloads / f"trino-server-{TRINO_VERSION}.tar.gz"
+        if not tarball.exists():
+            say(f"fetching io.trino:trino-server:{TRINO_VERSION} (about 800 MB, first time only)")
+            _maven_fetch(f"io.trino:trino-server:{TRINO_VERSION}:tar.gz", downloads)
+        say(f"unpacking Trino {TRINO_VERSION} core and plugins {', '.join(TRINO_PLUGINS)}")
+        tmp = home.with_name(home.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        # The archive hard-links shared jars across plugin folders, so unpack it
+        # whole (links cost no space), keep what we run and drop the rest.
+        _run(["tar", "-xzf", str(tarball), "-C", str(tmp), "--strip-components=1"], "unpack Trino")
+        for plugin in (tmp / "plugin").iterdir():
+            if plugin.name not in TRINO_PLUGINS:
+                shutil.rmtree(plugin)
+        (tmp / ".complete").write_text("ok\n")
+        shutil.rmtree(home, ignore_errors=True)
+        tmp.rename(home)
+    cli = trino_cli_jar(settings)
+    if not cli.exists():
+        _maven_fetch(f"io.trino:trino-cli:{TRINO_VERSION}:jar:executable", cli.parent)
+    return home
+
+
+# ---- all ---------------------------------------------------------------------------
+
+def install_all(settings: Settings | None = None) -> None:
+    """Build or fetch every binary the local stack runs; skip what is cached."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    trino_java_home()  # fail early, before long downloads, when no JDK 24+ exists
+    spark_java_home()
+    install_jars(settings)
+    install_trino(settings)
+    install_weed(settings)
+    say(f"install complete in {time.monotonic() - started:.0f}s (cache: {settings.cache_dir})")

@@ -1,0 +1,78 @@
+"""What every job entry point shares: arguments, batch ids, row accounting."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from lakehouse.errors import LakeError
+
+
+@dataclass
+class Accounting:
+    """Rows in = rows written + rows quarantined + duplicates collapsed."""
+
+    dataset: str
+    layer: str
+    batch_id: str
+    rows_in: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    duplicates_collapsed: int = 0
+    rows_skipped: int = 0  # already ingested (a file landed twice)
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_in == self.rows_written + self.rows_quarantined + self.duplicates_collapsed
+
+    def check(self) -> None:
+        if not self.balanced:
+            raise LakeError(
+                f"{self.layer} {self.dataset}: row accounting does not balance for batch {self.batch_id}: "
+                f"in {self.rows_in} != written {self.rows_written} + quarantined {self.rows_quarantined} "
+                f"+ duplicates {self.duplicates_collapsed}")
+
+    def report(self) -> None:
+        print(f"[{self.layer}] {self.dataset}: in={self.rows_in} written={self.rows_written} "
+              f"quarantined={self.rows_quarantined} duplicates={self.duplicates_collapsed} "
+              f"({self.seconds:.1f}s, batch {self.batch_id})", flush=True)
+        print("ACCOUNTING " + json.dumps(asdict(self), default=str), flush=True)
+
+
+def batch_id(dataset: str, date: str) -> str:
+    """The batch of a dataset for one logical date: re-running the date reuses it."""
+    return f"{dataset}@{date}"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _date(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def main(description: str, run: Callable[[str, str], object]) -> None:
+    """Parse ``--dataset NAME --date YYYY-MM-DD`` and run; print errors without a traceback."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", required=True, help="dataset name from lake_config/datasets")
+    parser.add_argument("--date", type=_date, default=dt.date.today().isoformat(),
+                        help="logical date of the batch (default: today)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    try:
+        run(args.dataset, args.date)
+    except LakeError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    print(f"done in {time.monotonic() - started:.1f}s", flush=True)

@@ -1,0 +1,412 @@
+"""Start, stop and watch the local stack: S3 (SeaweedFS), Trino and Airflow.
+
+Every process we start gets a pid file and a log under ``<state>/run`` and
+``<state>/logs``; ``down`` only signals processes whose pid file we wrote and
+whose command line is still ours.  All servers listen on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from lakehouse import airflow_env, install
+from lakehouse.errors import ServiceError
+from lakehouse.settings import Settings, get_settings
+
+
+def say(message: str) -> None:
+    print(f"[lake] {message}", flush=True)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def http_json(url: str, timeout: float = 2.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+@dataclass
+class Service:
+    """One long-running process of the stack."""
+
+    name: str
+    ports: list[int]
+    command: Callable[[], list[str]]
+    healthy: Callable[[], bool]
+    url: str = ""
+    env: Callable[[], dict[str, str]] = dict
+    prepare: Callable[[], None] = lambda: None
+    after_start: Callable[[], None] = lambda: None
+    start_timeout: float = 180.0
+    marker: str = ""  # a string every command line of ours contains
+    group: str = ""
+    settings: Settings = field(default_factory=get_settings)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.state_dir / "run" / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.state_dir / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """Our pid for this service, if the process is alive and still ours."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+        return pid if self.marker in cmdline else None
+
+    def _process_alive(self) -> bool:
+        """The process in our pid file exists and is not a zombie (its command line may be mid-exec)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            return False
+        return state != "Z"
+
+    def start(self) -> None:
+        busy = [p for p in self.ports if port_open(self.settings.host, p)]
+        if busy:
+            raise ServiceError(
+                f"{self.name}: port {', '.join(map(str, busy))} on {self.settings.host} is already in use by a "
+                f"program lake did not start. Stop that program, or move {self.name} to a free port in "
+                f"lake_config/environments/{self.settings.env.name}.yaml (or LAKE_{self.group.upper() or self.name.upper()}_PORT).")
+        self.prepare()
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab")
+        log.write(f"\n==== lake up {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
+        log.flush()
+        env = {**os.environ, **self.env()}
+        proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, cwd=self.settings.state_dir)
+        self.pid_file.write_text(str(proc.pid))
+
+    def wait_healthy(self) -> None:
+        started = time.monotonic()
+        last_note = started
+        while time.monotonic() - started < self.start_timeout:
+            if self.healthy():
+                say(f"{self.name}: up after {time.monotonic() - started:.0f}s {self.url}")
+                return
+            if not self._process_alive():
+                raise ServiceError(f"{self.name} exited during start-up. Last lines of {self.log_file}:\n"
+                                   + tail(self.log_file, 25))
+            if time.monotonic() - last_note > 15:
+                say(f"{self.name}: still starting ({time.monotonic() - started:.0f}s)")
+                last_note = time.monotonic()
+            time.sleep(1)
+        raise ServiceError(f"{self.name} did not become healthy in {self.start_timeout:.0f}s. "
+                           f"Last lines of {self.log_file}:\n" + tail(self.log_file, 25))
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and self.pid() is not None:
+            time.sleep(0.5)
+        if self.pid() is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log yet)"
+
+
+# ---- SeaweedFS S3 -------------------------------------------------------------------
+
+def _s3_service(settings: Settings) -> Service:
+    cfg = settings.env.services.s3
+    data_dir = settings.state_dir / "s3"
+    s3_config = data_dir / "s3-identities.json"
+
+    def prepare() -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        identities = {"identities": [{
+            "name": "lake",
+            "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]}
+        s3_config.write_text(json.dumps(identities, indent=2))
+        s3_config.chmod(0o600)
+
+    def command() -> list[str]:
+        return [str(install.weed_binary(settings)), "server",
+                f"-ip={settings.host}", f"-ip.bind={settings.host}", f"-dir={data_dir}",
+                f"-master.port={cfg.master_port}", f"-volume.port={cfg.volume_port}",
+                "-filer", f"-filer.port={cfg.filer_port}",
+                "-s3", f"-s3.port={cfg.port}", f"-s3.config={s3_config}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0",  # REST catalogs we do not use
+                "-master.volumeSizeLimitMB=1024", "-volume.max=0"]
+
+    def healthy() -> bool:
+        return http_status(f"http://{settings.host}:{cfg.port}/") is not None and \
+            http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200
+
+    def after_start() -> None:
+        from lakehouse.storage import ensure_bucket
+        ensure_bucket(settings)
+
+    ports = [cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port,
+             cfg.master_port + 10000, cfg.volume_port + 10000, cfg.filer_port + 10000]
+    return Service("s3", ports, command, healthy, url=f"http://{settings.host}:{cfg.port}",
+                   prepare=prepare, after_start=after_start, start_timeout=90, marker="weed", group="s3",
+                   settings=settings)
+
+
+# ---- Spark Connect ---------------------------------------------------------------
+
+def _spark_service(settings: Settings) -> Service:
+    from lakehouse import spark
+
+    port = settings.env.services.spark.port
+    return Service("spark", [port], lambda: spark.connect_server_command(settings),
+                   lambda: port_open(settings.host, port), url=f"sc://{settings.host}:{port}",
+                   env=spark.connect_server_env, start_timeout=180, marker="SparkConnectServer",
+                   group="spark", settings=settings)
+
+
+# ---- Trino --------------------------------------------------------------------------
+
+def _trino_service(settings: Settings) -> Service:
+    cfg = settings.env.services.trino
+    etc = settings.state_dir / "trino" / "etc"
+    data = settings.state_dir / "trino" / "data"
+
+    def prepare() -> None:
+        from lakehouse.trino import catalog_properties
+        (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
+        node_id_file = settings.state_dir / "trino" / "node-id"
+        if not node_id_file.exists():
+            node_id_file.write_text(str(uuid.uuid4()))
+        (etc / "node.properties").write_text(
+            "node.environment=lake_local\n"
+            f"node.id={node_id_file.read_text().strip()}\n"
+            f"node.data-dir={data}\n"
+            f"node.bind-ip={settings.host}\n"
+            f"node.internal-address={settings.host}\n")
+        (etc / "config.properties").write_text(
+            "coordinator=true\n"
+            "node-scheduler.include-coordinator=true\n"
+            f"http-server.http.port={cfg.port}\n"
+            f"discovery.uri=http://{settings.host}:{cfg.port}\n"
+            "query.max-memory=1GB\n"
+            "query.max-memory-per-node=1GB\n"
+            "http-server.log.enabled=false\n")
+        (etc / "jvm.config").write_text("\n".join([
+            "-server", f"-Xmx{cfg.heap}", "-XX:InitialRAMPercentage=5",
+            "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
+            "-XX:-OmitStackTraceInFastThrow", "-XX:ReservedCodeCacheSize=256M",
+            "-XX:PerMethodRecompilationCutoff=10000", "-XX:PerBytecodeRecompilationCutoff=10000",
+            "-Djdk.attach.allowAttachSelf=true", "-Djdk.nio.maxCachedBufferSize=2000000",
+            "-Dfile.encoding=UTF-8", "-XX:+EnableDynamicAgentLoading", "-XX:+UseG1GC",
+        ]) + "\n")
+        (etc / "log.properties").write_text("io.trino=INFO\n")
+        catalog_file = etc / "catalog" / f"{settings.trino_catalog}.properties"
+        catalog_file.write_text(catalog_properties(settings))
+        catalog_file.chmod(0o600)
+
+    def command() -> list[str]:
+        home = install.trino_home(settings)
+        if not (home / ".complete").exists():
+            raise ServiceError(f"Trino is not installed in {home}: run `lake install`")
+        return [str(home / "bin" / "launcher"), "run", f"--etc-dir={etc}", f"--data-dir={data}",
+                f"--launcher-log-file={settings.state_dir / 'logs' / 'trino-launcher.log'}"]
+
+    def env() -> dict[str, str]:
+        java_home = install.trino_java_home()
+        return {"JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
+
+    def healthy() -> bool:
+        info = http_json(f"http://{settings.host}:{cfg.port}/v1/info")
+        return bool(info) and info.get("starting") is False
+
+    return Service("trino", [cfg.port], command, healthy, url=f"http://{settings.host}:{cfg.port}",
+                   env=env, prepare=prepare, start_timeout=240, marker="trino", group="trino", settings=settings)
+
+
+# ---- Airflow --------------------------------------------------------------------------
+
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def _airflow_services(settings: Settings) -> list[Service]:
+    cfg = settings.env.services.airflow
+    airflow_bin = str(Path(sys.executable).with_name("airflow"))
+    services = []
+    for component in AIRFLOW_COMPONENTS:
+        if component == "api-server":
+            def command(c=component) -> list[str]:
+                return [airflow_bin, c, "--host", settings.host, "--port", str(cfg.port)]
+            healthy = lambda: http_status(f"http://{settings.host}:{cfg.port}/api/v2/monitor/health") == 200
+            ports = [cfg.port]
+        else:
+            def command(c=component) -> list[str]:
+                # --skip-serve-logs: the log server would listen on all interfaces; logs are read from files
+                return [airflow_bin, c] + (["--skip-serve-logs"] if c in ("scheduler", "triggerer") else [])
+            healthy = (lambda c=component: _airflow_component_healthy(settings, c))
+            ports = []
+        services.append(Service(
+            f"airflow-{component}", ports, command, healthy,
+            url=f"http://{settings.host}:{cfg.port}" if component == "api-server" else "",
+            env=lambda: airflow_env.environment(settings),
+            prepare=(lambda: airflow_env.migrate(settings)) if component == "api-server" else (lambda: None),
+            after_start=(lambda: _warm_execution_api(settings)) if component == "api-server" else (lambda: None),
+            start_timeout=240, marker=f"airflow {component}", group="airflow", settings=settings))
+    return services
+
+
+def _warm_execution_api(settings: Settings) -> None:
+    """Build the api-server's task-execution API now, not during the first task."""
+    http_status(f"http://{settings.host}:{settings.env.services.airflow.port}/execution/health", timeout=60)
+
+
+def _airflow_component_healthy(settings: Settings, component: str) -> bool:
+    """Scheduler, dag-processor and triggerer report heartbeats to the api-server's health endpoint."""
+    cfg = settings.env.services.airflow
+    health = http_json(f"http://{settings.host}:{cfg.port}/api/v2/monitor/health")
+    if not health:
+        return False
+    key = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}[component]
+    return (health.get(key) or {}).get("status") == "healthy"
+
+
+# ---- the stack --------------------------------------------------------------------------
+
+def all_services(settings: Settings | None = None) -> list[Service]:
+    settings = settings or get_settings()
+    return [_s3_service(settings), _spark_service(settings), _trino_service(settings),
+            *_airflow_services(settings)]
+
+
+def select(names: list[str] | None, settings: Settings | None = None) -> list[Service]:
+    """Services by name or group (`s3`, `spark`, `trino`, `airflow`); all when ``names`` is empty."""
+    services = all_services(settings)
+    if not names:
+        return services
+    known = {s.name for s in services} | {s.group for s in services}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ServiceError(f"unknown service {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
+    return [s for s in services if s.name in names or s.group in names]
+
+
+def up(names: list[str] | None = None, settings: Settings | None = None) -> None:
+    """Start what is not running, then wait until everything answers. Idempotent."""
+    settings = settings or get_settings()
+    services = select(names, settings)
+    started: list[Service] = []
+    for service in services:
+        if service.pid() is not None:
+            say(f"{service.name}: already running (pid {service.pid()})")
+            continue
+        if service.healthy():
+            raise ServiceError(f"{service.name}: something not started by lake already answers on "
+                               f"port {service.ports}; stop it or change the port in "
+                               f"lake_config/environments/{settings.env.name}.yaml")
+        say(f"{service.name}: starting (log: {service.log_file})")
+        service.start()
+        started.append(service)
+    for service in services:
+        service.wait_healthy()
+        if service in started:
+            service.after_start()
+
+
+def down(names: list[str] | None = None, settings: Settings | None = None) -> None:
+    """Stop the processes lake started; anything else is left alone."""
+    for service in reversed(select(names, settings)):
+        if service.stop():
+            say(f"{service.name}: stopped")
+        else:
+            say(f"{service.name}: not running")
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(proc.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def status(settings: Settings | None = None) -> list[dict]:
+    """One row per service: running, healthy, pid, memory, url."""
+    rows = []
+    for service in all_services(settings):
+        pid = service.pid()
+        rows.append({
+            "service": service.name,
+            "state": ("up" if service.healthy() else "starting") if pid else "stopped",
+            "pid": pid or "",
+            "rss_mb": round(_rss_mb(pid)) if pid else "",
+            "url": service.url,
+        })
+    return rows

@@ -1,0 +1,234 @@
+"""Environment settings: where the lake lives and how to reach each service.
+
+An environment file (``lake_config/environments/<name>.yaml``) binds the logical
+dataset specs to storage, Spark and Trino.  Secrets never live there: they are
+generated once per install into the state directory, or come from ``LAKE_*``
+environment variables in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lakehouse.errors import ConfigError, format_validation_error
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("LAKE_CONFIG_DIR", REPO_ROOT / "lake_config"))
+
+LAYERS = ("bronze", "silver", "gold", "quarantine")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageConfig(_Strict):
+    bucket: str = "lake"
+    region: str = "us-east-1"
+    endpoint: str | None = None  # None: the local S3 server from `services.s3`
+
+
+class S3Service(_Strict):
+    port: int = 8333
+    master_port: int = 9333
+    volume_port: int = 8380
+    filer_port: int = 8888
+
+
+class TrinoService(_Strict):
+    port: int = 8080
+    heap: str = "2G"
+
+
+class AirflowService(_Strict):
+    port: int = 8280
+    parallelism: int = 2
+
+
+class SparkService(_Strict):
+    port: int = 15002
+
+
+class ServicesConfig(_Strict):
+    host: str = "127.0.0.1"
+    s3: S3Service = Field(default_factory=S3Service)
+    spark: SparkService = Field(default_factory=SparkService)
+    trino: TrinoService = Field(default_factory=TrinoService)
+    airflow: AirflowService = Field(default_factory=AirflowService)
+
+
+class SparkConfig(_Strict):
+    # connect: jobs talk to the long-lived Spark Connect server that `lake up` starts
+    #          (no JVM start-up per job); local: each job starts its own Spark.
+    mode: Literal["connect", "local"] = "connect"
+    connect_url: str | None = None  # None: the local server from `services.spark`
+    master: str = "local[2]"
+    driver_memory: str = "3g"
+    shuffle_partitions: int = 4
+
+
+class TrinoConfig(_Strict):
+    catalog: str = "lake"
+    host: str | None = None  # None: the local Trino from `services.trino`
+    port: int | None = None
+    user: str = "lake"
+
+
+class Environment(_Strict):
+    name: str
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    trino: TrinoConfig = Field(default_factory=TrinoConfig)
+
+
+def _apply_port_overrides(env: Environment) -> None:
+    """Let one shell move a service without editing the environment file."""
+    for service in ("s3", "spark", "trino", "airflow"):
+        value = os.environ.get(f"LAKE_{service.upper()}_PORT")
+        if value:
+            try:
+                setattr(getattr(env.services, service), "port", int(value))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"LAKE_{service.upper()}_PORT={value!r} is not a port number"
+                ) from exc
+
+
+def load_environment(name: str | None = None) -> Environment:
+    """Read ``lake_config/environments/<name>.yaml`` (default ``$LAKE_ENV`` or ``local``)."""
+    name = name or os.environ.get("LAKE_ENV", "local")
+    path = CONFIG_DIR / "environments" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (CONFIG_DIR / "environments").glob("*.yaml"))
+        raise ConfigError(f"{path}: no such environment file (known: {', '.join(known)})")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        env = Environment.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from exc
+    _apply_port_overrides(env)
+    return env
+
+
+class Settings:
+    """Resolved settings for one environment: paths, endpoints and credentials."""
+
+    def __init__(self, env: Environment | None = None):
+        self.env = env or load_environment()
+
+    # ---- directories -------------------------------------------------------
+    @cached_property
+    def state_dir(self) -> Path:
+        """Pid files, logs, service data and generated secrets of this checkout."""
+        path = Path(os.environ.get("LAKE_HOME", REPO_ROOT / ".lake"))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Downloads and builds shared by every checkout on this machine."""
+        default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lakehouse"
+        path = Path(os.environ.get("LAKE_CACHE", default))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- storage -------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        return self.env.storage.bucket
+
+    @property
+    def host(self) -> str:
+        return self.env.services.host
+
+    @property
+    def s3_endpoint(self) -> str:
+        if self.env.storage.endpoint:
+            return self.env.storage.endpoint
+        return f"http://{self.host}:{self.env.services.s3.port}"
+
+    def table_uri(self, layer: str, name: str, scheme: str = "s3a") -> str:
+        """Location of a Delta table: ``<scheme>://<bucket>/<layer>/<name>``."""
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
+        return f"{scheme}://{self.bucket}/{layer}/{name}"
+
+    def landing_key(self, dataset: str, date: str, filename: str) -> str:
+        return f"landing/{dataset}/{date}/{filename}"
+
+    @property
+    def spark_connect_url(self) -> str:
+        return self.env.spark.connect_url or f"sc://{self.host}:{self.env.services.spark.port}"
+
+    # ---- trino ---------------------------------------------------------------
+    @property
+    def trino_host(self) -> str:
+        return self.env.trino.host or self.host
+
+    @property
+    def trino_port(self) -> int:
+        return self.env.trino.port or self.env.services.trino.port
+
+    @property
+    def trino_catalog(self) -> str:
+        return self.env.trino.catalog
+
+    # ---- secrets ---------------------------------------------------------------
+    @cached_property
+    def secrets(self) -> dict[str, str]:
+        """Credentials generated once per install, kept in the state dir (never in git)."""
+        path = self.state_dir / "secrets.json"
+        current: dict[str, Any] = {}
+        if path.exists():
+            current = json.loads(path.read_text())
+        wanted = {
+            "s3_access_key": lambda: "lake" + secrets.token_hex(8),
+            "s3_secret_key": lambda: secrets.token_urlsafe(30),
+            "airflow_admin_password": lambda: secrets.token_urlsafe(12),
+            "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
+            "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
+        }
+        changed = False
+        for key, make in wanted.items():
+            if key not in current:
+                current[key] = make()
+                changed = True
+        if changed:
+            path.write_text(json.dumps(current, indent=2))
+            path.chmod(0o600)
+        for key in wanted:  # production injects them instead
+            override = os.environ.get(f"LAKE_{key.upper()}")
+            if override:
+                current[key] = override
+        return current
+
+    @property
+    def s3_access_key(self) -> str:
+        return self.secrets["s3_access_key"]
+
+    @property
+    def s3_secret_key(self) -> str:
+        return self.secrets["s3_secret_key"]
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings

@@ -1,0 +1,108 @@
+"""The one place that builds a SparkSession: Delta, S3A and local tuning.
+
+Jars come from the project cache that `lake install` fills, so a session never
+resolves anything from the network when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lakehouse import install
+from lakehouse.errors import ServiceError
+from lakehouse.settings import Settings, get_settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings for this environment (pure: no session is created)."""
+    env = settings.env
+    jars = install.spark_jars(settings)
+    if env.spark.master.startswith("local"):
+        # In local mode the executors live in the driver JVM: a class path avoids
+        # Spark copying every jar (the AWS SDK bundle alone is 640 MB) per session.
+        jar_conf = {"spark.driver.extraClassPath": ":".join(jars)}
+    else:
+        jar_conf = {"spark.jars": ",".join(jars)}
+    return {
+        **jar_conf,
+        "spark.master": env.spark.master,
+        "spark.driver.memory": env.spark.driver_memory,
+        "spark.driver.bindAddress": settings.host,
+        "spark.driver.host": settings.host,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(env.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Small tables: Delta's default of 50 snapshot partitions costs seconds per read.
+        "spark.databricks.delta.snapshotPartitions": str(max(2, env.spark.shuffle_partitions)),
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": env.storage.region,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3_endpoint.startswith("https")).lower(),
+        "spark.hadoop.fs.s3a.access.key": settings.s3_access_key,
+        "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key,
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.change.detection.mode": "none",
+        # Delta on S3: one writer per table at a time (writers are serialised by the scheduler).
+        "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
+    }
+
+
+def spark_home() -> str:
+    """pyspark's own folder, which is a complete SPARK_HOME (bin/, jars/)."""
+    import pyspark
+
+    return os.path.dirname(pyspark.__file__)
+
+
+def connect_server_command(settings: Settings) -> list[str]:
+    """spark-submit for the Spark Connect server that `lake up` runs (no shell script needed)."""
+    cmd = [os.path.join(spark_home(), "bin", "spark-submit"),
+           "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--name", "lake-connect"]
+    conf = {
+        **spark_conf(settings),
+        "spark.connect.grpc.binding.address": settings.host,
+        "spark.connect.grpc.binding.port": str(settings.env.services.spark.port),
+    }
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    return cmd + ["spark-internal"]
+
+
+def connect_server_env() -> dict[str, str]:
+    java_home = install.spark_java_home()
+    return {"JAVA_HOME": str(java_home), "SPARK_HOME": spark_home(), "PYSPARK_PYTHON": sys.executable,
+            "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
+
+
+def get_spark(app_name: str = "lake", settings: Settings | None = None):
+    """A SparkSession for the current environment.
+
+    In `connect` mode it is a thin client of the shared Spark Connect server
+    (started by `lake up`), so a job pays no JVM start-up; in `local` mode the
+    job starts its own Spark with the same configuration.
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or get_settings()
+    if settings.env.spark.mode == "connect":
+        url = settings.spark_connect_url
+        try:
+            return SparkSession.builder.remote(url).appName(app_name).getOrCreate()
+        except Exception as exc:  # grpc errors surface as several types
+            raise ServiceError(f"cannot reach the Spark Connect server at {url} ({exc.__class__.__name__}); "
+                               "start it with `lake up spark`, or set spark.mode: local") from exc
+    for key, value in connect_server_env().items():
+        if key != "PATH":
+            os.environ.setdefault(key, value)
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

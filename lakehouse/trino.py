@@ -1,0 +1,77 @@
+"""Trino: the catalog file for our Delta tables, a client, and table registration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakehouse.settings import Settings, get_settings
+
+
+def catalog_properties(settings: Settings) -> str:
+    """The `delta_lake` catalog over the lake bucket, with a file metastore inside it."""
+    return "\n".join([
+        "connector.name=delta_lake",
+        "hive.metastore=file",
+        f"hive.metastore.catalog.dir=s3://{settings.bucket}/_metastore",
+        "fs.native-s3.enabled=true",
+        f"s3.endpoint={settings.s3_endpoint}",
+        f"s3.region={settings.env.storage.region}",
+        "s3.path-style-access=true",
+        f"s3.aws-access-key={settings.s3_access_key}",
+        f"s3.aws-secret-key={settings.s3_secret_key}",
+        "delta.register-table-procedure.enabled=true",
+        "delta.enable-non-concurrent-writes=true",
+        "",
+    ])
+
+
+def connect(settings: Settings | None = None, schema: str | None = None):
+    """A DB-API connection to Trino (the `trino` client)."""
+    import trino
+
+    settings = settings or get_settings()
+    return trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.env.trino.user,
+                               catalog=settings.trino_catalog, schema=schema, http_scheme="http",
+                               source="lake")
+
+
+def query(sql: str, settings: Settings | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one statement; returns column names and rows."""
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        rows = cur.fetchall()
+        columns = [d[0] for d in cur.description] if cur.description else []
+        return columns, [tuple(r) for r in rows]
+    finally:
+        conn.close()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def register_location(schema: str, table: str, location: str, settings: Settings | None = None) -> bool:
+    """Make the Delta table at ``location`` queryable as ``<catalog>.<schema>.<table>``.
+
+    Idempotent: returns False when the table was already registered.  Trino reads
+    the schema from the Delta log, so later writes need no re-registration.
+    """
+    settings = settings or get_settings()
+    catalog = _quote(settings.trino_catalog)
+    schema_location = location.rsplit("/", 1)[0]
+    query(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{_quote(schema)} WITH (location = '{schema_location}')", settings)
+    _, rows = query(f"SELECT table_name FROM {catalog}.information_schema.tables "
+                    f"WHERE table_schema = '{schema}' AND table_name = '{table}'", settings)
+    if rows:
+        return False
+    query(f"CALL {catalog}.system.register_table(schema_name => '{schema}', table_name => '{table}', "
+          f"table_location => '{location}')", settings)
+    return True
+
+
+def register_table(layer: str, name: str, settings: Settings | None = None) -> bool:
+    """Register the lake table ``s3://<bucket>/<layer>/<name>`` as ``<catalog>.<layer>.<name>``."""
+    settings = settings or get_settings()
+    return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings)

@@ -1,0 +1,29 @@
+"""The real stack for integration tests: S3 (SeaweedFS), Spark Connect and Trino.
+
+Started through the same code as `lake up`, in the `test` environment (its own
+ports and state folder); what the fixture started, it stops.
+"""
+
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    from lakehouse import services
+    from lakehouse.install import install_all
+    from lakehouse.settings import get_settings
+
+    settings = get_settings()
+    assert settings.env.name == "test", "integration tests must run in the `test` environment"
+    install_all(settings)
+    wanted = services.select(["s3", "spark", "trino"], settings)
+    already = {s.name for s in wanted if s.pid() is not None}
+    services.up(["s3", "spark", "trino"], settings)
+    yield settings
+    services.down([s.name for s in wanted if s.name not in already], settings)

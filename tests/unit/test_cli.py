@@ -1,0 +1,49 @@
+"""`lake` output formats and argument errors."""
+
+import csv
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+
+import pytest
+
+from lakehouse.cli import build_parser, format_rows, main
+
+COLS = ["province_code", "province_name", "share"]
+ROWS = [(1, "Thành phố Hà Nội", Decimal("0.05")), (46, "Thành phố Huế", None)]
+
+
+def test_table_is_aligned_and_counts_rows():
+    out = format_rows(COLS, ROWS).splitlines()
+    assert out[0].startswith("province_code | province_name")
+    assert out[2].index("|") == out[0].index("|")
+    assert out[-1] == "(2 rows)"
+    assert "NULL" in out[3]
+
+
+def test_csv_and_json_round_trip():
+    parsed = list(csv.reader(io.StringIO(format_rows(COLS, ROWS, "csv"))))
+    assert parsed[0] == COLS and parsed[1] == ["1", "Thành phố Hà Nội", "0.05"] and parsed[2][2] == ""
+    data = json.loads(format_rows(COLS, [(1, dt.date(2025, 7, 1), Decimal("1.5"))], "json"))
+    assert data == [{"province_code": 1, "province_name": "2025-07-01", "share": "1.5"}]
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    for command in ("install", "up", "down", "status", "logs", "sql", "spec", "run", "demo"):
+        assert command in text
+
+
+def test_run_rejects_a_bad_date(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "admin_units", "--date", "27/11/2026"])
+    assert "is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+
+
+def test_unknown_service_is_named(capsys):
+    with pytest.raises(SystemExit):
+        main(["logs", "hdfs"])
+    assert "unknown service hdfs" in capsys.readouterr().err
