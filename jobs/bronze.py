@@ -16,16 +16,14 @@ from lakehouse import delta_io, jobrun, storage
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset, load_catalog
+from lakehouse.spec import SourceDataset
 from lakehouse.transforms import parse_json_lines, split_parsed
 
 
 def run(dataset: str, date: str) -> Accounting:
     started = time.monotonic()
     settings = get_settings()
-    spec = load_catalog()[dataset]
-    if not isinstance(spec, SourceDataset):
-        raise jobrun.LakeError(f"{dataset} is a gold dataset; it has no bronze table")
+    spec = jobrun.dataset_spec(dataset, SourceDataset, "gold datasets have no bronze table")
     batch = jobrun.batch_id(dataset, date)
     acc = Accounting(dataset, "bronze", batch)
     prefix = f"landing/{dataset}/{date}/"

@@ -7,16 +7,14 @@ import time
 from lakehouse import delta_io, jobrun
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
-from lakehouse.spec import GoldDataset, load_catalog
+from lakehouse.spec import GoldDataset
 from lakehouse.transforms import gold_sql
 
 
 def run(dataset: str, date: str) -> int:
     started = time.monotonic()
     settings = get_settings()
-    spec = load_catalog()[dataset]
-    if not isinstance(spec, GoldDataset):
-        raise jobrun.LakeError(f"{dataset} is not a gold dataset")
+    spec = jobrun.dataset_spec(dataset, GoldDataset, "jobs.gold builds gold datasets only")
     spark = get_spark(f"gold {dataset}")
     for dep in spec.depends_on:
         uri = settings.table_uri("silver", dep)

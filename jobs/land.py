@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from lakehouse import connectors, jobrun, storage
 from lakehouse.settings import get_settings
-from lakehouse.spec import SourceDataset, load_catalog
+from lakehouse.spec import SourceDataset
 
 
 def run(dataset: str, date: str) -> str | None:
     """Extract and store the file for ``date``; returns its key, or None for file-drop sources."""
-    spec = load_catalog()[dataset]
-    if not isinstance(spec, SourceDataset):
-        raise jobrun.LakeError(f"{dataset} is a gold dataset; it has nothing to land")
+    spec = jobrun.dataset_spec(dataset, SourceDataset, "gold datasets have nothing to land")
     extracted = connectors.extract(spec)
     if extracted is None:
         print(f"[land] {dataset}: source is 'files': nothing to extract, files are dropped into landing")

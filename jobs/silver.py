@@ -16,16 +16,14 @@ from lakehouse import delta_io, jobrun, quality
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset, load_catalog
+from lakehouse.spec import SourceDataset
 from lakehouse.transforms import refine
 
 
 def run(dataset: str, date: str) -> Accounting:
     started = time.monotonic()
     settings = get_settings()
-    spec = load_catalog()[dataset]
-    if not isinstance(spec, SourceDataset):
-        raise jobrun.LakeError(f"{dataset} is a gold dataset; build it with jobs.gold")
+    spec = jobrun.dataset_spec(dataset, SourceDataset, "build gold datasets with jobs.gold")
     batch = jobrun.batch_id(dataset, date)
     acc = Accounting(dataset, "silver", batch)
     spark = get_spark(f"silver {dataset}")

@@ -8,9 +8,11 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from lakehouse.errors import LakeError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +46,16 @@ class Accounting:
               f"quarantined={self.rows_quarantined} duplicates={self.duplicates_collapsed} "
               f"({self.seconds:.1f}s, batch {self.batch_id})", flush=True)
         print("ACCOUNTING " + json.dumps(asdict(self), default=str), flush=True)
+
+
+def dataset_spec(name: str, kind: type[T], why: str) -> T:
+    """The spec of ``name``, which must be of ``kind`` (source or gold) for this job."""
+    from lakehouse.spec import load_catalog
+
+    spec = load_catalog()[name]
+    if not isinstance(spec, kind):
+        raise LakeError(f"{name} is a {spec.layer} dataset: {why}")
+    return spec
 
 
 def batch_id(dataset: str, date: str) -> str:

@@ -118,12 +118,13 @@ class Service:
                                 env=env, start_new_session=True, cwd=self.settings.state_dir)
         self.pid_file.write_text(str(proc.pid))
 
-    def wait_healthy(self) -> None:
+    def wait_healthy(self, quiet: bool = False) -> None:
         started = time.monotonic()
         last_note = started
         while time.monotonic() - started < self.start_timeout:
             if self.healthy():
-                say(f"{self.name}: up after {time.monotonic() - started:.0f}s {self.url}")
+                if not quiet:
+                    say(f"{self.name}: up after {time.monotonic() - started:.0f}s {self.url}")
                 return
             if not self._process_alive():
                 raise ServiceError(f"{self.name} exited during start-up. Last lines of {self.log_file}:\n"
@@ -303,7 +304,9 @@ def _airflow_services(settings: Settings) -> list[Service]:
             env=lambda: airflow_env.environment(settings),
             prepare=(lambda: airflow_env.migrate(settings)) if component == "api-server" else (lambda: None),
             after_start=(lambda: _warm_execution_api(settings)) if component == "api-server" else (lambda: None),
-            start_timeout=240, marker=f"airflow {component}", group="airflow", settings=settings))
+            # the api-server renames itself "airflow api_server -- host:…", hence the shorter marker
+            start_timeout=240, marker=f"airflow {component.split('-')[0]}", group="airflow",
+            settings=settings))
     return services
 
 
@@ -359,7 +362,7 @@ def up(names: list[str] | None = None, settings: Settings | None = None) -> None
         service.start()
         started.append(service)
     for service in services:
-        service.wait_healthy()
+        service.wait_healthy(quiet=service not in started)
         if service in started:
             service.after_start()
 

@@ -103,6 +103,14 @@ def _apply_port_overrides(env: Environment) -> None:
                 ) from exc
 
 
+def _apply_mode_override(env: Environment) -> None:
+    mode = os.environ.get("LAKE_SPARK_MODE")
+    if mode:
+        if mode not in ("connect", "local"):
+            raise ConfigError(f"LAKE_SPARK_MODE={mode!r}: use 'connect' or 'local'")
+        env.spark.mode = mode  # type: ignore[assignment]
+
+
 def load_environment(name: str | None = None) -> Environment:
     """Read ``lake_config/environments/<name>.yaml`` (default ``$LAKE_ENV`` or ``local``)."""
     name = name or os.environ.get("LAKE_ENV", "local")
@@ -119,6 +127,7 @@ def load_environment(name: str | None = None) -> Environment:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, exc)) from exc
     _apply_port_overrides(env)
+    _apply_mode_override(env)
     return env
 
 

@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 
@@ -15,5 +16,6 @@ def spark():
                .config("spark.sql.shuffle.partitions", "1").config("spark.sql.session.timeZone", "UTC")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its exit-time "closing" notes hit closed streams
     yield session
     session.stop()
