@@ -49,7 +49,7 @@ def run(dataset: str, date: str) -> Accounting:
     at = jobrun.now_iso()
     hashes = spark.createDataFrame([(f"s3a://{settings.bucket}/{k}", e) for k, e in todo.items()],
                                    "_source_file string, _source_hash string")
-    lines = (spark.read.option("encoding", spec.source.encoding).text(list(hashes.toPandas()["_source_file"]))
+    lines = (spark.read.text(list(hashes.toPandas()["_source_file"]))
              .select("value", F.col("_metadata.file_path").alias("_source_file"))
              .join(F.broadcast(hashes), "_source_file")
              .withColumn("_landing_date", F.lit(date).cast("date"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import sys
 
 from lakehouse.settings import REPO_ROOT
@@ -26,7 +27,8 @@ def dag_id(domain: str) -> str:
 
 
 def _job_command(job: str, dataset: str) -> str:
-    return f"cd {REPO_ROOT} && exec {sys.executable} -m jobs.{job} --dataset {dataset} --date {{{{ ds }}}}"
+    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
+    return f"cd {root} && exec {python} -m jobs.{job} --dataset {dataset} --date {{{{ ds }}}}"
 
 
 def build_domain_dag(catalog: Catalog, domain: str):

@@ -61,9 +61,9 @@ class Source(_Strict):
     """How rows reach landing, and how landed files are read."""
 
     connector: str = Field("files", description="'files' (dropped into landing) or a built-in extractor")
-    format: Literal["jsonl", "csv"] = "jsonl"
+    format: Literal["jsonl"] = Field("jsonl", description="JSON Lines; more formats come with the medallion engine")
     options: dict[str, Any] = Field(default_factory=dict)
-    encoding: str = "utf-8"
+    encoding: Literal["utf-8"] = "utf-8"
 
 
 class Rule(_Strict):

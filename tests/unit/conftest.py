@@ -5,12 +5,18 @@ import sys
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def spark():
-    """A small classic local Spark for pure transforms: no S3, no Delta, no jars."""
+    """A small classic local Spark for pure transforms: no S3, no Delta, no jars.
+
+    Module-scoped, so it is stopped before any test in another module opens a
+    Spark Connect session in this process (pyspark flips a process-wide switch for that).
+    """
     from pyspark.sql import SparkSession
 
     os.environ["PYSPARK_PYTHON"] = sys.executable  # Python workers need this venv (pandas, pyarrow)
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # left by an earlier Spark Connect session
+    os.environ.pop("SPARK_REMOTE", None)
     session = (SparkSession.builder.master("local[1]").appName("lake-unit")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "1").config("spark.sql.session.timeZone", "UTC")

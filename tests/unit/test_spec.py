@@ -101,3 +101,10 @@ def test_json_schema_describes_both_kinds():
     schema = json_schema()
     text = str(schema)
     assert "SourceDataset" in text and "GoldDataset" in text
+
+
+def test_unsupported_source_format_is_refused_at_load(tmp_path):
+    path = write(tmp_path, "demo/people.yaml", GOOD.replace("format: jsonl", "format: xlsx"))
+    with pytest.raises(ConfigError, match=r"field 'source.format'") as err:
+        load_catalog(tmp_path)
+    assert str(path) in str(err.value)
