@@ -47,19 +47,24 @@ def run(dataset: str, date: str) -> Accounting:
         return acc
 
     at = jobrun.now_iso()
-    hashes = spark.createDataFrame([(f"s3a://{settings.bucket}/{k}", e) for k, e in todo.items()],
-                                   "_source_file string, _source_hash string")
-    lines = (spark.read.text(list(hashes.toPandas()["_source_file"]))
-             .select("value", F.col("_metadata.file_path").alias("_source_file"))
-             .join(F.broadcast(hashes), "_source_file")
+    files = {f"s3a://{settings.bucket}/{key}": etag for key, etag in todo.items()}
+    hashes = spark.createDataFrame(list(files.items()), "_source_file string, _source_hash string")
+    lines = (spark.read.text(list(files))
+             # _metadata.file_path is URL-encoded; decode it so it matches the key we listed
+             .select("value", F.url_decode(F.col("_metadata.file_path")).alias("_source_file"))
+             .join(F.broadcast(hashes), "_source_file", "left")
              .withColumn("_landing_date", F.lit(date).cast("date"))
              .withColumn("_batch_id", F.lit(batch))
              .withColumn("_ingested_at", F.to_timestamp(F.lit(at))))
     parsed = parse_json_lines(lines, sorted({c.source_field for c in spec.columns})).cache()
     split = split_parsed(parsed, spec, at)
     acc.rows_in = parsed.count()
+    unmatched = parsed.where(F.col("_source_hash").isNull()).select("_source_file").distinct().collect()
+    if unmatched:  # never drop rows silently: a path we cannot tie to its landed object stops the job
+        raise jobrun.LakeError(f"bronze {dataset}: read rows from files that were not listed in landing: "
+                               f"{[r[0] for r in unmatched]}")
     acc.rows_quarantined = split.rejected.count()
-    acc.rows_written = acc.rows_in - acc.rows_quarantined
+    acc.rows_written = split.good.count()
     delta_io.append(split.good, bronze_uri)
     if acc.rows_quarantined:  # new files only, so these rows are new too
         delta_io.append(split.rejected, settings.table_uri("quarantine", dataset))
