@@ -96,7 +96,7 @@ def _apply_port_overrides(env: Environment) -> None:
         value = os.environ.get(f"LAKE_{service.upper()}_PORT")
         if value:
             try:
-                setattr(getattr(env.services, service), "port", int(value))
+                getattr(env.services, service).port = int(value)
             except ValueError as exc:
                 raise ConfigError(
                     f"LAKE_{service.upper()}_PORT={value!r} is not a port number"
