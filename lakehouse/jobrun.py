@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, TypeVar
 
 from lakehouse.errors import LakeError
+from lakehouse.spec import load_catalog
 
 T = TypeVar("T")
 
@@ -50,8 +51,6 @@ class Accounting:
 
 def dataset_spec(name: str, kind: type[T], why: str) -> T:
     """The spec of ``name``, which must be of ``kind`` (source or gold) for this job."""
-    from lakehouse.spec import load_catalog
-
     spec = load_catalog()[name]
     if not isinstance(spec, kind):
         raise LakeError(f"{name} is a {spec.layer} dataset: {why}")

@@ -90,8 +90,8 @@ class Environment(_Strict):
     trino: TrinoConfig = Field(default_factory=TrinoConfig)
 
 
-def _apply_port_overrides(env: Environment) -> None:
-    """Let one shell move a service without editing the environment file."""
+def _apply_shell_overrides(env: Environment) -> None:
+    """Let one shell move a service (LAKE_<SERVICE>_PORT) or pick the Spark mode (LAKE_SPARK_MODE)."""
     for service in ("s3", "spark", "trino", "airflow"):
         value = os.environ.get(f"LAKE_{service.upper()}_PORT")
         if value:
@@ -101,9 +101,6 @@ def _apply_port_overrides(env: Environment) -> None:
                 raise ConfigError(
                     f"LAKE_{service.upper()}_PORT={value!r} is not a port number"
                 ) from exc
-
-
-def _apply_mode_override(env: Environment) -> None:
     mode = os.environ.get("LAKE_SPARK_MODE")
     if mode:
         if mode not in ("connect", "local"):
@@ -126,8 +123,7 @@ def load_environment(name: str | None = None) -> Environment:
         env = Environment.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, exc)) from exc
-    _apply_port_overrides(env)
-    _apply_mode_override(env)
+    _apply_shell_overrides(env)
     return env
 
 
