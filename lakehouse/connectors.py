@@ -1,8 +1,7 @@
 """Built-in extractors: code that lands a source's rows as files.
 
-A dataset whose ``source.connector`` is ``files`` needs none: its files are
-dropped into landing by `lake ingest` or by the source system.  Any other
-connector is named here and returns (file name, bytes) to land for a date.
+A dataset whose ``source.kind`` is ``builtin`` names one of these in
+``source.extractor``; it returns (file name, bytes) to land for a date.
 """
 
 from __future__ import annotations
@@ -38,12 +37,12 @@ EXTRACTORS: dict[str, Callable[[dict], tuple[str, bytes]]] = {
 
 
 def extract(spec: SourceDataset) -> tuple[str, bytes] | None:
-    """Run the dataset's extractor; None for file-drop sources."""
-    if spec.source.connector == "files":
+    """Run the dataset's built-in extractor; None for other source kinds."""
+    if spec.source.kind != "builtin":
         return None
     try:
-        extractor = EXTRACTORS[spec.source.connector]
+        extractor = EXTRACTORS[spec.source.extractor]
     except KeyError:
-        raise ConfigError(f"dataset {spec.name}: field 'source.connector': unknown connector "
-                          f"{spec.source.connector!r}; known: files, {', '.join(EXTRACTORS)}") from None
+        raise ConfigError(f"dataset {spec.name}: field 'source.extractor': unknown extractor "
+                          f"{spec.source.extractor!r}; known: {', '.join(EXTRACTORS)}") from None
     return extractor(spec.source.options)

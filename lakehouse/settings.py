@@ -23,7 +23,7 @@ from lakehouse.errors import ConfigError, format_validation_error
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("LAKE_CONFIG_DIR", REPO_ROOT / "lake_config"))
 
-LAYERS = ("bronze", "silver", "gold", "quarantine")
+LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
 
 
 class _Strict(BaseModel):

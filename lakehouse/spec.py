@@ -34,6 +34,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Conform(_Strict):
+    """Codes that must exist in a master-data table (rows with unknown codes are quarantined)."""
+
+    dataset: str = Field(pattern=NAME_RE, description="the master-data source dataset")
+    column: str = Field(pattern=NAME_RE, description="its column holding the valid codes")
+
+
 class Column(_Strict):
     """One column of the silver table."""
 
@@ -43,6 +50,9 @@ class Column(_Strict):
     description: str = ""
     source: str | None = Field(None, description="field name in the source, when it differs from `name`")
     personal: bool = Field(False, description="holds personal data (masked for partners)")
+    number_format: Literal["plain", "vi"] = Field(
+        "plain", description="'vi': '.' groups thousands and ',' is the decimal mark (1.234.567,5)")
+    conform: Conform | None = Field(None, description="codes conformed to master data")
 
     @field_validator("type")
     @classmethod
@@ -57,27 +67,86 @@ class Column(_Strict):
         return self.source or self.name
 
 
-class Source(_Strict):
-    """How rows reach landing, and how landed files are read."""
+SourceKind = Literal["files", "jdbc", "stream", "documents", "builtin"]
+FileFormat = Literal["csv", "jsonl", "parquet", "xlsx"]
+Encoding = Literal["utf-8", "utf-8-sig", "windows-1258"]
 
-    connector: str = Field("files", description="'files' (dropped into landing) or a built-in extractor")
-    format: Literal["jsonl"] = Field("jsonl", description="JSON Lines; more formats come with the medallion engine")
-    options: dict[str, Any] = Field(default_factory=dict)
-    encoding: Literal["utf-8"] = "utf-8"
+
+class Source(_Strict):
+    """Where rows come from, and how landed files are read.
+
+    * ``files``: files dropped into ``landing/<dataset>/<date>/`` (by `lake ingest` or the source system).
+    * ``jdbc``: a table of a relational database named in the environment's ``connections``;
+      a full snapshot, or only rows whose ``watermark`` column grew since the last load.
+    * ``stream``: JSON Lines files dropped continuously under ``landing/<dataset>/``,
+      read by Spark Structured Streaming (available-now trigger, checkpointed).
+    * ``documents``: binary files (PDF, scans); bronze keeps their metadata, not their bytes.
+    * ``builtin``: an extractor shipped with the platform (``extractor``), landed as JSON Lines.
+    """
+
+    kind: SourceKind = "files"
+    format: FileFormat = Field("jsonl", description="format of landed files (files, stream, builtin)")
+    pattern: str = Field("*", description="glob of the landed files to read, relative to the date folder")
+    encoding: Encoding = Field("utf-8", description="text encoding of csv/jsonl files")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="csv field separator")
+    header_row: int = Field(1, ge=1, description="xlsx: the row (1-based) holding the column headers")
+    sheet: str | None = Field(None, description="xlsx: the sheet to read (default: the first)")
+    connection: str | None = Field(None, description="jdbc: a connection named in the environment file")
+    table: str | None = Field(None, description="jdbc: schema.table to read")
+    watermark: str | None = Field(None, description="jdbc: source column; only rows above the last load's maximum")
+    event_time: str | None = Field(None, description="stream: the column holding when a reading was taken")
+    late_after_minutes: int = Field(60, ge=0, description="stream: a row arriving later than this is counted late")
+    dossier_id_pattern: str | None = Field(
+        None, description="documents: regex with one group that finds the linked dossier id in the file path")
+    extractor: str | None = Field(None, description="builtin: the extractor's name")
+    options: dict[str, Any] = Field(default_factory=dict, description="builtin: the extractor's options")
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> "Source":
+        need = {"jdbc": ["connection", "table"], "builtin": ["extractor"], "stream": ["event_time"]}
+        for name in need.get(self.kind, []):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required when kind is {self.kind!r}")
+        if self.kind == "stream" and self.format != "jsonl":
+            raise ValueError("format: stream sources read JSON Lines only")
+        if self.format in ("parquet", "xlsx") and self.encoding != "utf-8":
+            raise ValueError(f"encoding: {self.format} files carry their own encoding; leave it as utf-8")
+        if self.dossier_id_pattern is not None:
+            try:
+                if re.compile(self.dossier_id_pattern).groups != 1:
+                    raise ValueError("dossier_id_pattern: needs exactly one (group)")
+            except re.error as exc:
+                raise ValueError(f"dossier_id_pattern: not a regular expression: {exc}") from None
+        return self
 
 
 class Rule(_Strict):
     """A quality rule, tagged with its dimension and what happens when it fails."""
 
-    check: Literal["not_null", "unique"]
+    check: Literal["not_null", "unique", "range"]
     columns: list[str] = Field(min_length=1)
     dimension: Dimension
     action: Action = "fail"
     message: str = ""
+    min: float | None = Field(None, description="range: smallest allowed value")
+    max: float | None = Field(None, description="range: largest allowed value")
+
+    @model_validator(mode="after")
+    def _range_bounds(self) -> "Rule":
+        if self.check == "range" and self.min is None and self.max is None:
+            raise ValueError("range: give min, max or both")
+        return self
 
     @property
     def rule_id(self) -> str:
         return f"{self.check}__{'__'.join(self.columns)}"
+
+
+class Maintenance(_Strict):
+    """Table upkeep: compaction (with Z-order) and removal of unreferenced files."""
+
+    zorder_by: list[str] = Field(default_factory=list, description="columns to cluster files by in OPTIMIZE")
+    vacuum_retain_hours: int = Field(168, ge=0, description="keep files no longer referenced for this long")
 
 
 class _DatasetBase(_Strict):
@@ -98,7 +167,11 @@ class SourceDataset(_DatasetBase):
     columns: list[Column] = Field(min_length=1)
     keys: list[str] = Field(min_length=1)
     order_by: str | None = Field(None, description="column that says which duplicate is newest")
-    load_mode: Literal["merge"] = "merge"
+    load_mode: Literal["append", "merge", "scd2", "snapshot"] = Field(
+        "merge", description="append: insert new keys only; merge: upsert on keys; scd2: keep history "
+                            "(valid_from, valid_to, is_current); snapshot: the batch is the whole table")
+    partition_by: list[str] = Field(default_factory=list)
+    maintenance: Maintenance = Field(default_factory=Maintenance)
     quality: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -112,6 +185,14 @@ class SourceDataset(_DatasetBase):
                 raise ValueError(f"keys: {key!r} is not a declared column")
         if self.order_by and self.order_by not in names:
             raise ValueError(f"order_by: {self.order_by!r} is not a declared column")
+        for field, cols in (("partition_by", self.partition_by), ("maintenance.zorder_by", self.maintenance.zorder_by)):
+            for col in cols:
+                if col not in names:
+                    raise ValueError(f"{field}: {col!r} is not a declared column")
+        if self.source.event_time and self.source.event_time not in names:
+            raise ValueError(f"source.event_time: {self.source.event_time!r} is not a declared column")
+        if self.load_mode == "scd2" and {"valid_from", "valid_to", "is_current"} & set(names):
+            raise ValueError("columns: valid_from, valid_to and is_current are added by load_mode scd2")
         for i, rule in enumerate(self.quality):
             for col in rule.columns:
                 if col not in names:
@@ -136,6 +217,14 @@ class SourceDataset(_DatasetBase):
         return rules
 
 
+class Incremental(_Strict):
+    """How a gold table is rebuilt in part: which partitions a changed silver row touches."""
+
+    column: str = Field(pattern=NAME_RE, description="the gold partition column")
+    source: str = Field(pattern=NAME_RE, description="the silver dependency whose changes drive the rebuild")
+    expression: str = Field(description="Spark SQL over that silver table giving the partition value of a row")
+
+
 class GoldDataset(_DatasetBase):
     """A business table built from silver tables by SQL."""
 
@@ -143,6 +232,19 @@ class GoldDataset(_DatasetBase):
     depends_on: list[str] = Field(min_length=1, description="silver datasets the SQL reads, by name")
     sql: str = Field(description="Spark SQL; refer to each dependency by its name")
     keys: list[str] = Field(default_factory=list)
+    partition_by: list[str] = Field(default_factory=list)
+    incremental: Incremental | None = Field(
+        None, description="rebuild only the partitions the changed silver rows fall in")
+    maintenance: Maintenance = Field(default_factory=Maintenance)
+
+    @model_validator(mode="after")
+    def _incremental_fits(self) -> "GoldDataset":
+        if self.incremental:
+            if self.incremental.source not in self.depends_on:
+                raise ValueError(f"incremental.source: {self.incremental.source!r} is not in depends_on")
+            if self.incremental.column not in self.partition_by:
+                raise ValueError(f"incremental.column: {self.incremental.column!r} must be in partition_by")
+        return self
 
 
 Dataset = Annotated[Union[SourceDataset, GoldDataset], Field(discriminator="layer")]
@@ -234,6 +336,16 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
         datasets[spec.name] = spec
         files[spec.name] = path
     for name, spec in datasets.items():
+        if isinstance(spec, SourceDataset):
+            for i, col in enumerate(spec.columns):
+                if col.conform is None:
+                    continue
+                master = datasets.get(col.conform.dataset)
+                where = f"{files[name]}: field 'columns[{i}].conform"
+                if not isinstance(master, SourceDataset):
+                    raise ConfigError(f"{where}.dataset': {col.conform.dataset!r} is not a source dataset")
+                if col.conform.column not in [c.name for c in master.columns]:
+                    raise ConfigError(f"{where}.column': {col.conform.dataset} has no column {col.conform.column!r}")
         if isinstance(spec, GoldDataset):
             for i, dep in enumerate(spec.depends_on):
                 if not isinstance(datasets.get(dep), SourceDataset):

@@ -12,7 +12,7 @@ name: people
 domain: demo
 description: d
 grain: one row per person
-source: {connector: files, format: jsonl}
+source: {kind: files, format: jsonl}
 columns:
   - {name: person_id, type: int, nullable: false}
   - {name: full_name, type: string}

@@ -10,7 +10,7 @@ AT = "2026-11-27T00:00:00.000000Z"
 
 SPEC = SourceDataset.model_validate({
     "name": "communes", "domain": "t", "description": "d", "grain": "one row per commune",
-    "source": {"connector": "files"},
+    "source": {"kind": "files"},
     "columns": [
         {"name": "commune_code", "type": "int", "nullable": False, "source": "code"},
         {"name": "commune_name", "type": "string", "nullable": False, "source": "name"},
