@@ -104,7 +104,7 @@ def test_json_schema_describes_both_kinds():
 
 
 def test_unsupported_source_format_is_refused_at_load(tmp_path):
-    path = write(tmp_path, "demo/people.yaml", GOOD.replace("format: jsonl", "format: xlsx"))
+    path = write(tmp_path, "demo/people.yaml", GOOD.replace("format: jsonl", "format: xml"))
     with pytest.raises(ConfigError, match=r"field 'source.format'") as err:
         load_catalog(tmp_path)
     assert str(path) in str(err.value)
