@@ -17,12 +17,15 @@ def expectation_for(rule: Rule) -> gxe.Expectation:
         return gxe.ExpectColumnValuesToBeUnique(column=rule.columns[0], meta=meta)
     if rule.check == "unique":
         return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns), meta=meta)
+    if rule.check == "range" and len(rule.columns) == 1:
+        return gxe.ExpectColumnValuesToBeBetween(column=rule.columns[0], min_value=rule.min, max_value=rule.max,
+                                                 meta=meta)
     raise ValueError(f"no expectation for rule {rule.rule_id}")
 
 
 def _expand(rule: Rule) -> list[Rule]:
-    """A not-null rule over several columns is one expectation per column."""
-    if rule.check == "not_null" and len(rule.columns) > 1:
+    """A not-null or range rule over several columns is one expectation per column."""
+    if rule.check in ("not_null", "range") and len(rule.columns) > 1:
         return [rule.model_copy(update={"columns": [c]}) for c in rule.columns]
     return [rule]
 

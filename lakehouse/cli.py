@@ -151,18 +151,55 @@ def _domain_of(target: str) -> str:
     raise LakeError(f"{target!r} is neither a domain ({', '.join(catalog.domains)}) nor a dataset in lake_config")
 
 
+def _run_pipeline(steps, date: str) -> None:
+    from lakehouse import pipeline
+
+    started = time.monotonic()
+    results = []
+    try:
+        results = pipeline.run_steps(steps, date)
+    finally:
+        if results:
+            print("\n" + format_rows(pipeline.SUMMARY_COLUMNS, pipeline.summary_rows(results)))
+        print(f"[lake] {len(results)}/{len(steps)} steps done in {time.monotonic() - started:.0f}s", flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
-    from lakehouse import airflow_env
-    from lakehouse.orchestration import dag_id
+    from lakehouse import pipeline
     from lakehouse.spec import load_catalog
 
-    domains = load_catalog().domains if args.all else [_domain_of(args.target)]
-    airflow_env.migrate()
-    for domain in domains:
-        started = time.monotonic()
-        print(f"[lake] running DAG {dag_id(domain)} for {args.date} through Airflow (`airflow dags test`)", flush=True)
-        airflow_env.run_cli(["dags", "test", dag_id(domain), args.date])
-        print(f"[lake] {dag_id(domain)} finished in {time.monotonic() - started:.0f}s", flush=True)
+    catalog = load_catalog()
+    if args.airflow:
+        from lakehouse import airflow_env
+        from lakehouse.orchestration import dag_id
+
+        domains = catalog.domains if args.all else sorted({_domain_of(t) for t in args.targets})
+        airflow_env.migrate()
+        for domain in domains:
+            started = time.monotonic()
+            print(f"[lake] running DAG {dag_id(domain)} for {args.date} through Airflow (`airflow dags test`)",
+                  flush=True)
+            airflow_env.run_cli(["dags", "test", dag_id(domain), args.date])
+            print(f"[lake] {dag_id(domain)} finished in {time.monotonic() - started:.0f}s", flush=True)
+        return
+    for target in args.targets:
+        _domain_of(target)  # a clear error for an unknown name
+    targets = list(catalog.datasets) if args.all else args.targets
+    steps = pipeline.plan(catalog, targets)
+    print(f"[lake] {len(steps)} steps: " + ", ".join(s.label for s in steps), flush=True)
+    _run_pipeline(steps, args.date)
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from lakehouse import pipeline
+    from lakehouse.spec import load_catalog
+
+    catalog = load_catalog()
+    pipeline.land_files(args.dataset, [Path(f) for f in args.files], args.date)
+    steps = pipeline.plan(catalog, [args.dataset], with_land=False)
+    _run_pipeline(steps, args.date)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -170,7 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     cmd_up(argparse.Namespace(services=None, no_install=False))
-    cmd_run(argparse.Namespace(target="admin_units", all=False, date=args.date))
+    cmd_run(argparse.Namespace(targets=["admin_units"], all=False, airflow=False, date=args.date))
     columns, rows = trino.query(DEMO_QUERY)
     print(f"\ntrino> {DEMO_QUERY}")
     print(format_rows(columns, rows))
@@ -226,11 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", **fmt)
     p.set_defaults(func=cmd_spec)
 
-    p = sub.add_parser("run", help="run a domain's pipeline (its Airflow DAG) for one logical date")
-    p.add_argument("target", nargs="?", help="a domain (e.g. admin_units) or a dataset in it")
-    p.add_argument("--all", action="store_true", help="run every domain")
+    p = sub.add_parser("run", help="run datasets end to end (land, bronze, silver, gold, publish) for one date",
+                       description="Run the named datasets (or domains), then the gold tables built from them, "
+                                   "in this process with one shared Spark session; prints each step's row "
+                                   "accounting. With --airflow, run the domains' DAGs with `airflow dags test`.")
+    p.add_argument("targets", nargs="*", metavar="DATASET", help="datasets or domains (e.g. enterprises, admin_units)")
+    p.add_argument("--all", action="store_true", help="run every dataset")
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
+    p.add_argument("--airflow", action="store_true", help="run through the domains' Airflow DAGs instead")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("ingest", help="land local files for a dataset, then run it through silver and gold",
+                       description="Upload FILE... into landing/<dataset>/<date>/, then run bronze, silver, "
+                                   "publish and the gold tables built from the dataset, printing the accounting.")
+    p.add_argument("dataset", help="a files, stream or documents dataset")
+    p.add_argument("files", nargs="+", metavar="FILE", help="local files to land (names are kept)")
+    p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("demo", help="install, start the stack, run the admin_units pipeline, query gold in Trino")
     p.add_argument("--date", default=today, help="logical date of the run (default: today)")
@@ -245,13 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run" and not args.all and not args.target:
-        parser.error("run: give a domain or dataset, or --all")
-    if args.command == "run":
+    if args.command == "run" and not args.all and not args.targets:
+        parser.error("run: give a dataset or domain, or --all")
+    if args.command == "run" and args.all and args.targets:
+        parser.error("run: give datasets or --all, not both")
+    if args.command in ("run", "ingest"):
         try:
             dt.date.fromisoformat(args.date)
         except ValueError:
-            parser.error(f"run: --date {args.date!r} is not a date (YYYY-MM-DD)")
+            parser.error(f"{args.command}: --date {args.date!r} is not a date (YYYY-MM-DD)")
     try:
         args.func(args)
     except LakeError as exc:

@@ -9,8 +9,12 @@ per domain at a time) make sure of that.
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from lakehouse.errors import LakeError
 from lakehouse.transforms import ROW_HASH
+
+SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
 
 
 def _table(uri: str) -> str:
@@ -33,7 +37,48 @@ def read(spark: SparkSession, uri: str) -> DataFrame:
 
 
 def append(df: DataFrame, uri: str) -> None:
-    df.write.format("delta").mode("append").save(uri)
+    """Add rows; a column the table lacks is added to it (bronze gains new source fields)."""
+    df.write.format("delta").mode("append").option("mergeSchema", "true").save(uri)
+
+
+def properties(spark: SparkSession, uri: str) -> dict[str, str]:
+    rows = spark.sql(f"DESCRIBE DETAIL {_table(uri)}").select("properties").collect()
+    return dict(rows[0][0] or {}) if rows else {}
+
+
+def set_properties(spark: SparkSession, uri: str, props: dict[str, str]) -> None:
+    pairs = ", ".join(f"'{k}' = '{v}'" for k, v in props.items())
+    spark.sql(f"ALTER TABLE {_table(uri)} SET TBLPROPERTIES ({pairs})").collect()
+
+
+def version(spark: SparkSession, uri: str) -> int:
+    return int(spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").select("version").collect()[0][0])
+
+
+def create(df: DataFrame, uri: str, partition_by: list[str] | None = None, change_feed: bool = False) -> None:
+    """Write the first version of a table; ``change_feed`` records row changes from then on."""
+    writer = df.write.format("delta").mode("overwrite")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(uri)
+    if change_feed:
+        set_properties(df.sparkSession, uri, {"delta.enableChangeDataFeed": "true"})
+
+
+def evolve_schema(spark: SparkSession, df: DataFrame, uri: str) -> list[str]:
+    """Add the columns ``df`` has and the table lacks; a changed type is refused with the column named."""
+    current = {f.name: f.dataType for f in spark.read.format("delta").load(uri).schema.fields}
+    added = []
+    for f in df.schema.fields:
+        if f.name not in current:
+            added.append(f"`{f.name}` {f.dataType.simpleString()}")
+        elif current[f.name] != f.dataType:
+            raise LakeError(f"{uri}: column {f.name} is {current[f.name].simpleString()} in the table but "
+                            f"{f.dataType.simpleString()} in the spec; a type change needs a new table "
+                            "(rename the column, or rebuild the table from bronze)")
+    if added:
+        spark.sql(f"ALTER TABLE {_table(uri)} ADD COLUMNS ({', '.join(added)})").collect()
+    return added
 
 
 def replace_where(df: DataFrame, uri: str, condition: str) -> None:
@@ -50,26 +95,91 @@ def overwrite(df: DataFrame, uri: str) -> None:
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
 
 
-def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str]) -> dict[str, int]:
-    """Upsert ``df`` on ``keys``; rows whose ``_row_hash`` is unchanged are not touched.
-
-    Re-running the same batch is therefore a no-op on the data.  Returns Delta's
-    operation metrics (rows inserted / updated).
-    """
-    if not exists(spark, uri):
-        df.write.format("delta").mode("overwrite").save(uri)
-        return {"inserted": df.count(), "updated": 0}
-    view = "_lake_merge_source"
-    df.createOrReplaceTempView(view)
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    spark.sql(f"""
-        MERGE INTO {_table(uri)} t USING {view} s ON {on}
-        WHEN MATCHED AND t.`{ROW_HASH}` <> s.`{ROW_HASH}` THEN UPDATE SET *
-        WHEN NOT MATCHED THEN INSERT *
-    """).collect()
+def _last_metrics(spark: SparkSession, uri: str, operation: str) -> dict[str, int]:
     last = spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").select("operation", "operationMetrics").collect()[0]
     metrics = last["operationMetrics"] or {}
-    if last["operation"] != "MERGE":
-        return {"inserted": 0, "updated": 0}
+    if last["operation"] != operation:
+        return {"inserted": 0, "updated": 0, "deleted": 0}
     return {"inserted": int(metrics.get("numTargetRowsInserted", 0)),
-            "updated": int(metrics.get("numTargetRowsUpdated", 0))}
+            "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+            "deleted": int(metrics.get("numTargetRowsDeleted", 0))}
+
+
+def _on(keys: list[str], left: str = "t", right: str = "s") -> str:
+    return " AND ".join(f"{left}.`{k}` <=> {right}.`{k}`" for k in keys)
+
+
+def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: str = "merge",
+          partition_by: list[str] | None = None) -> dict[str, int]:
+    """Write a de-duplicated batch into a keyed table; re-running the same batch changes nothing.
+
+    * ``merge``: upsert; rows whose ``_row_hash`` is unchanged are not touched.
+    * ``append``: insert keys not yet present; existing rows are never changed.
+    * ``snapshot``: the batch is the whole table: upsert, and delete keys it lacks.
+    Returns Delta's operation metrics (rows inserted / updated / deleted).
+    """
+    if not exists(spark, uri):
+        create(df, uri, partition_by, change_feed=True)
+        return {"inserted": df.count(), "updated": 0, "deleted": 0}
+    evolve_schema(spark, df, uri)
+    view = "_lake_merge_source"
+    df.createOrReplaceTempView(view)
+    clauses = {
+        "merge": [f"WHEN MATCHED AND t.`{ROW_HASH}` <> s.`{ROW_HASH}` THEN UPDATE SET *",
+                  "WHEN NOT MATCHED THEN INSERT *"],
+        "append": ["WHEN NOT MATCHED THEN INSERT *"],
+        "snapshot": [f"WHEN MATCHED AND t.`{ROW_HASH}` <> s.`{ROW_HASH}` THEN UPDATE SET *",
+                     "WHEN NOT MATCHED THEN INSERT *",
+                     "WHEN NOT MATCHED BY SOURCE THEN DELETE"],
+    }[mode]
+    spark.sql(f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}").collect()
+    return _last_metrics(spark, uri, "MERGE")
+
+
+def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
+               partition_by: list[str] | None = None) -> dict[str, int]:
+    """Keep history: a changed row closes the current version and opens a new one.
+
+    ``df`` carries ``valid_from`` (when this version became true).  A batch older
+    than a key's current version is ignored for that key, so re-running an old
+    date never rewrites history; a same-time correction updates in place.
+    """
+    staged = df.withColumns({"valid_to": F.lit(None).cast("timestamp"), "is_current": F.lit(True)})
+    if not exists(spark, uri):
+        create(staged, uri, partition_by, change_feed=True)
+        return {"inserted": staged.count(), "updated": 0, "deleted": 0, "closed": 0}
+    evolve_schema(spark, staged, uri)
+    view = "_lake_scd2_source"
+    staged.createOrReplaceTempView(view)
+    merge_keys = ", ".join(f"s.`{k}` AS `_mk_{k}`" for k in keys)
+    null_keys = ", ".join(f"CAST(NULL AS {f.dataType.simpleString()}) AS `_mk_{f.name}`"
+                          for k in keys for f in staged.schema.fields if f.name == k)
+    on_current = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    changed = f"t.`{ROW_HASH}` <> s.`{ROW_HASH}`"
+    spark.sql(f"""
+        MERGE INTO {_table(uri)} t
+        USING (
+            SELECT s.*, {merge_keys} FROM {view} s
+            UNION ALL
+            SELECT s.*, {null_keys} FROM {view} s JOIN {_table(uri)} t
+              ON {on_current} AND t.is_current AND {changed} AND s.valid_from > t.valid_from
+        ) s
+        ON {" AND ".join(f"t.`{k}` = s.`_mk_{k}`" for k in keys)} AND t.is_current
+        WHEN MATCHED AND {changed} AND s.valid_from > t.valid_from
+          THEN UPDATE SET t.valid_to = s.valid_from, t.is_current = false
+        WHEN MATCHED AND {changed} AND s.valid_from = t.valid_from
+          THEN UPDATE SET {", ".join(f"t.`{c}` = s.`{c}`" for c in staged.columns)}
+        WHEN NOT MATCHED THEN INSERT ({", ".join(f"`{c}`" for c in staged.columns)})
+          VALUES ({", ".join(f"s.`{c}`" for c in staged.columns)})
+    """).collect()
+    return _last_metrics(spark, uri, "MERGE")
+
+
+def sql_name(uri: str) -> str:
+    """How SQL names the Delta table at ``uri``."""
+    return _table(uri)
+
+
+def detail(spark: SparkSession, uri: str) -> dict:
+    """DESCRIBE DETAIL as a dict (numFiles, sizeInBytes, partitionColumns, properties, ...)."""
+    return spark.sql(f"DESCRIBE DETAIL {_table(uri)}").collect()[0].asDict()

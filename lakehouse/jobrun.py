@@ -7,8 +7,10 @@ import datetime as dt
 import json
 import sys
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from lakehouse.errors import LakeError
 from lakehouse.spec import load_catalog
@@ -30,6 +32,12 @@ class Accounting:
     rows_skipped: int = 0  # already ingested (a file landed twice)
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    status: str = "running"
+    error: str | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: str = field(default_factory=lambda: now_iso())
+    finished_at: str | None = None
+    spark: Any = field(default=None, repr=False, compare=False)  # the session, when the job opened one
 
     @property
     def balanced(self) -> bool:
@@ -46,7 +54,34 @@ class Accounting:
         print(f"[{self.layer}] {self.dataset}: in={self.rows_in} written={self.rows_written} "
               f"quarantined={self.rows_quarantined} duplicates={self.duplicates_collapsed} "
               f"({self.seconds:.1f}s, batch {self.batch_id})", flush=True)
-        print("ACCOUNTING " + json.dumps(asdict(self), default=str), flush=True)
+        print("ACCOUNTING " + json.dumps(self.as_dict(), default=str), flush=True)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "spark"}
+
+
+@contextmanager
+def logged(acc: Accounting) -> Iterator[Accounting]:
+    """Time a job, then write its accounting to the run log (``ops/run_log``), failed or not."""
+    started = time.monotonic()
+    try:
+        yield acc
+        acc.status = "success"
+    except BaseException as exc:
+        acc.status = "failed"
+        acc.error = f"{exc.__class__.__name__}: {exc}"
+        raise
+    finally:
+        acc.seconds = time.monotonic() - started
+        acc.finished_at = now_iso()
+        from lakehouse import runlog
+        try:
+            runlog.record(acc)
+        except Exception as exc:  # the job's own outcome matters more than its log line
+            print(f"[runlog] warning: could not write the run log: {exc.__class__.__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+        if acc.status == "success":
+            acc.report()
 
 
 def dataset_spec(name: str, kind: type[T], why: str) -> T:

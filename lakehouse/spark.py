@@ -39,6 +39,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Small tables: Delta's default of 50 snapshot partitions costs seconds per read.
         "spark.databricks.delta.snapshotPartitions": str(max(2, env.spark.shuffle_partitions)),
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Spark 4 reads only Unicode and Latin-1 CSV unless Java's charsets are allowed: Windows-1258
+        "spark.sql.legacy.javaCharsets": "true",
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
         "spark.hadoop.fs.s3a.endpoint.region": env.storage.region,
         "spark.hadoop.fs.s3a.path.style.access": "true",
@@ -76,7 +78,11 @@ def connect_server_command(settings: Settings) -> list[str]:
 
 def connect_server_env() -> dict[str, str]:
     java_home = install.spark_java_home()
+    from lakehouse.settings import REPO_ROOT
+
+    # PYTHONPATH: streaming `foreachBatch` functions run in Python workers of the server
     return {"JAVA_HOME": str(java_home), "SPARK_HOME": spark_home(), "PYSPARK_PYTHON": sys.executable,
+            "PYTHONPATH": str(REPO_ROOT),
             "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
 

@@ -314,10 +314,19 @@ class Catalog:
 
 
 def load_catalog(config_dir: Path | None = None) -> Catalog:
-    """Load every ``datasets/**/<name>.yaml``, merging each folder's ``_defaults.yaml``."""
+    """Load every ``datasets/**/<name>.yaml``, merging each folder's ``_defaults.yaml``.
+
+    ``LAKE_DATASETS_DIR`` points at another datasets folder (tests and benchmarks
+    use their own specs with the same environments).
+    """
+    import os
+
     from lakehouse.settings import CONFIG_DIR
 
-    root = Path(config_dir or CONFIG_DIR) / "datasets"
+    if config_dir is None and os.environ.get("LAKE_DATASETS_DIR"):
+        root = Path(os.environ["LAKE_DATASETS_DIR"])
+    else:
+        root = Path(config_dir or CONFIG_DIR) / "datasets"
     if not root.is_dir():
         raise ConfigError(f"{root}: no datasets folder")
     datasets: dict[str, SourceDataset | GoldDataset] = {}

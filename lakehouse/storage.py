@@ -50,3 +50,45 @@ def exists(key: str, settings: Settings | None = None) -> bool:
 def list_keys(prefix: str, settings: Settings | None = None) -> list[str]:
     settings = settings or get_settings()
     return [o.object_name for o in client(settings).list_objects(settings.bucket, prefix=prefix, recursive=True)]
+
+
+def put_file(key: str, path, settings: Settings | None = None) -> None:
+    """Upload a local file (streamed, so a large file is never held in memory)."""
+    settings = settings or get_settings()
+    client(settings).fput_object(settings.bucket, key, str(path))
+
+
+def list_objects(prefix: str, settings: Settings | None = None) -> dict[str, str]:
+    """Keys under ``prefix`` with their ETags (which change when the content does)."""
+    settings = settings or get_settings()
+    return {o.object_name: (o.etag or "").strip('"')
+            for o in client(settings).list_objects(settings.bucket, prefix=prefix, recursive=True)}
+
+
+def fetcher(settings: Settings | None = None):
+    """``fetch(uri, length)``: the first ``length`` bytes (or all) of an ``s3a://bucket/key`` object."""
+    settings = settings or get_settings()
+    s3 = client(settings)
+
+    def fetch(uri: str, length: int | None = None) -> bytes:
+        bucket, key = urlparse(uri).netloc, urlparse(uri).path.lstrip("/")
+        resp = s3.get_object(bucket, key, offset=0, length=length or 0)
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+    return fetch
+
+
+def delete_prefix(prefix: str, settings: Settings | None = None) -> int:
+    """Remove every object under ``prefix``; returns how many."""
+    from minio.deleteobjects import DeleteObject
+
+    settings = settings or get_settings()
+    s3 = client(settings)
+    keys = [DeleteObject(k) for k in list_keys(prefix, settings)]
+    errors = list(s3.remove_objects(settings.bucket, keys))
+    if errors:
+        raise RuntimeError(f"could not delete {len(errors)} objects under {prefix}: {errors[0]}")
+    return len(keys)

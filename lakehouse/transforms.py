@@ -7,17 +7,13 @@ three-row frame.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
-import pandas as pd
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import StringType
 
-from lakehouse.spec import GoldDataset, SourceDataset
+from lakehouse.spec import Column, GoldDataset, SourceDataset
 
 BRONZE_META = ["_source_file", "_source_hash", "_landing_date", "_batch_id", "_ingested_at", "_rescued_data"]
 QUARANTINE_COLUMNS = ["dataset", "layer", "rule_id", "dimension", "reason", "record",
@@ -85,42 +81,55 @@ def split_parsed(parsed: DataFrame, spec: SourceDataset, at: str) -> Split:
 
 # ---- silver ---------------------------------------------------------------------
 
-def _nfc_series(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v)
-
-
 def nfc(column: SparkColumn) -> SparkColumn:
     """Unicode NFC, the one form Vietnamese text is stored in.
 
-    The UDF is built at call time: pyspark picks its classic or Spark Connect
-    flavour when it is defined, so it must not be defined at import.
+    Runs in the JVM through ICU4J, which Spark 4 ships for its collations
+    (``Normalizer.compose(text, false)`` is NFC), so no Python worker is involved.
     """
-    return pandas_udf(_nfc_series, StringType())(column)
+    composed = F.call_function("reflect", F.lit("com.ibm.icu.text.Normalizer"), F.lit("compose"),
+                               column, F.lit(False))
+    return F.when(column.isNull(), F.lit(None).cast("string")).otherwise(composed)
 
 
-def refine(bronze: DataFrame, spec: SourceDataset, at: str) -> Split:
+def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:
+    """Text as the source wrote it → the declared type (NULL when it does not fit)."""
+    text = F.trim(raw)
+    if col.type == "string":
+        value = nfc(text)
+        return F.when(value == "", F.lit(None)).otherwise(value)
+    if col.type == "date":
+        return F.coalesce(F.try_to_timestamp(text, F.lit("yyyy-MM-dd")).cast("date"),
+                          F.try_to_timestamp(text, F.lit("dd/MM/yyyy")).cast("date"))
+    if col.type == "timestamp":
+        return F.coalesce(text.try_cast("timestamp"),
+                          F.try_to_timestamp(text, F.lit("dd/MM/yyyy HH:mm:ss")),
+                          F.try_to_timestamp(text, F.lit("dd/MM/yyyy HH:mm")),
+                          F.try_to_timestamp(text, F.lit("dd/MM/yyyy")))
+    if col.number_format == "vi":  # 1.234.567,5 → 1234567.5
+        text = F.regexp_replace(F.regexp_replace(text, r"\.", ""), ",", ".")
+    return text.try_cast(col.type)
+
+
+def refine(bronze: DataFrame, spec: SourceDataset, at: str,
+           master_codes: dict[str, DataFrame] | None = None) -> Split:
     """Bronze rows → typed, trimmed, NFC, de-duplicated silver rows; rejects with reasons.
 
+    ``master_codes`` maps a column with ``conform`` to a one-column frame of the
+    valid codes; a row whose code is not among them is rejected.
     Row accounting: ``bronze = good + rejected + duplicates``.
     """
     source_fields = sorted({c.source_field for c in spec.columns})
     meta = [c for c in ("_source_file", "_batch_id", "_ingested_at") if c in bronze.columns]
     raw_of = lambda field: F.col(f"_src_{field}")  # noqa: E731
-    staged = bronze.select(*[F.col(f).alias(f"_src_{f}") for f in source_fields], *meta)
+    # a field declared after older batches were ingested is simply absent from them
+    staged = bronze.select(*[(F.col(f) if f in bronze.columns else F.lit(None).cast("string")).alias(f"_src_{f}")
+                             for f in source_fields], *meta)
 
     typed_cols, checks = {}, []
     for col in spec.columns:
         raw = raw_of(col.source_field)
-        if col.type == "string":
-            value = nfc(F.trim(raw))
-            value = F.when(value == "", F.lit(None)).otherwise(value)
-        elif col.type == "date":
-            text = F.trim(raw)
-            value = F.coalesce(F.try_to_timestamp(text, F.lit("yyyy-MM-dd")).cast("date"),
-                               F.try_to_timestamp(text, F.lit("dd/MM/yyyy")).cast("date"))
-        else:
-            value = F.trim(raw).try_cast(col.type)
-        typed_cols[col.name] = value
+        typed_cols[col.name] = _parse_value(raw, col)
         if col.type != "string":
             checks.append((raw.isNotNull() & (F.trim(raw) != "") & F.col(col.name).isNull(),
                            f"cast__{col.name}", "dung",
@@ -129,12 +138,36 @@ def refine(bronze: DataFrame, spec: SourceDataset, at: str) -> Split:
             checks.append((F.col(col.name).isNull(), f"not_null__{col.name}", "du",
                            F.lit(f"{col.name}: required but empty")))
     for rule in spec.quality:
-        if rule.check == "not_null" and rule.action == "quarantine":
-            cond = None
-            for c in rule.columns:
-                cond = F.col(c).isNull() if cond is None else (cond | F.col(c).isNull())
-            checks.append((cond, rule.rule_id, rule.dimension, F.lit(rule.message or f"{rule.rule_id} failed")))
+        if rule.action != "quarantine":
+            continue  # warn and fail rules are judged on the whole table by the quality suite
+        for c in rule.columns:
+            if rule.check == "not_null":
+                cond = F.col(c).isNull()
+                why = F.lit(rule.message or f"{c}: required but empty")
+            elif rule.check == "range":
+                low = F.lit(False) if rule.min is None else F.col(c) < F.lit(rule.min)
+                high = F.lit(False) if rule.max is None else F.col(c) > F.lit(rule.max)
+                cond = F.col(c).isNotNull() & (low | high)
+                why = F.concat(F.lit(f"{c}: "), F.col(c).cast("string"),
+                               F.lit(f" is outside [{_bound(rule.min)}, {_bound(rule.max)}]"
+                                     + (f" ({rule.message})" if rule.message else "")))
+            else:
+                continue  # uniqueness is what de-duplication and the suite are for
+            checks.append((cond, rule.rule_id, rule.dimension, why))
     typed = staged.withColumns(typed_cols)
+    for col in spec.columns:
+        if col.conform is None:
+            continue
+        if not master_codes or col.name not in master_codes:
+            raise ValueError(f"{spec.name}.{col.name} is conformed to {col.conform.dataset}; pass its codes")
+        flag = f"_known_{col.name}"
+        codes = master_codes[col.name].select(F.col(col.conform.column).alias(f"_code_{col.name}")).distinct()
+        typed = (typed.join(F.broadcast(codes.withColumn(flag, F.lit(True))),
+                            F.col(col.name) == F.col(f"_code_{col.name}"), "left")
+                 .drop(f"_code_{col.name}"))
+        checks.append((F.col(col.name).isNotNull() & F.col(flag).isNull(), f"conform__{col.name}", "dung",
+                       F.concat(F.lit(f"{col.name}: "), F.col(col.name).cast("string"),
+                                F.lit(f" is not a known {col.conform.dataset}.{col.conform.column}"))))
 
     # the first failing check names the reason: one quarantine row per rejected record
     rule_id = F.lit(None).cast("string")
@@ -158,6 +191,18 @@ def refine(bronze: DataFrame, spec: SourceDataset, at: str) -> Split:
     good = with_row_hash(ranked.where("_rank = 1").drop("_rank"), [c.name for c in spec.columns])
     duplicates = ranked.where("_rank > 1").drop("_rank")
     return Split(good, rejected, duplicates)
+
+
+def is_late(spec: SourceDataset) -> SparkColumn:
+    """A streamed row that arrived later than the source's ``late_after_minutes`` after its event."""
+    event = F.col(spec.source.event_time)
+    return (F.col("_ingested_at").cast("long") - event.cast("long")) > spec.source.late_after_minutes * 60
+
+
+def _bound(value: float | None) -> str:
+    if value is None:
+        return "…"
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def with_row_hash(df: DataFrame, columns: list[str]) -> DataFrame:

@@ -1,0 +1,133 @@
+"""Run datasets end to end in one process: land → bronze → silver → gold → publish.
+
+`lake run` and `lake ingest` use this.  Every step calls the same `jobs/` entry
+point an Airflow task runs, but all steps share one Spark session (a Spark
+Connect client, or one local Spark per pipeline run), so a small step pays no
+JVM or interpreter start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakehouse.errors import LakeError
+from lakehouse.spec import Catalog, GoldDataset, SourceDataset, load_catalog
+
+
+@dataclass(frozen=True)
+class Step:
+    job: str       # module under jobs/
+    dataset: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.job} {self.dataset}"
+
+
+def source_order(catalog: Catalog, names: list[str]) -> list[str]:
+    """Source datasets with the master data they are conformed to first (a stable topological order)."""
+    wanted = set(names)
+    done: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in trail:
+            raise LakeError(f"conform references form a cycle: {' -> '.join(trail + (name,))}")
+        spec = catalog[name]
+        for col in spec.columns:
+            if col.conform and col.conform.dataset != name:
+                visit(col.conform.dataset, trail + (name,))
+        done.append(name)
+
+    for name in sorted(wanted):
+        visit(name, ())
+    return done
+
+
+def plan(catalog: Catalog, targets: list[str], with_land: bool = True) -> list[Step]:
+    """The steps for ``targets`` (datasets or domains) and the gold tables built from them.
+
+    A conformed source needs its master table: masters not among the targets are
+    not re-run, they must exist already (the silver job says so if not).
+    """
+    sources: list[str] = []
+    golds: list[str] = []
+    for target in targets:
+        if target in catalog.domains and target not in catalog.datasets:
+            names = [d.name for d in catalog.sources(target)] + [d.name for d in catalog.golds(target)]
+        else:
+            names = [catalog[target].name]
+        for name in names:
+            bucket = golds if isinstance(catalog[name], GoldDataset) else sources
+            if name not in bucket:
+                bucket.append(name)
+    ordered = [n for n in source_order(catalog, sources) if n in sources]
+    for gold in catalog.golds():  # gold tables built from what is refreshed
+        if gold.name not in golds and set(gold.depends_on) & set(ordered):
+            golds.append(gold.name)
+    steps: list[Step] = []
+    for name in ordered:
+        spec: SourceDataset = catalog[name]
+        if with_land and spec.source.kind in ("jdbc", "builtin"):
+            steps.append(Step("land", name))
+        steps += [Step("bronze", name), Step("silver", name), Step("publish", name)]
+    for name in sorted(golds):
+        steps += [Step("gold", name), Step("publish", name)]
+    return steps
+
+
+def run_steps(steps: list[Step], date: str) -> list[tuple[Step, object, float]]:
+    """Run each step's job in this process; stops at the first failure (later steps depend on it)."""
+    results = []
+    for i, step in enumerate(steps, 1):
+        print(f"\n[lake] ({i}/{len(steps)}) {step.label} for {date}", flush=True)
+        started = time.monotonic()
+        module = importlib.import_module(f"jobs.{step.job}")
+        outcome = module.run(step.dataset, date)
+        results.append((step, outcome, time.monotonic() - started))
+    return results
+
+
+def summary_rows(results: list[tuple[Step, object, float]]) -> list[list]:
+    """One line per step: rows in / written / quarantined / duplicates, seconds."""
+    from lakehouse.jobrun import Accounting
+
+    rows = []
+    for step, outcome, seconds in results:
+        if isinstance(outcome, Accounting):
+            rows.append([step.job, step.dataset, outcome.rows_in, outcome.rows_written, outcome.rows_quarantined,
+                         outcome.duplicates_collapsed, f"{seconds:.1f}"])
+        else:
+            rows.append([step.job, step.dataset, "", "", "", "", f"{seconds:.1f}"])
+    return rows
+
+
+SUMMARY_COLUMNS = ["step", "dataset", "in", "written", "quarantined", "duplicates", "seconds"]
+
+
+def land_files(dataset: str, files: list[Path], date: str) -> list[str]:
+    """Upload local files into the dataset's landing folder for ``date`` (names kept)."""
+    from lakehouse import storage
+    from lakehouse.settings import get_settings
+
+    settings = get_settings()
+    catalog = load_catalog()
+    spec = catalog[dataset]
+    if not isinstance(spec, SourceDataset):
+        raise LakeError(f"{dataset} is a gold dataset: it is built from silver tables, not ingested")
+    if spec.source.kind in ("jdbc", "builtin"):
+        raise LakeError(f"{dataset} is read from its {spec.source.kind} source by `lake run {dataset}`; "
+                        "files are ingested into `files`, `stream` or `documents` datasets only")
+    keys = []
+    for path in files:
+        if not path.is_file():
+            raise LakeError(f"{path}: no such file")
+        key = settings.landing_key(dataset, date, path.name)
+        storage.put_file(key, path, settings)
+        print(f"[land] {path} -> s3://{settings.bucket}/{key} ({path.stat().st_size:,} bytes)", flush=True)
+        keys.append(key)
+    return keys
