@@ -943,14 +943,15 @@ class DemoSource:
 
     ``files``: (path, bytes) to land under ``landing/<dataset>/<date>/`` (files, documents), or
     under ``landing/<dataset>/`` for the stream, whose paths start with the date folder.
-    ``rows``: rows for a database table (``table``, created with ``ddl``, primary key ``key``).
+    ``rows``: rows for a database table (``table``, created with ``ddl``, primary key ``key``),
+    ready for ``sourcedb.load_rows(connection, table, ddl, rows, key)``.
     """
 
     dataset: str
     files: list[tuple[str, bytes]] = field(default_factory=list)
     table: str | None = None
     ddl: str | None = None
-    key: str | None = None
+    key: list[str] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
 
 
@@ -960,9 +961,9 @@ DEMO_SOURCES: dict[str, Callable[[dt.date, int, float], DemoSource]] = {
     "sensors": lambda d, s, k: DemoSource("sensors", [("sensors.parquet", sensors_parquet(s, k))]),
     "air_quality_readings": lambda d, s, k: DemoSource("air_quality_readings", readings_files(d, s, k)),
     "procedures": lambda d, s, k: DemoSource("procedures", table="public.procedures", ddl=PROCEDURE_DDL,
-                                             key="procedure_code", rows=procedure_rows(s)),
+                                             key=["procedure_code"], rows=procedure_rows(s)),
     "dossiers": lambda d, s, k: DemoSource("dossiers", table="public.dossiers", ddl=DOSSIER_DDL,
-                                           key="dossier_id", rows=dossier_rows(d, s, k)),
+                                           key=["dossier_id"], rows=dossier_rows(d, s, k)),
     "dossier_documents": lambda d, s, k: DemoSource("dossier_documents", dossier_documents(d, s, k)),
     "province_reports": lambda d, s, k: DemoSource(
         "province_reports", [(f"bao-cao-{d:%Y-%m}.xlsx", province_report_xlsx(d, s))]),

@@ -389,7 +389,7 @@ def test_demo_sources_cover_every_demo_source_dataset(catalog):
     domains = ("enterprises", "citizens", "dossiers", "air_quality")
     assert set(dd.DEMO_SOURCES) == {s.name for d in domains for s in catalog.sources(d)}
     got = dd.demo_sources(NEXT, scale=0.1, datasets=["procedures", "province_reports"])
-    assert got["procedures"].table == "public.procedures" and got["procedures"].key == "procedure_code"
+    assert got["procedures"].table == "public.procedures" and got["procedures"].key == ["procedure_code"]
     assert got["province_reports"].files[0][0] == "bao-cao-2026-11.xlsx"
     with pytest.raises(KeyError):
         dd.demo_sources(NEXT, datasets=["nope"])
