@@ -2,7 +2,7 @@
 
 Everything comes from the package registries this platform may use: the `weed`
 S3 server is built from the Go module proxy, the Spark jars and the Trino server
-come from Maven Central.  Each step is idempotent: a finished step leaves a
+come from Maven Central, PostgreSQL (the stand-in source database) from Debian's apt.  Each step is idempotent: a finished step leaves a
 marker and is skipped next time.
 """
 
@@ -209,6 +209,48 @@ def install_trino(settings: Settings) -> Path:
     return home
 
 
+# ---- PostgreSQL ----------------------------------------------------------------------
+
+POSTGRES_ROOT = Path("/usr/lib/postgresql")
+POSTGRES_TOOLS = ("postgres", "initdb", "pg_ctl")
+
+
+def _postgres_bin_dirs() -> list[tuple[int, Path]]:
+    if not POSTGRES_ROOT.is_dir():
+        return []
+    found = []
+    for major in POSTGRES_ROOT.iterdir():
+        bindir = major / "bin"
+        if major.name.isdigit() and all((bindir / tool).exists() for tool in POSTGRES_TOOLS):
+            found.append((int(major.name), bindir))
+    return sorted(found)
+
+
+def find_postgres(install: bool = True) -> Path:
+    """The bin dir of the newest ``/usr/lib/postgresql/<major>/bin`` (Debian's layout).
+
+    When none is there and we are root, ``apt-get install postgresql`` (Debian's
+    current major) first; otherwise say what to install.
+    """
+    found = _postgres_bin_dirs()
+    if found:
+        return found[-1][1]
+    hint = "`apt-get install -y --no-install-recommends postgresql`"
+    if not install or os.geteuid() != 0:
+        raise MissingToolError(f"PostgreSQL server binaries ({', '.join(POSTGRES_TOOLS)}) not found under "
+                               f"{POSTGRES_ROOT}/<major>/bin. Install them as root: {hint}")
+    say("installing PostgreSQL from Debian (apt-get install postgresql, first time only)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-q"], "apt-get update", env=env)
+    _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
+         "apt-get install postgresql", env=env)
+    found = _postgres_bin_dirs()
+    if not found:
+        raise MissingToolError(f"`apt-get install postgresql` finished but no {POSTGRES_ROOT}/<major>/bin "
+                               f"has {', '.join(POSTGRES_TOOLS)}; install the server package by hand: {hint}")
+    return found[-1][1]
+
+
 # ---- all ---------------------------------------------------------------------------
 
 def install_all(settings: Settings | None = None) -> None:
@@ -220,4 +262,5 @@ def install_all(settings: Settings | None = None) -> None:
     install_jars(settings)
     install_trino(settings)
     install_weed(settings)
+    find_postgres()
     say(f"install complete in {time.monotonic() - started:.0f}s (cache: {settings.cache_dir})")

@@ -19,7 +19,7 @@ from lakehouse.settings import REPO_ROOT
 from lakehouse.spec import Catalog, load_catalog
 
 PASS_THROUGH_ENV = ("LAKE_HOME", "LAKE_ENV", "LAKE_CACHE", "LAKE_CONFIG_DIR", "JAVA_HOME",
-                    "LAKE_S3_PORT", "LAKE_TRINO_PORT", "LAKE_AIRFLOW_PORT")
+                    "LAKE_S3_PORT", "LAKE_TRINO_PORT", "LAKE_AIRFLOW_PORT", "LAKE_POSTGRES_PORT")
 
 
 def dag_id(domain: str) -> str:

@@ -1,4 +1,4 @@
-"""Start, stop and watch the local stack: S3 (SeaweedFS), Trino and Airflow.
+"""Start, stop and watch the local stack: S3 (SeaweedFS), Spark Connect, Trino, PostgreSQL and Airflow.
 
 Every process we start gets a pid file and a log under ``<state>/run`` and
 ``<state>/logs``; ``down`` only signals processes whose pid file we wrote and
@@ -69,6 +69,9 @@ class Service:
     start_timeout: float = 180.0
     marker: str = ""  # a string every command line of ours contains
     group: str = ""
+    # how `down` asks it to stop: signal and whether to send it to the whole process group
+    stop_signal: int = signal.SIGTERM
+    stop_group: bool = True
     settings: Settings = field(default_factory=get_settings)
 
     @property
@@ -142,7 +145,10 @@ class Service:
             self.pid_file.unlink(missing_ok=True)
             return False
         try:
-            os.killpg(pid, signal.SIGTERM)
+            if self.stop_group:
+                os.killpg(pid, self.stop_signal)
+            else:
+                os.kill(pid, self.stop_signal)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + 30
@@ -277,6 +283,117 @@ def _trino_service(settings: Settings) -> Service:
                    env=env, prepare=prepare, start_timeout=240, marker="trino", group="trino", settings=settings)
 
 
+# ---- PostgreSQL (the ministry's dossier system, a source database) ------------------------
+
+POSTGRES_SUPERUSER = "postgres"
+POSTGRES_OS_USER = "postgres"  # initdb and postgres refuse to run as root
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """Run ``cmd`` as the `postgres` OS user when we are root.
+
+    setpriv execs in place (runuser would fork and stay the parent), so the pid
+    `lake` records is the postmaster itself and its command line is the server's.
+    """
+    if os.geteuid() != 0:
+        return cmd
+    return ["setpriv", f"--reuid={POSTGRES_OS_USER}", f"--regid={POSTGRES_OS_USER}", "--init-groups", "--", *cmd]
+
+
+def _pg_connect(settings: Settings, socket_dir: Path, dbname: str = "postgres", timeout: int = 2):
+    """A superuser connection over our own Unix socket (trusted; the socket dir is private)."""
+    import psycopg
+
+    return psycopg.connect(host=str(socket_dir), port=settings.env.services.postgres.port,
+                           user=POSTGRES_SUPERUSER, dbname=dbname, connect_timeout=timeout, autocommit=True)
+
+
+def _postgres_service(settings: Settings) -> Service:
+    cfg = settings.env.services.postgres
+    root = settings.state_dir / "postgres"
+    data = root / "data"
+    socket_dir = root / "run"
+
+    def prepare() -> None:
+        bindir = install.find_postgres(install=False)
+        root.mkdir(parents=True, exist_ok=True)
+        socket_dir.mkdir(parents=True, exist_ok=True)
+        socket_dir.chmod(0o700)
+        if os.geteuid() == 0:
+            try:
+                import pwd
+                pw = pwd.getpwnam(POSTGRES_OS_USER)
+            except KeyError as exc:
+                raise ServiceError(f"postgres: no `{POSTGRES_OS_USER}` OS user to run the server as "
+                                   "(PostgreSQL refuses to run as root); reinstall the `postgresql` package") from exc
+            for path in (root, socket_dir):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            if subprocess.run(_as_postgres_user(["test", "-w", str(root)])).returncode != 0:
+                raise ServiceError(f"postgres: the `{POSTGRES_OS_USER}` OS user cannot reach {root}; "
+                                   f"every parent folder needs o+x (or move LAKE_HOME)")
+        if (data / "PG_VERSION").exists():
+            return
+        partial = root / "data.partial"
+        subprocess.run(_as_postgres_user(["rm", "-rf", str(partial)]), check=False)
+        say(f"postgres: initdb {data} (first start only)")
+        result = subprocess.run(_as_postgres_user([
+            str(bindir / "initdb"), "-D", str(partial), "-U", POSTGRES_SUPERUSER, "--encoding=UTF8",
+            "--locale=C.UTF-8", "--auth-host=scram-sha-256", "--auth-local=trust"]),
+            capture_output=True, text=True, cwd=root)
+        if result.returncode != 0:
+            raise ServiceError(f"postgres: initdb failed (exit {result.returncode}):\n"
+                               + (result.stdout + result.stderr).strip()[-3000:])
+        partial.rename(data)
+
+    def command() -> list[str]:
+        bindir = install.find_postgres(install=False)
+        return _as_postgres_user([
+            str(bindir / "postgres"), "-D", str(data), "-p", str(cfg.port),
+            "-c", f"listen_addresses={settings.host}", "-c", f"unix_socket_directories={socket_dir}"])
+
+    def healthy() -> bool:
+        import psycopg
+
+        if not (socket_dir / f".s.PGSQL.{cfg.port}").exists():
+            return False
+        try:
+            with _pg_connect(settings, socket_dir) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def after_start() -> None:
+        _ensure_roles_and_databases(settings, socket_dir)
+
+    # our command line (setpriv execs into it) holds the data dir, so another cluster is never ours
+    return Service("postgres", [cfg.port], command, healthy,
+                   url=f"postgresql://{settings.host}:{cfg.port}", prepare=prepare, after_start=after_start,
+                   start_timeout=60, marker=f"postgres -D {data}", group="postgres",
+                   # SIGINT to the postmaster alone = "fast" shutdown: roll back sessions, checkpoint, exit
+                   stop_signal=signal.SIGINT, stop_group=False, settings=settings)
+
+
+def _ensure_roles_and_databases(settings: Settings, socket_dir: Path) -> None:
+    """Each `connections` entry on the local server gets its login role (password from secrets) and database."""
+    from psycopg import sql
+
+    password = settings.secrets["postgres_password"]
+    wanted = [c for c in settings.env.connections.values() if c.service == "postgres" and c.host is None]
+    if not wanted:
+        return
+    with _pg_connect(settings, socket_dir, timeout=10) as conn:
+        for c in wanted:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (c.user,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(c.user), sql.Literal(password)))
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (c.database,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8'").format(
+                    sql.Identifier(c.database), sql.Identifier(c.user)))
+                say(f"postgres: created database {c.database} owned by {c.user}")
+
+
 # ---- Airflow --------------------------------------------------------------------------
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -330,11 +447,11 @@ def _airflow_component_healthy(settings: Settings, component: str) -> bool:
 def all_services(settings: Settings | None = None) -> list[Service]:
     settings = settings or get_settings()
     return [_s3_service(settings), _spark_service(settings), _trino_service(settings),
-            *_airflow_services(settings)]
+            _postgres_service(settings), *_airflow_services(settings)]
 
 
 def select(names: list[str] | None, settings: Settings | None = None) -> list[Service]:
-    """Services by name or group (`s3`, `spark`, `trino`, `airflow`); all when ``names`` is empty."""
+    """Services by name or group (`s3`, `spark`, `trino`, `postgres`, `airflow`); all when ``names`` is empty."""
     services = all_services(settings)
     if not names:
         return services

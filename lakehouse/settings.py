@@ -57,12 +57,17 @@ class SparkService(_Strict):
     port: int = 15002
 
 
+class PostgresService(_Strict):
+    port: int = 5442
+
+
 class ServicesConfig(_Strict):
     host: str = "127.0.0.1"
     s3: S3Service = Field(default_factory=S3Service)
     spark: SparkService = Field(default_factory=SparkService)
     trino: TrinoService = Field(default_factory=TrinoService)
     airflow: AirflowService = Field(default_factory=AirflowService)
+    postgres: PostgresService = Field(default_factory=PostgresService)
 
 
 class SparkConfig(_Strict):
@@ -82,17 +87,31 @@ class TrinoConfig(_Strict):
     user: str = "lake"
 
 
+class ConnectionConfig(_Strict):
+    """A source database the jobs read from (``connections.<name>`` in an environment file).
+
+    Its password is the generated secret ``postgres_password`` (or ``LAKE_POSTGRES_PASSWORD``).
+    """
+
+    service: Literal["postgres"] = "postgres"
+    database: str
+    user: str
+    host: str | None = None  # None: the local server from `services.postgres`
+    port: int | None = None
+
+
 class Environment(_Strict):
     name: str
     storage: StorageConfig = Field(default_factory=StorageConfig)
     services: ServicesConfig = Field(default_factory=ServicesConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     trino: TrinoConfig = Field(default_factory=TrinoConfig)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
 
 
 def _apply_shell_overrides(env: Environment) -> None:
     """Let one shell move a service (LAKE_<SERVICE>_PORT) or pick the Spark mode (LAKE_SPARK_MODE)."""
-    for service in ("s3", "spark", "trino", "airflow"):
+    for service in ("s3", "spark", "trino", "airflow", "postgres"):
         value = os.environ.get(f"LAKE_{service.upper()}_PORT")
         if value:
             try:
@@ -204,6 +223,7 @@ class Settings:
             "airflow_admin_password": lambda: secrets.token_urlsafe(12),
             "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
             "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
+            "postgres_password": lambda: secrets.token_urlsafe(24),
         }
         changed = False
         for key, make in wanted.items():
@@ -226,6 +246,44 @@ class Settings:
     @property
     def s3_secret_key(self) -> str:
         return self.secrets["s3_secret_key"]
+
+    # ---- source databases --------------------------------------------------------
+    @property
+    def environment_file(self) -> Path:
+        return CONFIG_DIR / "environments" / f"{self.env.name}.yaml"
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """The ``connections.<name>`` entry of the environment file."""
+        try:
+            return self.env.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.env.connections)) or "none defined"
+            raise ConfigError(f"{self.environment_file}: field 'connections': no connection named {name!r} "
+                              f"(known: {known})") from None
+
+    def _connection_address(self, name: str) -> tuple[ConnectionConfig, str, int]:
+        conn = self.connection(name)
+        return conn, conn.host or self.host, conn.port or self.env.services.postgres.port
+
+    def jdbc(self, name: str) -> dict[str, str]:
+        """Spark JDBC options for a connection: ``spark.read.format("jdbc").options(**settings.jdbc(name))``."""
+        conn, host, port = self._connection_address(name)
+        return {"url": f"jdbc:postgresql://{host}:{port}/{conn.database}", "user": conn.user,
+                "password": self.secrets["postgres_password"], "driver": "org.postgresql.Driver"}
+
+    def pg_dsn(self, name: str) -> str:
+        """A libpq connection string for a connection (``psycopg.connect(settings.pg_dsn(name))``)."""
+        conn, host, port = self._connection_address(name)
+        parts = {"host": host, "port": str(port), "dbname": conn.database, "user": conn.user,
+                 "password": self.secrets["postgres_password"], "application_name": "lake"}
+        return " ".join(f"{key}={_libpq_quote(value)}" for key, value in parts.items())
+
+
+def _libpq_quote(value: str) -> str:
+    """Quote a libpq connection-string value when it needs it."""
+    if value and not any(c in value for c in " '\\\t\n\r"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 _settings: Settings | None = None

@@ -1,5 +1,6 @@
 """Start-up errors a user can act on (no service is started here)."""
 
+import os
 import socket
 
 import pytest
@@ -37,12 +38,65 @@ def test_the_machine_jdks_are_found():
 
 
 def test_unknown_service_lists_the_known_ones():
-    with pytest.raises(ServiceError, match="unknown service hdfs; choose from .*airflow.*s3.*spark.*trino"):
+    with pytest.raises(ServiceError, match="unknown service hdfs; choose from .*airflow.*postgres.*s3.*spark.*trino"):
         services.select(["hdfs"])
 
 
 def test_status_of_a_stopped_stack(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     rows = services.status(Settings(load_environment("local")))
-    assert [r["service"] for r in rows][:3] == ["s3", "spark", "trino"]
+    assert [r["service"] for r in rows][:4] == ["s3", "spark", "trino", "postgres"]
     assert all(r["state"] == "stopped" for r in rows)
+
+
+# ---- PostgreSQL -------------------------------------------------------------------------
+
+def test_postgres_binaries_are_found():
+    bindir = install.find_postgres(install=False)
+    assert bindir.parent.parent == install.POSTGRES_ROOT and bindir.parent.name.isdigit()
+    assert all((bindir / tool).exists() for tool in ("postgres", "initdb", "pg_ctl"))
+
+
+def test_postgres_picks_the_newest_major_and_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(install, "POSTGRES_ROOT", tmp_path)
+    for major, tools in (("13", ("postgres", "initdb", "pg_ctl")), ("16", ("postgres", "initdb", "pg_ctl")),
+                         ("17", ("psql",))):  # a client-only install does not count
+        (tmp_path / major / "bin").mkdir(parents=True)
+        for tool in tools:
+            (tmp_path / major / "bin" / tool).touch()
+    assert install.find_postgres() == tmp_path / "16" / "bin"
+    monkeypatch.setattr(install, "POSTGRES_ROOT", tmp_path / "none")
+    monkeypatch.setattr(install.os, "geteuid", lambda: 1000)
+    with pytest.raises(MissingToolError, match="apt-get install .*postgresql"):
+        install.find_postgres()
+
+
+def test_the_postgres_service_runs_our_own_cluster(tmp_path, monkeypatch):
+    import signal
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("test"))
+    pg = services.select(["postgres"], settings)[0]
+    cmd = pg.command()
+    data = tmp_path / "postgres" / "data"
+    assert cmd[cmd.index("-D") + 1] == str(data) and cmd[cmd.index("-p") + 1] == "5542"
+    assert "listen_addresses=127.0.0.1" in cmd
+    assert f"unix_socket_directories={tmp_path / 'postgres' / 'run'}" in cmd
+    if os.geteuid() == 0:  # postgres refuses root; setpriv execs, so the recorded pid is the server's
+        assert cmd[0] == "setpriv" and "--reuid=postgres" in cmd
+    assert pg.marker in " ".join(cmd) and str(data) in pg.marker
+    assert (pg.stop_signal, pg.stop_group) == (signal.SIGINT, False)  # fast shutdown, postmaster only
+    assert pg.ports == [5542] and not pg.healthy() and pg.pid() is None
+
+
+def test_a_stopped_source_database_says_to_start_it(tmp_path, monkeypatch):
+    from lakehouse import sourcedb
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setenv("LAKE_POSTGRES_PORT", str(port))
+    settings = Settings(load_environment("local"))
+    with pytest.raises(ServiceError, match=rf"127.0.0.1:{port}: nothing is listening. Start it with `lake up postgres`"):
+        sourcedb.load_rows("ministry_db", "t", "id int PRIMARY KEY", [{"id": 1}], ["id"], settings=settings)

@@ -51,3 +51,66 @@ def test_table_uris_follow_the_layer_layout():
     assert s.table_uri("gold", "x", scheme="s3") == "s3://lake/gold/x"
     with pytest.raises(ValueError):
         s.table_uri("platinum", "x")
+
+
+# ---- source database connections -------------------------------------------------
+
+def test_a_connection_gives_spark_jdbc_options_and_a_libpq_dsn(tmp_path, monkeypatch):
+    from psycopg.conninfo import conninfo_to_dict
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    s = Settings(load_environment("test"))
+    password = s.secrets["postgres_password"]
+    assert len(password) >= 24
+    assert s.jdbc("ministry_db") == {"url": "jdbc:postgresql://127.0.0.1:5542/ministry", "user": "lake",
+                                     "password": password, "driver": "org.postgresql.Driver"}
+    dsn = conninfo_to_dict(s.pg_dsn("ministry_db"))
+    assert {k: dsn[k] for k in ("host", "port", "dbname", "user", "password")} == {
+        "host": "127.0.0.1", "port": "5542", "dbname": "ministry", "user": "lake", "password": password}
+    assert load_environment("local").services.postgres.port == 5442
+
+
+def test_postgres_port_override_from_the_shell_reaches_the_connection(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKE_POSTGRES_PORT", "6543")
+    s = Settings(load_environment("local"))
+    assert s.env.services.postgres.port == 6543
+    assert s.jdbc("ministry_db")["url"] == "jdbc:postgresql://127.0.0.1:6543/ministry"
+    assert "port=6543" in s.pg_dsn("ministry_db")
+    monkeypatch.setenv("LAKE_POSTGRES_PORT", "pg")
+    with pytest.raises(ConfigError, match="LAKE_POSTGRES_PORT='pg' is not a port number"):
+        load_environment("local")
+
+
+def test_a_password_with_spaces_and_quotes_survives_the_dsn(tmp_path, monkeypatch):
+    from psycopg.conninfo import conninfo_to_dict
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKE_POSTGRES_PASSWORD", "it's a \\ secret")
+    s = Settings(load_environment("local"))
+    assert conninfo_to_dict(s.pg_dsn("ministry_db"))["password"] == "it's a \\ secret"
+    assert s.jdbc("ministry_db")["password"] == "it's a \\ secret"
+
+
+def test_an_unknown_connection_names_the_environment_file_and_field(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    s = Settings(load_environment("local"))
+    with pytest.raises(ConfigError, match=r"environments/local.yaml: field 'connections': "
+                                          r"no connection named 'dossiers' \(known: ministry_db\)"):
+        s.jdbc("dossiers")
+    with pytest.raises(ConfigError, match="field 'connections'"):
+        s.pg_dsn("dossiers")
+
+
+def test_a_bad_connection_entry_names_file_and_field(tmp_path, monkeypatch):
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "x.yaml").write_text(
+        "name: x\nconnections:\n  ministry_db:\n    service: postgres\n    database: m\n    user: u\n"
+        "    passwd: hunter2\n")
+    monkeypatch.setattr(settings_mod, "CONFIG_DIR", tmp_path)
+    with pytest.raises(ConfigError, match=r"x.yaml: field 'connections.ministry_db.passwd': unknown field"):
+        load_environment("x")
+    (tmp_path / "environments" / "x.yaml").write_text(
+        "name: x\nconnections:\n  ministry_db:\n    service: oracle\n    database: m\n    user: u\n")
+    with pytest.raises(ConfigError, match=r"x.yaml: field 'connections.ministry_db.service'"):
+        load_environment("x")
