@@ -19,6 +19,9 @@ def run(dataset: str, date: str) -> list[str]:
         name = f"{settings.trino_catalog}.{layer}.{dataset}"
         print(f"[publish] {name}: {'registered' if created else 'already registered'}", flush=True)
         published.append(name)
+    # the run log, once it exists, is queryable as lake.ops.run_log
+    if storage.list_keys("ops/run_log/_delta_log/", settings) and trino.register_table("ops", "run_log", settings):
+        print(f"[publish] {settings.trino_catalog}.ops.run_log: registered", flush=True)
     return published
 
 

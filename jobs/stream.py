@@ -32,12 +32,15 @@ def make_batch_writer(spec: SourceDataset, bronze_uri: str, quarantine_uri: str,
     It closes over plain values only, so it can run in a Spark Connect server's Python worker.
     """
     def write(batch, epoch_id: int) -> None:
+        import datetime as dt
+
         from pyspark.sql import functions as F
 
         from lakehouse.readers import source_fields
         from lakehouse.transforms import parse_json_lines, split_parsed
 
-        at = batch.select(F.date_format(F.current_timestamp(), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")).first()[0]
+        # no Spark action before the cache below: the source's input-row metric must count each line once
+        at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         lines = (batch.select("value", F.url_decode(F.col("_source_file")).alias("_source_file"))
                  .withColumn("_source_hash", F.lit(None).cast("string"))
                  .withColumn("_landing_date", F.to_date(F.lit(at[:10])))
@@ -77,15 +80,19 @@ def run(dataset: str, date: str) -> Accounting:
                  .start())
         query.awaitTermination()
         progress = query.recentProgress or []
-        acc.rows_in = sum(int(p.get("numInputRows", 0) if isinstance(p, dict) else p.numInputRows)
-                          for p in progress)
-        acc.extra["micro_batches"] = sum(1 for p in progress
-                                         if int(p.get("numInputRows", 0) if isinstance(p, dict) else p.numInputRows))
+        per_batch = [input_rows(p) for p in progress]
+        acc.rows_in = sum(per_batch)
+        acc.extra["micro_batches"] = sum(1 for n in per_batch if n)
         after = {uri: _rows(spark, uri) for uri in (bronze_uri, quarantine_uri)}
         acc.rows_written = after[bronze_uri] - before[bronze_uri]
         acc.rows_quarantined = after[quarantine_uri] - before[quarantine_uri]
         acc.check()
     return acc
+
+
+def input_rows(progress: dict) -> int:
+    """Lines a micro-batch read, from its progress report."""
+    return sum(int(source.get("numInputRows") or 0) for source in progress.get("sources") or [])
 
 
 def _rows(spark, uri: str) -> int:

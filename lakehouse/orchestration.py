@@ -18,7 +18,7 @@ import sys
 from lakehouse.settings import REPO_ROOT
 from lakehouse.spec import Catalog, load_catalog
 
-PASS_THROUGH_ENV = ("LAKE_HOME", "LAKE_ENV", "LAKE_CACHE", "LAKE_CONFIG_DIR", "JAVA_HOME",
+PASS_THROUGH_ENV = ("LAKE_HOME", "LAKE_ENV", "LAKE_CACHE", "LAKE_CONFIG_DIR", "LAKE_DATASETS_DIR", "JAVA_HOME",
                     "LAKE_S3_PORT", "LAKE_TRINO_PORT", "LAKE_AIRFLOW_PORT", "LAKE_POSTGRES_PORT")
 
 
