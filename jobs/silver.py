@@ -18,7 +18,7 @@ from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
 from lakehouse.spec import SourceDataset, load_catalog
-from lakehouse.transforms import is_late, refine
+from lakehouse.transforms import late_rows, refine
 
 STREAM_MARK = "lake.silver.ingested_through"  # silver table property: bronze rows up to here are done
 
@@ -79,7 +79,9 @@ def run(dataset: str, date: str) -> Accounting:
             acc.rows_quarantined = split.rejected.count()
             acc.duplicates_collapsed = split.duplicates.count()
             if spec.source.event_time:
-                acc.extra["late"] = good.where(is_late(spec)).count()
+                seen = (delta_io.read(spark, silver_uri).agg(F.max(spec.source.event_time)).collect()[0][0]
+                        if delta_io.exists(spark, silver_uri) else None)
+                acc.extra["late"] = late_rows(good, spec, seen).count()
             acc.check()  # before anything is written
             if spec.load_mode == "scd2":
                 valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by

@@ -17,8 +17,23 @@ from typing import Any, Sequence
 
 from lakehouse.errors import LakeError
 
-DEMO_QUERY = ("SELECT province_code, province_name, commune_count, xa_count, phuong_count, dac_khu_count "
-              "FROM lake.gold.commune_counts_by_province ORDER BY commune_count DESC")
+DEMO_QUERIES = [
+    ("Communes per province (admin_units)",
+     "SELECT province_code, province_name, commune_count, xa_count, phuong_count, dac_khu_count "
+     "FROM lake.gold.commune_counts_by_province ORDER BY commune_count DESC LIMIT 5"),
+    ("Enterprise registry history kept as SCD2 (enterprises)",
+     "SELECT count(*) AS versions, count_if(is_current) AS current, count(DISTINCT tax_code) AS enterprises "
+     "FROM lake.silver.enterprises"),
+    ("Dossiers by procedure and status (dossiers, from PostgreSQL)",
+     "SELECT * FROM lake.gold.dossier_status_by_procedure ORDER BY dossier_count DESC LIMIT 5"),
+    ("Hourly PM2.5 by province (air_quality, streamed)",
+     "SELECT reading_date, count(*) AS province_hours, round(avg(pm25_avg), 1) AS pm25_avg "
+     "FROM lake.gold.air_quality_hourly_by_province GROUP BY reading_date ORDER BY reading_date"),
+    ("What the last runs did (ops run log)",
+     "SELECT layer, count(*) AS runs, sum(rows_in) AS rows_in, sum(rows_written) AS written, "
+     "sum(rows_quarantined) AS quarantined, sum(duplicates_collapsed) AS duplicates "
+     "FROM lake.ops.run_log GROUP BY layer ORDER BY layer"),
+]
 
 
 # ---- output ---------------------------------------------------------------------
@@ -202,18 +217,27 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     _run_pipeline(steps, args.date)
 
 
+def cmd_generate(args: argparse.Namespace) -> None:
+    from lakehouse.demo import land_demo
+    land_demo(args.date, args.seed, args.scale, args.datasets or None)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from lakehouse import trino
+    from lakehouse.demo import demo_dates, land_demo
 
     started = time.monotonic()
     cmd_up(argparse.Namespace(services=None, no_install=False))
-    cmd_run(argparse.Namespace(targets=["admin_units"], all=False, airflow=False, date=args.date))
-    columns, rows = trino.query(DEMO_QUERY)
-    print(f"\ntrino> {DEMO_QUERY}")
-    print(format_rows(columns, rows))
-    _, total = trino.query("SELECT count(*) FROM lake.gold.communes_with_province")
-    print(f"\ncommunes in lake.gold.communes_with_province: {total[0][0]:,}; provinces: {len(rows)}")
-    print(f"[lake] demo finished in {time.monotonic() - started:.0f}s. Stop everything with `lake down`.")
+    for date in demo_dates(args.date, args.days):
+        print(f"\n[lake] === {date}: the sources deliver, then every dataset runs ===", flush=True)
+        land_demo(date, args.seed, args.scale)
+        cmd_run(argparse.Namespace(targets=[], all=True, airflow=False, date=date))
+    for title, sql in DEMO_QUERIES:
+        columns, rows = trino.query(sql)
+        print(f"\n-- {title}\ntrino> {sql}")
+        print(format_rows(columns, rows))
+    print(f"\n[lake] demo finished in {time.monotonic() - started:.0f}s. Query more with `lake sql`; "
+          "stop everything with `lake down`.")
 
 
 def cmd_airflow(args: argparse.Namespace) -> None:
@@ -281,8 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("demo", help="install, start the stack, run the admin_units pipeline, query gold in Trino")
-    p.add_argument("--date", default=today, help="logical date of the run (default: today)")
+    p = sub.add_parser("generate", help="play the demo sources for a date: land files, update the demo database",
+                       description="Deterministic demo data (seeded): the enterprise registry (Windows-1258 CSV), "
+                                   "the citizen register (CSV with BOM), sensors (Parquet), IoT readings (JSON "
+                                   "Lines drops), dossier documents (PDF, scans), province report forms (.xlsx) "
+                                   "land in S3; procedures and dossiers are upserted into PostgreSQL.")
+    p.add_argument("datasets", nargs="*", help="only these demo datasets (default: all)")
+    p.add_argument("--date", default=today, help="the day the sources deliver (default: today)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
+    p.add_argument("--scale", type=float, default=1.0, help="volume multiplier (default: 1.0)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="install, start the stack, play the demo sources for two days, run every "
+                                    "dataset, query gold in Trino")
+    p.add_argument("--date", default=today, help="the last demo day (default: today)")
+    p.add_argument("--days", type=int, default=2, help="how many days to play, ending at --date (default: 2)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed of the demo data (default: 2026)")
+    p.add_argument("--scale", type=float, default=1.0, help="volume multiplier of the demo data (default: 1.0)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("airflow", help="run the airflow CLI with this checkout's configuration")
@@ -298,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("run: give a dataset or domain, or --all")
     if args.command == "run" and args.all and args.targets:
         parser.error("run: give datasets or --all, not both")
-    if args.command in ("run", "ingest"):
+    if args.command in ("run", "ingest", "generate", "demo"):
         try:
             dt.date.fromisoformat(args.date)
         except ValueError:

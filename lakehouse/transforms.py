@@ -193,10 +193,26 @@ def refine(bronze: DataFrame, spec: SourceDataset, at: str,
     return Split(good, rejected, duplicates)
 
 
-def is_late(spec: SourceDataset) -> SparkColumn:
-    """A streamed row that arrived later than the source's ``late_after_minutes`` after its event."""
-    event = F.col(spec.source.event_time)
-    return (F.col("_ingested_at").cast("long") - event.cast("long")) > spec.source.late_after_minutes * 60
+def late_rows(rows: DataFrame, spec: SourceDataset, seen_until=None) -> DataFrame:
+    """Streamed rows that arrived late: their event time is more than ``late_after_minutes``
+    behind the newest event time that arrived before them.
+
+    Arrival order is ingestion time, then file name (gateways name drops by time);
+    ``seen_until`` is the newest event time of earlier runs (None on the first).
+    Late rows are not dropped: they are merged like any other and the gold
+    partitions they fall in are rebuilt; this only says which ones they were.
+    """
+    event = spec.source.event_time
+    order = ["_ingested_at", "_source_file"]
+    files = rows.groupBy(*order).agg(F.max(event).alias("_file_max"))
+    before = Window.orderBy(*order).rowsBetween(Window.unboundedPreceding, -1)
+    files = files.withColumn("_seen", F.max("_file_max").over(before)).drop("_file_max")
+    if seen_until is not None:
+        files = files.withColumn("_seen", F.greatest(F.col("_seen"), F.lit(seen_until).cast("timestamp")))
+    lateness = F.expr(f"INTERVAL {int(spec.source.late_after_minutes)} MINUTES")
+    return (rows.join(files, order, "left")
+            .where(F.col("_seen").isNotNull() & (F.col(event) < F.col("_seen") - lateness))
+            .drop("_seen"))
 
 
 def _bound(value: float | None) -> str:

@@ -88,3 +88,80 @@ def test_row_hash_changes_only_with_business_values(spark):
     hashes = [r["_row_hash"] for r in with_row_hash(df, ["id", "name"]).collect()]
     assert hashes[0] == hashes[1]
     assert hashes[0] != hashes[2]
+
+
+def make_spec(columns, **extra):
+    return SourceDataset.model_validate({"name": "t", "domain": "t", "description": "d", "grain": "g",
+                                         "source": extra.pop("source", {"kind": "files"}), "columns": columns,
+                                         "keys": [columns[0]["name"]], **extra})
+
+
+def strings(spark, rows, fields):
+    return spark.createDataFrame([(*r, "f", "b1", None) for r in rows],
+                                 ", ".join(f"{f} string" for f in fields)
+                                 + ", _source_file string, _batch_id string, _ingested_at timestamp")
+
+
+def test_nfc_runs_in_the_jvm_and_keeps_nulls(spark):
+    from pyspark.sql import functions as F
+
+    from lakehouse.transforms import nfc
+    nfd = unicodedata.normalize("NFD", "Phường Hoàn Kiếm")
+    df = spark.createDataFrame([(nfd,), (None,)], "v string")
+    assert [r[0] for r in df.select(nfc(F.col("v"))).collect()] == ["Phường Hoàn Kiếm", None]
+
+
+def test_vietnamese_numbers_timestamps_and_dates_are_read(spark):
+    spec = make_spec([{"name": "id", "type": "int"}, {"name": "amount", "type": "decimal(18,1)", "number_format": "vi"},
+                      {"name": "at", "type": "timestamp"}, {"name": "on", "type": "date"}])
+    rows = [("1", "1.234.567,5", "2026-11-27T06:00:00Z", "27/11/2026"),
+            ("2", "12", "27/11/2026 08:30:00", "2026-11-27"),
+            ("3", "7", "2026-11-27 07:00:00+07:00", None)]
+    split = refine(strings(spark, rows, ["id", "amount", "at", "on"]), spec, AT)
+    good = {r["id"]: r for r in split.good.collect()}
+    assert str(good[1]["amount"]) == "1234567.5"
+    assert good[1]["at"].isoformat().startswith("2026-11-27T06:00")
+    assert good[2]["at"].isoformat().startswith("2026-11-27T08:30")
+    assert str(good[1]["on"]) == str(good[2]["on"]) == "2026-11-27"
+    assert good[3]["at"].isoformat().startswith("2026-11-27T00:00")  # +07:00 is stored in UTC
+    assert [r["rule_id"] for r in split.rejected.collect()] == []
+
+
+def test_range_rules_with_action_quarantine_set_rows_aside_with_the_value(spark):
+    spec = make_spec([{"name": "id", "type": "int"}, {"name": "pm25", "type": "double"}],
+                     quality=[{"check": "range", "columns": ["pm25"], "min": 0, "max": 1000,
+                               "dimension": "dung", "action": "quarantine"}])
+    split = refine(strings(spark, [("1", "12.5"), ("2", "-999"), ("3", None)], ["id", "pm25"]), spec, AT)
+    assert sorted(r["id"] for r in split.good.collect()) == [1, 3]
+    bad = split.rejected.collect()
+    assert [(b["rule_id"], b["reason"]) for b in bad] == [("range__pm25", "pm25: -999.0 is outside [0, 1000]")]
+
+
+def test_conformed_codes_must_exist_in_master_data(spark):
+    spec = make_spec([{"name": "id", "type": "int"},
+                      {"name": "province_code", "type": "int", "conform": {"dataset": "provinces",
+                                                                            "column": "province_code"}}])
+    master = spark.createDataFrame([(1,), (79,)], "province_code int")
+    split = refine(strings(spark, [("1", "79"), ("2", "64"), ("3", None)], ["id", "province_code"]), spec, AT,
+                   {"province_code": master})
+    assert sorted(r["id"] for r in split.good.collect()) == [1, 3]
+    bad = split.rejected.collect()
+    assert bad[0]["rule_id"] == "conform__province_code"
+    assert bad[0]["reason"] == "province_code: 64 is not a known provinces.province_code"
+
+
+def test_late_rows_are_behind_what_arrived_earlier(spark):
+    import datetime as dt
+
+    from lakehouse.transforms import late_rows
+    spec = make_spec([{"name": "sensor_id", "type": "string"}, {"name": "reading_at", "type": "timestamp"}],
+                     source={"kind": "stream", "format": "jsonl", "event_time": "reading_at",
+                             "late_after_minutes": 60})
+    t = lambda h, m=0: dt.datetime(2026, 11, 27, h, m)  # noqa: E731
+    ingested = dt.datetime(2026, 11, 27, 12)
+    df = spark.createDataFrame([("A", t(6), "drop-0600", ingested), ("A", t(9), "drop-0900", ingested),
+                                ("A", t(7, 30), "drop-0915", ingested),   # 90 min behind 09:00: late
+                                ("A", t(8, 30), "drop-0915", ingested)],  # 30 min behind: on time
+                               "sensor_id string, reading_at timestamp, _source_file string, _ingested_at timestamp")
+    assert [r["reading_at"] for r in late_rows(df, spec).collect()] == [t(7, 30)]
+    assert late_rows(df, spec, seen_until=t(10)).count() == 3  # an earlier run already saw 10:00
