@@ -3,8 +3,8 @@
 Every record becomes a row of strings plus ingestion metadata (``_source_file``,
 ``_source_hash``, ``_landing_date``, ``_batch_id``, ``_ingested_at``); fields the
 spec does not declare are kept in ``_rescued_data``; records that cannot be
-parsed go to quarantine.  A file whose content was already ingested is skipped,
-so landing the same file twice (or re-running a date) ingests it once.
+parsed go to quarantine.  An object already ingested with the same content is
+skipped, so landing the same file twice (or re-running a date) ingests it once.
 
 Stream sources (``kind: stream``) are read by ``jobs.stream`` instead.
 """
@@ -54,10 +54,14 @@ def run(dataset: str, date: str) -> Accounting:
         spark = get_spark(f"bronze {dataset}")
         acc.spark = spark
         bronze_uri = settings.table_uri("bronze", dataset)
-        seen: set[str] = set()
+        # an object is ingested once: the same key with the same content (ETag) is skipped; a new
+        # day's file with yesterday's content is not (for a snapshot, going back is a change too)
+        seen: set[tuple[str, str]] = set()
         if delta_io.exists(spark, bronze_uri):
-            seen = {r[0] for r in delta_io.read(spark, bronze_uri).select("_source_hash").distinct().collect()}
-        todo = {key: etag for key, etag in landed.items() if etag not in seen}
+            seen = {(r[0], r[1]) for r in delta_io.read(spark, bronze_uri)
+                    .select("_source_file", "_source_hash").distinct().collect()}
+        uri_of = lambda key: f"s3a://{settings.bucket}/{key}"  # noqa: E731
+        todo = {key: etag for key, etag in landed.items() if (uri_of(key), etag) not in seen}
         for key in sorted(set(landed) - set(todo)):
             print(f"[bronze] {dataset}: skip s3://{settings.bucket}/{key} (already ingested)", flush=True)
         acc.extra["files"] = len(todo)
@@ -68,7 +72,7 @@ def run(dataset: str, date: str) -> Accounting:
         print(f"[bronze] {dataset}: reading {len(todo)} file(s) ({spec.source.kind}, {kind})", flush=True)
 
         at = jobrun.now_iso()
-        files = {f"s3a://{settings.bucket}/{key}": etag for key, etag in todo.items()}
+        files = {uri_of(key): etag for key, etag in todo.items()}
         hashes = spark.createDataFrame(list(files.items()), "_source_file string, _source_hash string")
         parsed = (readers.read_landed(spark, spec, sorted(files), storage.fetcher(settings),
                                       base=f"s3a://{settings.bucket}/{prefix}")
