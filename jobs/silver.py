@@ -91,7 +91,7 @@ def run(dataset: str, date: str) -> Accounting:
                                                      spec.keys, spec.partition_by))
             else:
                 acc.extra.update(delta_io.merge(spark, good, silver_uri, spec.keys, spec.load_mode,
-                                                spec.partition_by))
+                                                spec.partition_by, spec.order_by))
             # re-running a batch replaces its quarantine rows instead of adding them again
             batches = [r[0] for r in batch.select("_batch_id").distinct().collect()]
             listed = ", ".join("'" + b.replace("'", "''") + "'" for b in batches)

@@ -217,6 +217,15 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     _run_pipeline(steps, args.date)
 
 
+def cmd_maintain(args: argparse.Namespace) -> None:
+    from lakehouse.pipeline import Step
+    from lakehouse.spec import load_catalog
+
+    catalog = load_catalog()
+    names = sorted(catalog.datasets) if args.all else [catalog[t].name for t in args.targets]
+    _run_pipeline([Step("maintain", n) for n in names], args.date)
+
+
 def cmd_generate(args: argparse.Namespace) -> None:
     from lakehouse.demo import land_demo
     land_demo(args.date, args.seed, args.scale, args.datasets or None)
@@ -305,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("maintain", help="compact (OPTIMIZE, Z-order from the spec) and VACUUM datasets' tables",
+                       description="OPTIMIZE every Delta table of the datasets (Z-ordered by the spec's "
+                                   "maintenance.zorder_by) and VACUUM it with maintenance.vacuum_retain_hours.")
+    p.add_argument("targets", nargs="*", metavar="DATASET", help="datasets to maintain")
+    p.add_argument("--all", action="store_true", help="every dataset")
+    p.add_argument("--date", default=today, help="logical date recorded in the run log (default: today)")
+    p.set_defaults(func=cmd_maintain)
+
     p = sub.add_parser("generate", help="play the demo sources for a date: land files, update the demo database",
                        description="Deterministic demo data (seeded): the enterprise registry (Windows-1258 CSV), "
                                    "the citizen register (CSV with BOM), sensors (Parquet), IoT readings (JSON "
@@ -333,11 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run" and not args.all and not args.targets:
-        parser.error("run: give a dataset or domain, or --all")
-    if args.command == "run" and args.all and args.targets:
-        parser.error("run: give datasets or --all, not both")
-    if args.command in ("run", "ingest", "generate", "demo"):
+    if args.command in ("run", "maintain") and not args.all and not args.targets:
+        parser.error(f"{args.command}: give a dataset or domain, or --all")
+    if args.command in ("run", "maintain") and args.all and args.targets:
+        parser.error(f"{args.command}: give datasets or --all, not both")
+    if args.command in ("run", "ingest", "generate", "demo", "maintain"):
         try:
             dt.date.fromisoformat(args.date)
         except ValueError:

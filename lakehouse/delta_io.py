@@ -110,10 +110,11 @@ def _on(keys: list[str], left: str = "t", right: str = "s") -> str:
 
 
 def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: str = "merge",
-          partition_by: list[str] | None = None) -> dict[str, int]:
+          partition_by: list[str] | None = None, order_by: str | None = None) -> dict[str, int]:
     """Write a de-duplicated batch into a keyed table; re-running the same batch changes nothing.
 
-    * ``merge``: upsert; rows whose ``_row_hash`` is unchanged are not touched.
+    * ``merge``: upsert; rows whose ``_row_hash`` is unchanged are not touched, and with
+      ``order_by`` a row older than the stored one does not replace it (re-running an old date).
     * ``append``: insert keys not yet present; existing rows are never changed.
     * ``snapshot``: the batch is the whole table: upsert, and delete keys it lacks.
     Returns Delta's operation metrics (rows inserted / updated / deleted).
@@ -124,8 +125,9 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     evolve_schema(spark, df, uri)
     view = "_lake_merge_source"
     df.createOrReplaceTempView(view)
+    newer = f" AND (t.`{order_by}` IS NULL OR s.`{order_by}` >= t.`{order_by}`)" if order_by else ""
     clauses = {
-        "merge": [f"WHEN MATCHED AND t.`{ROW_HASH}` <> s.`{ROW_HASH}` THEN UPDATE SET *",
+        "merge": [f"WHEN MATCHED AND t.`{ROW_HASH}` <> s.`{ROW_HASH}`{newer} THEN UPDATE SET *",
                   "WHEN NOT MATCHED THEN INSERT *"],
         "append": ["WHEN NOT MATCHED THEN INSERT *"],
         "snapshot": [f"WHEN MATCHED AND t.`{ROW_HASH}` <> s.`{ROW_HASH}` THEN UPDATE SET *",

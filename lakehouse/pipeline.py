@@ -110,7 +110,10 @@ SUMMARY_COLUMNS = ["step", "dataset", "in", "written", "quarantined", "duplicate
 
 
 def land_files(dataset: str, files: list[Path], date: str) -> list[str]:
-    """Upload local files into the dataset's landing folder for ``date`` (names kept)."""
+    """Upload local files into the dataset's landing folder for ``date``.
+
+    A relative path lands with its folders (``HS-2026-000123/scan.png``), an absolute one by its name.
+    """
     from lakehouse import storage
     from lakehouse.settings import get_settings
 
@@ -126,7 +129,9 @@ def land_files(dataset: str, files: list[Path], date: str) -> list[str]:
     for path in files:
         if not path.is_file():
             raise LakeError(f"{path}: no such file")
-        key = settings.landing_key(dataset, date, path.name)
+        # a relative path keeps its folders (documents are linked to a dossier by folder)
+        name = path.as_posix() if not path.is_absolute() and ".." not in path.parts else path.name
+        key = settings.landing_key(dataset, date, name)
         storage.put_file(key, path, settings)
         print(f"[land] {path} -> s3://{settings.bucket}/{key} ({path.stat().st_size:,} bytes)", flush=True)
         keys.append(key)

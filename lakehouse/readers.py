@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.errors import LakeError
-from lakehouse.spec import SourceDataset
+from lakehouse.spec import DOCUMENT_FIELDS, SourceDataset
 from lakehouse.transforms import parse_json_lines
 
 Fetch = Callable[[str, int | None], bytes]
@@ -202,7 +202,6 @@ MAGIC = [  # first bytes (hex) → media type
     ("4D4D002A", "image/tiff"),
     ("504B0304", "application/zip"),
 ]
-DOCUMENT_FIELDS = ["document_path", "size_bytes", "sha256", "media_type", "dossier_id"]
 
 
 def media_type(head_hex: F.Column) -> F.Column:
@@ -231,7 +230,7 @@ def read_documents(spark: SparkSession, spec: SourceDataset, files: list[str], f
         F.lit(None).cast("string").alias("_parse_error"),
         F.lit(None).cast("string").alias("_raw"),
     )
-    return shape(out, source_fields(spec), DOCUMENT_FIELDS)
+    return shape(out, source_fields(spec), list(DOCUMENT_FIELDS))
 
 
 def _regex_escape(text: str) -> str:

@@ -67,6 +67,7 @@ class Column(_Strict):
         return self.source or self.name
 
 
+DOCUMENT_FIELDS = ("document_path", "size_bytes", "sha256", "media_type", "dossier_id")  # what a documents source gives
 SourceKind = Literal["files", "jdbc", "stream", "documents", "builtin"]
 FileFormat = Literal["csv", "jsonl", "parquet", "xlsx"]
 Encoding = Literal["utf-8", "utf-8-sig", "windows-1258"]
@@ -109,6 +110,10 @@ class Source(_Strict):
                 raise ValueError(f"{name}: required when kind is {self.kind!r}")
         if self.kind == "stream" and self.format != "jsonl":
             raise ValueError("format: stream sources read JSON Lines only")
+        if self.kind == "builtin" and self.format != "jsonl":
+            raise ValueError("format: built-in extractors land JSON Lines")
+        if self.format == "jsonl" and self.encoding != "utf-8":
+            raise ValueError("encoding: JSON Lines are read as UTF-8; use csv for legacy encodings")
         if self.format in ("parquet", "xlsx") and self.encoding != "utf-8":
             raise ValueError(f"encoding: {self.format} files carry their own encoding; leave it as utf-8")
         if self.dossier_id_pattern is not None:
@@ -189,6 +194,11 @@ class SourceDataset(_DatasetBase):
             for col in cols:
                 if col not in names:
                     raise ValueError(f"{field}: {col!r} is not a declared column")
+        if self.source.kind == "documents":
+            for i, col in enumerate(self.columns):
+                if col.source_field not in DOCUMENT_FIELDS:
+                    raise ValueError(f"columns[{i}]: a documents source gives only {', '.join(DOCUMENT_FIELDS)}; "
+                                     f"{col.source_field!r} is none of them")
         if self.source.event_time and self.source.event_time not in names:
             raise ValueError(f"source.event_time: {self.source.event_time!r} is not a declared column")
         if self.load_mode == "scd2" and {"valid_from", "valid_to", "is_current"} & set(names):

@@ -134,7 +134,7 @@ def refine(bronze: DataFrame, spec: SourceDataset, at: str,
             checks.append((raw.isNotNull() & (F.trim(raw) != "") & F.col(col.name).isNull(),
                            f"cast__{col.name}", "dung",
                            F.concat(F.lit(f"{col.name}: cannot read '"), raw, F.lit(f"' as {col.type}"))))
-        if not col.nullable:
+        if not col.nullable or col.name in spec.keys:  # a key is always required
             checks.append((F.col(col.name).isNull(), f"not_null__{col.name}", "du",
                            F.lit(f"{col.name}: required but empty")))
     for rule in spec.quality:

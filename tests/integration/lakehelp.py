@@ -1,0 +1,40 @@
+"""Shared helpers for integration tests: a clean slate per dataset, reading tables, the run log."""
+
+from __future__ import annotations
+
+from lakehouse import storage, trino
+from lakehouse.settings import LAYERS, Settings
+
+PREFIXES = ("landing", "bronze", "silver", "gold", "quarantine", "_checkpoints")
+
+
+def reset(datasets: list[str], settings: Settings, tables: list[str] = ()) -> None:
+    """Forget every trace of ``datasets`` (objects, Trino registrations) and drop source ``tables``."""
+    for name in datasets:
+        for prefix in PREFIXES:
+            storage.delete_prefix(f"{prefix}/{name}/", settings)
+        for layer in LAYERS:
+            if layer == "ops":
+                continue
+            try:
+                trino.query(f"CALL {settings.trino_catalog}.system.unregister_table("
+                            f"schema_name => '{layer}', table_name => '{name}')", settings)
+            except Exception:  # not registered: nothing to forget
+                pass
+    if tables:
+        from lakehouse import sourcedb
+        for table in tables:
+            sourcedb.execute("ministry_db", f"DROP TABLE IF EXISTS {table}", settings=settings)
+
+
+def table(spark, layer: str, name: str, settings: Settings):
+    from lakehouse import delta_io
+    return delta_io.read(spark, settings.table_uri(layer, name))
+
+
+def run_log(spark, settings: Settings, since: str):
+    """Run-log rows written since ``since`` (an ISO timestamp)."""
+    from pyspark.sql import functions as F
+
+    from lakehouse import runlog
+    return runlog.read(spark, settings).where(F.col("started_at") >= F.lit(since).cast("timestamp"))
