@@ -11,6 +11,8 @@ Great Expectations validates the silver table; a failed rule with action
 
 from __future__ import annotations
 
+import time
+
 from pyspark.sql import functions as F
 
 from lakehouse import delta_io, jobrun, quality
@@ -102,8 +104,10 @@ def run(dataset: str, date: str) -> Accounting:
             delta_io.set_properties(spark, silver_uri, {STREAM_MARK: through})
 
         if delta_io.exists(spark, silver_uri):
+            checked = time.monotonic()
             validation = quality.validate(current_rows(spark, spec, silver_uri), spec, run_name=acc.batch_id,
                                           settings=settings)
+            acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
             for r in validation.results:
                 mark = "ok  " if r.success else "FAIL"
                 print(f"[quality] {mark} {r.rule_id} ({r.dimension}, {r.action}) unexpected={r.unexpected_count}",

@@ -80,11 +80,39 @@ def plan(catalog: Catalog, targets: list[str], with_land: bool = True) -> list[S
     return steps
 
 
+def missing_inputs(step: Step) -> list[str]:
+    """Silver tables a gold step reads that do not exist (yet)."""
+    if step.job != "gold":
+        return []
+    from lakehouse import delta_io
+    from lakehouse.settings import get_settings
+    from lakehouse.spark import get_spark
+
+    settings = get_settings()
+    spark = get_spark("lake run")
+    spec = load_catalog()[step.dataset]
+    return [dep for dep in spec.depends_on if not delta_io.exists(spark, settings.table_uri("silver", dep))]
+
+
 def run_steps(steps: list[Step], date: str) -> list[tuple[Step, object, float]]:
-    """Run each step's job in this process; stops at the first failure (later steps depend on it)."""
+    """Run each step's job in this process; stops at the first failure (later steps depend on it).
+
+    A gold table that reads a silver table nobody has loaded yet is skipped with
+    a note (its publish step too): ingesting one source must not fail on another.
+    """
     results = []
+    skipped: set[str] = set()
     for i, step in enumerate(steps, 1):
         print(f"\n[lake] ({i}/{len(steps)}) {step.label} for {date}", flush=True)
+        if step.dataset in skipped:
+            print(f"[lake] skipped: {step.dataset} was not built", flush=True)
+            continue
+        missing = missing_inputs(step)
+        if missing:
+            print(f"[lake] skipped: gold {step.dataset} reads {', '.join(missing)}, which has no silver table "
+                  "yet; it is built once that source has been loaded", flush=True)
+            skipped.add(step.dataset)
+            continue
         started = time.monotonic()
         module = importlib.import_module(f"jobs.{step.job}")
         outcome = module.run(step.dataset, date)

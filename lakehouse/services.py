@@ -225,6 +225,25 @@ def _spark_service(settings: Settings) -> Service:
 
 # ---- Trino --------------------------------------------------------------------------
 
+def _process_alive(pid: int) -> bool:
+    """A running process (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _drop_stale_pid_file(path: Path) -> None:
+    """Trino's launcher refuses to start while its pid file names a process; forget a dead one."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if not _process_alive(pid):
+        path.unlink(missing_ok=True)
+
+
 def _trino_service(settings: Settings) -> Service:
     cfg = settings.env.services.trino
     etc = settings.state_dir / "trino" / "etc"
@@ -234,6 +253,7 @@ def _trino_service(settings: Settings) -> Service:
         from lakehouse.trino import catalog_properties
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         data.mkdir(parents=True, exist_ok=True)
+        _drop_stale_pid_file(data / "var" / "run" / "launcher.pid")
         node_id_file = settings.state_dir / "trino" / "node-id"
         if not node_id_file.exists():
             node_id_file.write_text(str(uuid.uuid4()))

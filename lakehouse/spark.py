@@ -86,6 +86,19 @@ def connect_server_env() -> dict[str, str]:
             "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
 
+_opened: list = []  # sessions this process opened, for stop_sessions()
+
+
+def stop_sessions() -> None:
+    """Close this process's Spark sessions (before the server they talk to goes away)."""
+    while _opened:
+        session = _opened.pop()
+        try:
+            session.stop()
+        except Exception:  # already gone: nothing to close
+            pass
+
+
 def get_spark(app_name: str = "lake", settings: Settings | None = None):
     """A SparkSession for the current environment.
 
@@ -99,10 +112,13 @@ def get_spark(app_name: str = "lake", settings: Settings | None = None):
     if settings.env.spark.mode == "connect":
         url = settings.spark_connect_url
         try:
-            return SparkSession.builder.remote(url).appName(app_name).getOrCreate()
+            session = SparkSession.builder.remote(url).appName(app_name).getOrCreate()
         except Exception as exc:  # grpc errors surface as several types
             raise ServiceError(f"cannot reach the Spark Connect server at {url} ({exc.__class__.__name__}); "
                                "start it with `lake up spark`, or set spark.mode: local") from exc
+        if session not in _opened:
+            _opened.append(session)
+        return session
     for key, value in connect_server_env().items():
         if key != "PATH":
             os.environ.setdefault(key, value)

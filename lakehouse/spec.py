@@ -203,10 +203,14 @@ class SourceDataset(_DatasetBase):
             raise ValueError(f"source.event_time: {self.source.event_time!r} is not a declared column")
         if self.load_mode == "scd2" and {"valid_from", "valid_to", "is_current"} & set(names):
             raise ValueError("columns: valid_from, valid_to and is_current are added by load_mode scd2")
+        types = {c.name: c.type for c in self.columns}
         for i, rule in enumerate(self.quality):
             for col in rule.columns:
                 if col not in names:
                     raise ValueError(f"quality[{i}].columns: {col!r} is not a declared column")
+                if rule.check == "range" and not (types[col] in ("int", "bigint", "double")
+                                                  or types[col].startswith("decimal")):
+                    raise ValueError(f"quality[{i}]: a range needs a number column; {col} is {types[col]}")
         return self
 
     def column(self, name: str) -> Column:

@@ -26,4 +26,6 @@ def stack():
     already = {s.name for s in wanted if s.pid() is not None}
     services.up(["s3", "spark", "trino", "postgres"], settings)
     yield settings
+    from lakehouse.spark import stop_sessions
+    stop_sessions()  # a client left open retries its stopped server for minutes at exit
     services.down([s.name for s in wanted if s.name not in already], settings)

@@ -108,3 +108,10 @@ def test_unsupported_source_format_is_refused_at_load(tmp_path):
     with pytest.raises(ConfigError, match=r"field 'source.format'") as err:
         load_catalog(tmp_path)
     assert str(path) in str(err.value)
+
+
+def test_a_range_rule_needs_a_number_column(tmp_path):
+    text = GOOD + "quality:\n  - {check: range, columns: [full_name], min: 0, dimension: dung}\n"
+    write(tmp_path, "demo/people.yaml", text)
+    with pytest.raises(ConfigError, match="a range needs a number column"):
+        load_catalog(tmp_path)
