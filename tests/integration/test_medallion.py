@@ -1,8 +1,9 @@
 """The engine on a deliberately dirty file: exact counts, idempotent re-runs, SCD2 history, schema evolution.
 
-The datasets live in tests/integration/datasets (and datasets_v2, where the
-source has begun sending a new column); files are landed through the real S3
-server and run by the same pipeline `lake ingest` uses.
+The datasets live in tests/integration/datasets; a test that changes a spec
+(a new column, a changed type) writes the changed copy to a temporary folder.
+Files are landed through the real S3 server and run by the same pipeline
+`lake ingest` uses.
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ def csv_file(tmp_path: Path, name: str, lines: list[str], header: str = HEADER) 
     path = tmp_path / name
     path.write_bytes(demo_data.encode_cp1258("\r\n".join([header, *lines]) + "\r\n"))
     return path
+
+
+def changed_specs(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the test datasets with one line of eng_firms.yaml replaced."""
+    folder = tmp_path / "engine"
+    folder.mkdir(exist_ok=True)
+    for f in (HERE / "datasets" / "engine").glob("*.yaml"):
+        text = f.read_text(encoding="utf-8")
+        if f.name == "eng_firms.yaml":
+            assert old in text
+            text = text.replace(old, new)
+        (folder / f.name).write_text(text, encoding="utf-8")
+    return tmp_path
 
 
 def ingest(dataset: str, files: list[Path], date: str) -> dict:
@@ -140,9 +154,10 @@ def test_a_change_opens_a_new_version_and_an_old_date_never_rewrites_history(eng
     assert fingerprint(spark, settings)[("silver", "eng_firms")] == history
 
 
-def test_a_new_source_column_is_added_to_silver(engine, dirty):
+def test_a_new_source_column_is_added_to_silver(engine, dirty, tmp_path):
     spark, settings = engine["spark"], engine["settings"]
-    os.environ["LAKE_DATASETS_DIR"] = str(HERE / "datasets_v2")
+    updated = "  - {name: updated_on, type: date, nullable: false}\n"
+    os.environ["LAKE_DATASETS_DIR"] = str(changed_specs(tmp_path, updated, updated + "  - {name: phone, type: string}\n"))
     try:
         lines = ["0109;Công ty Điện Thoại;2;50;07/11/2026;+84 912 345 678"]
         out = ingest("eng_firms", [csv_file(engine["tmp"], "firms-2026-11-07.csv", lines, HEADER + ";phone")],
@@ -157,13 +172,8 @@ def test_a_new_source_column_is_added_to_silver(engine, dirty):
 
 
 def test_a_type_change_is_refused_with_the_column_named(engine, dirty, tmp_path):
-    changed = tmp_path / "engine"
-    changed.mkdir()
-    for f in (HERE / "datasets" / "engine").glob("*.yaml"):
-        text = f.read_text(encoding="utf-8")
-        (changed / f.name).write_text(text.replace('{name: capital, type: "decimal(18,0)", number_format: vi}',
-                                                   "{name: capital, type: bigint}"), encoding="utf-8")
-    os.environ["LAKE_DATASETS_DIR"] = str(tmp_path)
+    os.environ["LAKE_DATASETS_DIR"] = str(changed_specs(
+        tmp_path, '{name: capital, type: "decimal(18,0)", number_format: vi}', "{name: capital, type: bigint}"))
     try:
         with pytest.raises(LakeError, match="column capital is decimal\\(18,0\\) in the table but bigint in the spec"):
             ingest("eng_firms", [csv_file(engine["tmp"], "firms-2026-11-08.csv",
