@@ -35,7 +35,7 @@ fi
 # the Python environment, exactly as locked
 cd "$ROOT"
 say "syncing .venv from uv.lock"
-"$UV" sync --frozen --quiet || fail "uv sync failed; is a Python 3.11 interpreter installed? (uv looks for one on PATH)"
+"$UV" sync --frozen --quiet --compile-bytecode || fail "uv sync failed; is a Python 3.11 interpreter installed? (uv looks for one on PATH)"
 
 # binaries and jars
 .venv/bin/lake install

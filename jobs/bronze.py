@@ -38,6 +38,13 @@ def landed_files(spec: SourceDataset, date: str, settings) -> tuple[str, dict[st
     return prefix, keep
 
 
+def _append_counted(spark, df, uri: str) -> int:
+    """Append ``df`` and return how many rows the commit says it wrote."""
+    delta_io.append(df, uri)
+    operation, metrics = delta_io.last_operation(spark, uri)
+    return int(metrics.get("numOutputRows", 0))
+
+
 def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "gold datasets have no bronze table")
@@ -80,20 +87,21 @@ def run(dataset: str, date: str) -> Accounting:
                   .withColumn("_landing_date", F.lit(date).cast("date"))
                   .withColumn("_batch_id", F.lit(acc.batch_id))
                   .withColumn("_ingested_at", F.to_timestamp(F.lit(at))))
-        parsed = parsed.cache()
-        split = split_parsed(parsed, spec, at)
-        acc.rows_in = parsed.count()
-        unmatched = parsed.where(F.col("_source_hash").isNull()).select("_source_file").distinct().collect()
-        if unmatched:  # never drop rows silently: a path we cannot tie to its landed object stops the job
+        # one aggregation pass counts what was read; then each half is written once (no cache:
+        # a large file would not fit), and each write's own row count must agree with it
+        counts = parsed.agg(F.count(F.lit(1)).alias("rows"),
+                            F.count_if(F.col("_parse_error").isNotNull()).alias("bad"),
+                            F.count_if(F.col("_source_hash").isNull()).alias("unmatched")).collect()[0]
+        acc.rows_in = counts["rows"]
+        if counts["unmatched"]:  # never drop rows silently: a path we cannot tie to its landed object stops the job
+            paths = parsed.where(F.col("_source_hash").isNull()).select("_source_file").distinct().collect()
             raise jobrun.LakeError(f"bronze {dataset}: read rows from files that were not listed in landing: "
-                                   f"{[r[0] for r in unmatched]}")
-        acc.rows_quarantined = split.rejected.count()
-        acc.rows_written = split.good.count()
+                                   f"{[r[0] for r in paths]}")
+        split = split_parsed(parsed, spec, at)
+        acc.rows_written = _append_counted(spark, split.good, bronze_uri)
+        if counts["bad"]:  # new files only, so these rows are new too
+            acc.rows_quarantined = _append_counted(spark, split.rejected, settings.table_uri("quarantine", dataset))
         acc.check()
-        delta_io.append(split.good, bronze_uri)
-        if acc.rows_quarantined:  # new files only, so these rows are new too
-            delta_io.append(split.rejected, settings.table_uri("quarantine", dataset))
-        parsed.unpersist()
     return acc
 
 

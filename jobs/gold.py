@@ -83,9 +83,10 @@ def run(dataset: str, date: str) -> Accounting:
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
         writer.save(gold_uri)
-        if inc:
+        operation, metrics = delta_io.last_operation(spark, gold_uri)
+        acc.rows_in = acc.rows_written = int(metrics.get("numOutputRows", 0))
+        if inc:  # after reading the write's metrics: setting a property is a commit of its own
             delta_io.set_properties(spark, gold_uri, {VERSION_MARK: str(delta_io.version(spark, silver[inc.source]))})
-        acc.rows_in = acc.rows_written = delta_io.read(spark, gold_uri).count()
         acc.extra["mode"] = "full"
         print(f"[gold] {dataset}: {acc.rows_written:,} rows (full rebuild)", flush=True)
     return acc

@@ -69,37 +69,38 @@ def run(dataset: str, date: str) -> Accounting:
             batch = batch.where(F.col("_ingested_at") <= F.lit(through).cast("timestamp"))
         else:
             batch = bronze.where(F.col("_batch_id") == acc.batch_id)
-        batch = batch.cache()
-        acc.rows_in = batch.count()
+        at = jobrun.now_iso()
+        split = refine(batch, spec, at, master_codes(spark, spec, settings))
+        # one aggregation pass counts everything; the write is the only pass that sorts
+        counts = split.counts.collect()[0]
+        acc.rows_in, acc.rows_quarantined = counts["rows_in"], counts["rejected"]
+        acc.rows_written = counts["distinct_keys"]
+        acc.duplicates_collapsed = counts["valid"] - counts["distinct_keys"]
+        acc.check()  # before anything is written
         if acc.rows_in == 0:
             print(f"[silver] {dataset}: no new bronze rows for {acc.batch_id}; nothing to do", flush=True)
         else:
-            at = jobrun.now_iso()
-            split = refine(batch, spec, at, master_codes(spark, spec, settings))
-            good = split.good.cache()
-            acc.rows_written = good.count()
-            acc.rows_quarantined = split.rejected.count()
-            acc.duplicates_collapsed = split.duplicates.count()
             if spec.source.event_time:
                 seen = (delta_io.read(spark, silver_uri).agg(F.max(spec.source.event_time)).collect()[0][0]
                         if delta_io.exists(spark, silver_uri) else None)
-                acc.extra["late"] = late_rows(good, spec, seen).count()
-            acc.check()  # before anything is written
+                acc.extra["late"] = late_rows(split.good, spec, seen).count()
             if spec.load_mode == "scd2":
                 valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
                               and spec.column(spec.order_by).type in ("date", "timestamp")
                               else F.lit(date).cast("timestamp"))
-                acc.extra.update(delta_io.merge_scd2(spark, good.withColumn("valid_from", valid_from), silver_uri,
-                                                     spec.keys, spec.partition_by))
+                acc.extra.update(delta_io.merge_scd2(spark, split.good.withColumn("valid_from", valid_from),
+                                                     silver_uri, spec.keys, spec.partition_by))
             else:
-                acc.extra.update(delta_io.merge(spark, good, silver_uri, spec.keys, spec.load_mode,
+                acc.extra.update(delta_io.merge(spark, split.good, silver_uri, spec.keys, spec.load_mode,
                                                 spec.partition_by, spec.order_by))
+            source_rows = acc.extra.pop("source_rows", None)
+            if source_rows is not None and source_rows != acc.rows_written:  # the write saw what we counted
+                raise jobrun.LakeError(f"silver {dataset}: counted {acc.rows_written} rows to write but the "
+                                       f"write read {source_rows}; nothing about this batch can be trusted")
             # re-running a batch replaces its quarantine rows instead of adding them again
             batches = [r[0] for r in batch.select("_batch_id").distinct().collect()]
             listed = ", ".join("'" + b.replace("'", "''") + "'" for b in batches)
             delta_io.replace_where(split.rejected, quarantine_uri, f"layer = 'silver' AND _batch_id IN ({listed})")
-            good.unpersist()
-        batch.unpersist()
         if through and delta_io.exists(spark, silver_uri):
             delta_io.set_properties(spark, silver_uri, {STREAM_MARK: through})
 

@@ -56,13 +56,16 @@ def version(spark: SparkSession, uri: str) -> int:
 
 
 def create(df: DataFrame, uri: str, partition_by: list[str] | None = None, change_feed: bool = False) -> None:
-    """Write the first version of a table; ``change_feed`` records row changes from then on."""
+    """Write the first version of a table; ``change_feed`` records row changes (and turns on deletion vectors)."""
     writer = df.write.format("delta").mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(uri)
     if change_feed:
-        set_properties(df.sparkSession, uri, {"delta.enableChangeDataFeed": "true"})
+        # row changes feed incremental gold; deletion vectors let MERGE mark replaced rows instead of
+        # rewriting whole files, so an increment costs what it changes, not what the table holds
+        set_properties(df.sparkSession, uri, {"delta.enableChangeDataFeed": "true",
+                                              "delta.enableDeletionVectors": "true"})
 
 
 def evolve_schema(spark: SparkSession, df: DataFrame, uri: str) -> list[str]:
@@ -95,14 +98,28 @@ def overwrite(df: DataFrame, uri: str) -> None:
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
 
 
-def _last_metrics(spark: SparkSession, uri: str, operation: str) -> dict[str, int]:
+def last_operation(spark: SparkSession, uri: str) -> tuple[str, dict[str, str]]:
+    """The newest commit's operation and its metrics (e.g. WRITE: numOutputRows)."""
     last = spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").select("operation", "operationMetrics").collect()[0]
-    metrics = last["operationMetrics"] or {}
-    if last["operation"] != operation:
+    return last["operation"], dict(last["operationMetrics"] or {})
+
+
+def _first_write_rows(spark: SparkSession, uri: str) -> int:
+    """Rows the table's first commit wrote (the creating write, before its properties were set)."""
+    row = spark.sql(f"DESCRIBE HISTORY {_table(uri)}").where("version = 0").select("operationMetrics").collect()
+    return int((row[0][0] or {}).get("numOutputRows", 0)) if row else 0
+
+
+def _last_metrics(spark: SparkSession, uri: str, operation: str, with_source: bool = False) -> dict[str, int]:
+    name, metrics = last_operation(spark, uri)
+    if name != operation:
         return {"inserted": 0, "updated": 0, "deleted": 0}
-    return {"inserted": int(metrics.get("numTargetRowsInserted", 0)),
-            "updated": int(metrics.get("numTargetRowsUpdated", 0)),
-            "deleted": int(metrics.get("numTargetRowsDeleted", 0))}
+    out = {"inserted": int(metrics.get("numTargetRowsInserted", 0)),
+           "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+           "deleted": int(metrics.get("numTargetRowsDeleted", 0))}
+    if with_source:
+        out["source_rows"] = int(metrics.get("numSourceRows", 0))
+    return out
 
 
 def _on(keys: list[str], left: str = "t", right: str = "s") -> str:
@@ -121,7 +138,8 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     """
     if not exists(spark, uri):
         create(df, uri, partition_by, change_feed=True)
-        return {"inserted": df.count(), "updated": 0, "deleted": 0}
+        written = _first_write_rows(spark, uri)
+        return {"inserted": written, "updated": 0, "deleted": 0, "source_rows": written}
     evolve_schema(spark, df, uri)
     view = "_lake_merge_source"
     df.createOrReplaceTempView(view)
@@ -135,7 +153,7 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
                      "WHEN NOT MATCHED BY SOURCE THEN DELETE"],
     }[mode]
     spark.sql(f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}").collect()
-    return _last_metrics(spark, uri, "MERGE")
+    return _last_metrics(spark, uri, "MERGE", with_source=True)
 
 
 def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
@@ -149,7 +167,8 @@ def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
     staged = df.withColumns({"valid_to": F.lit(None).cast("timestamp"), "is_current": F.lit(True)})
     if not exists(spark, uri):
         create(staged, uri, partition_by, change_feed=True)
-        return {"inserted": staged.count(), "updated": 0, "deleted": 0, "closed": 0}
+        written = _first_write_rows(spark, uri)
+        return {"inserted": written, "updated": 0, "deleted": 0, "source_rows": written}
     evolve_schema(spark, staged, uri)
     view = "_lake_scd2_source"
     staged.createOrReplaceTempView(view)

@@ -94,6 +94,9 @@ def read_csv(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: 
     fields = source_fields(spec)
     if src.encoding == "windows-1258":  # Spark 4 allows only Unicode and Latin-1 unless told otherwise
         spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+    # parse every field of every line, whichever columns a query uses, so a short or long line is
+    # a parse error for a count as much as for a write
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
     frames = []
     for header, uris in groups.items():
         schema = StructType([StructField(h, StringType()) for h in header]
@@ -105,9 +108,13 @@ def read_csv(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: 
               .option("ignoreLeadingWhiteSpace", False).option("ignoreTrailingWhiteSpace", False)
               .csv(uris)
               .withColumn("_source_file", _source_path()))
+        # Spark refuses a query that reads only the corrupt-record column of a CSV file (a count of
+        # parse errors would be one); tying the message to the first column keeps a data column read
+        anchor = F.substring(F.coalesce(F.col(f"`{header[0]}`"), F.lit("")), 0, 0)
         df = (df.withColumn("_parse_error", F.when(
                   F.col("_corrupt_record").isNotNull(),
-                  F.lit(f"line does not have the header's {len(header)} fields separated by {src.delimiter!r}")))
+                  F.concat(F.lit(f"line does not have the header's {len(header)} fields separated by "
+                                 f"{src.delimiter!r}"), anchor)))
               .withColumn("_raw", F.col("_corrupt_record")))
         frames.append(shape(df, fields, list(header)))
     return _union(frames)

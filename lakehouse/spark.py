@@ -37,7 +37,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # Small tables: Delta's default of 50 snapshot partitions costs seconds per read.
-        "spark.databricks.delta.snapshotPartitions": str(max(2, env.spark.shuffle_partitions)),
+        "spark.databricks.delta.snapshotPartitions": "4",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Spark 4 reads only Unicode and Latin-1 CSV unless Java's charsets are allowed: Windows-1258
         "spark.sql.legacy.javaCharsets": "true",

@@ -28,6 +28,7 @@ class Split:
     good: DataFrame
     rejected: DataFrame
     duplicates: DataFrame | None = None
+    counts: DataFrame | None = None  # one row: rows_in, rejected, valid, distinct_keys (one pass, no sort)
 
 
 # ---- bronze ---------------------------------------------------------------------
@@ -190,7 +191,11 @@ def refine(bronze: DataFrame, spec: SourceDataset, at: str,
     ranked = valid.withColumn("_rank", F.row_number().over(Window.partitionBy(*spec.keys).orderBy(*order)))
     good = with_row_hash(ranked.where("_rank = 1").drop("_rank"), [c.name for c in spec.columns])
     duplicates = ranked.where("_rank > 1").drop("_rank")
-    return Split(good, rejected, duplicates)
+    ok = F.col("_rule_id").isNull()
+    counts = flagged.agg(F.count(F.lit(1)).alias("rows_in"), F.count_if(~ok).alias("rejected"),
+                         F.count_if(ok).alias("valid"),
+                         F.count_distinct(F.when(ok, F.struct(*[F.col(k) for k in spec.keys]))).alias("distinct_keys"))
+    return Split(good, rejected, duplicates, counts)
 
 
 def late_rows(rows: DataFrame, spec: SourceDataset, seen_until=None) -> DataFrame:
