@@ -38,7 +38,9 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        errors = [line for line in (proc.stdout + proc.stderr).splitlines()
+                  if ("Error" in line or "Exception" in line or line.startswith("error:")) and not line.startswith("\tat ")]
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\nerrors:\n" + "\n".join(errors[:20]))
     return time.monotonic() - started
 
 
