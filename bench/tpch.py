@@ -253,25 +253,8 @@ def prepare_data(scale: float) -> tuple[Path, dict]:
 
 def rss_tree_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB (0 when it is gone)."""
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(proc.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    from lakehouse.services import rss_tree_mb as tree_mb
+    return tree_mb(pid)
 
 
 class PeakSampler:

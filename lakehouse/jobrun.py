@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator, TypeVar
 
 from lakehouse.errors import LakeError
@@ -57,7 +57,8 @@ class Accounting:
         print("ACCOUNTING " + json.dumps(self.as_dict(), default=str), flush=True)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "spark"}
+        # not dataclasses.asdict: it deep-copies every field, and a local SparkSession refuses to be copied
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "spark"}
 
 
 @contextmanager

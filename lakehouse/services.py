@@ -513,7 +513,7 @@ def down(names: list[str] | None = None, settings: Settings | None = None) -> No
             say(f"{service.name}: not running")
 
 
-def _rss_mb(pid: int) -> float:
+def rss_tree_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
     total = 0
     children: dict[int, list[int]] = {}
@@ -546,7 +546,7 @@ def status(settings: Settings | None = None) -> list[dict]:
             "service": service.name,
             "state": ("up" if service.healthy() else "starting") if pid else "stopped",
             "pid": pid or "",
-            "rss_mb": round(_rss_mb(pid)) if pid else "",
+            "rss_mb": round(rss_tree_mb(pid)) if pid else "",
             "url": service.url,
         })
     return rows

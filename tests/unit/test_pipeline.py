@@ -70,3 +70,14 @@ def test_a_run_log_row_carries_the_accounting_and_the_outcome():
     assert row[1:10] == ("d", "silver", "d@2026-11-27", "failed", 5, 3, 1, 1, 0)
     assert row[13] == "LakeError: x" and row[14] == '{"late": 2}'
     assert row[11].tzinfo is not None
+
+
+def test_accounting_reports_without_copying_its_spark_session():
+    class Uncopyable:
+        def __deepcopy__(self, memo):
+            raise RuntimeError("a local SparkSession cannot be copied")
+
+    acc = Accounting("d", "silver", "d@x", rows_in=1, rows_written=1)
+    acc.spark = Uncopyable()
+    assert "spark" not in acc.as_dict() and acc.as_dict()["rows_in"] == 1
+    acc.report()
