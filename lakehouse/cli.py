@@ -30,9 +30,9 @@ DEMO_QUERIES = [
      "SELECT reading_date, count(*) AS province_hours, round(avg(pm25_avg), 1) AS pm25_avg "
      "FROM lake.gold.air_quality_hourly_by_province GROUP BY reading_date ORDER BY reading_date"),
     ("What the last runs did (ops run log)",
-     "SELECT layer, count(*) AS runs, sum(rows_in) AS rows_in, sum(rows_written) AS written, "
+     "SELECT layer, status, count(*) AS runs, sum(rows_in) AS rows_in, sum(rows_written) AS written, "
      "sum(rows_quarantined) AS quarantined, sum(duplicates_collapsed) AS duplicates "
-     "FROM lake.ops.run_log GROUP BY layer ORDER BY layer"),
+     "FROM lake.ops.run_log GROUP BY layer, status ORDER BY layer, status"),
 ]
 
 
