@@ -14,8 +14,6 @@ from pyspark.sql import functions as F
 from lakehouse.errors import LakeError
 from lakehouse.transforms import ROW_HASH
 
-SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
-
 
 def _table(uri: str) -> str:
     return "delta.`" + uri.replace("`", "``") + "`"
