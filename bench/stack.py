@@ -31,6 +31,16 @@ def timed(cmd: list[str], env: dict | None = None) -> float:
     return round(time.monotonic() - started, 1)
 
 
+def write_results(name: str, results: dict) -> Path:
+    """Print ``results`` and keep them as ``bench/results/<name>-<timestamp>.json``."""
+    out = ROOT / "bench" / "results" / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"written to {out.relative_to(ROOT)}")
+    return out
+
+
 def main() -> None:
     lake = str(ROOT / ".venv" / "bin" / "lake")
     python = str(ROOT / ".venv" / "bin" / "python")
@@ -52,11 +62,7 @@ def main() -> None:
         "connect_shared_server": timed(job, {"LAKE_SPARK_MODE": "connect"}),
         "local_spark_per_job (reference)": timed(job, {"LAKE_SPARK_MODE": "local"}),
     }
-    out = ROOT / "bench" / "results" / f"stack-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-    print(f"written to {out.relative_to(ROOT)}")
+    write_results("stack", results)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import write_results  # noqa: E402
 from lakehouse.pipeline import plan  # noqa: E402
 from lakehouse.spec import load_catalog  # noqa: E402
 
@@ -83,11 +83,7 @@ def main() -> None:
     results["fastest"] = fastest
     for mode, r in results["modes"].items():
         r["vs_fastest"] = round(r["seconds"] / results["modes"][fastest]["seconds"], 2)
-    out = ROOT / "bench" / "results" / f"startup-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-    print(f"written to {out.relative_to(ROOT)}")
+    write_results("startup", results)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,13 @@ def _on(keys: list[str], left: str = "t", right: str = "s") -> str:
     return " AND ".join(f"{left}.`{k}` <=> {right}.`{k}`" for k in keys)
 
 
+def _create_keyed(spark: SparkSession, df: DataFrame, uri: str, partition_by: list[str] | None) -> dict[str, int]:
+    """A silver table's first batch: create it and report its rows as the merge metrics would."""
+    create(df, uri, partition_by, change_feed=True)
+    written = _first_write_rows(spark, uri)
+    return {"inserted": written, "updated": 0, "deleted": 0, "source_rows": written}
+
+
 def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: str = "merge",
           partition_by: list[str] | None = None, order_by: str | None = None) -> dict[str, int]:
     """Write a de-duplicated batch into a keyed table; re-running the same batch changes nothing.
@@ -135,9 +142,7 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     Returns Delta's operation metrics (rows inserted / updated / deleted).
     """
     if not exists(spark, uri):
-        create(df, uri, partition_by, change_feed=True)
-        written = _first_write_rows(spark, uri)
-        return {"inserted": written, "updated": 0, "deleted": 0, "source_rows": written}
+        return _create_keyed(spark, df, uri, partition_by)
     evolve_schema(spark, df, uri)
     view = "_lake_merge_source"
     df.createOrReplaceTempView(view)
@@ -164,9 +169,7 @@ def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
     """
     staged = df.withColumns({"valid_to": F.lit(None).cast("timestamp"), "is_current": F.lit(True)})
     if not exists(spark, uri):
-        create(staged, uri, partition_by, change_feed=True)
-        written = _first_write_rows(spark, uri)
-        return {"inserted": written, "updated": 0, "deleted": 0, "source_rows": written}
+        return _create_keyed(spark, staged, uri, partition_by)
     evolve_schema(spark, staged, uri)
     view = "_lake_scd2_source"
     staged.createOrReplaceTempView(view)
