@@ -2,35 +2,67 @@
 
 from __future__ import annotations
 
+import math
+
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from lakehouse.spec import Rule, SourceDataset
+from lakehouse.spec import VIETNAMESE_CHECKS, Rule, SourceDataset
 
 
-def expectation_for(rule: Rule) -> gxe.Expectation:
+def row_count_bounds(rule: Rule, previous_rows: int | None) -> tuple[int | None, int | None]:
+    """The batch's allowed row count: the spec's min/max, narrowed by ``max_change_pct`` of the previous batch."""
+    low = None if rule.min is None else math.ceil(rule.min)
+    high = None if rule.max is None else math.floor(rule.max)
+    if rule.max_change_pct is not None and previous_rows is not None:
+        spread = previous_rows * rule.max_change_pct / 100.0
+        low = max(low or 0, math.ceil(previous_rows - spread))
+        high = min(high, math.floor(previous_rows + spread)) if high is not None else math.floor(previous_rows + spread)
+    return low, high
+
+
+def expectation_for(rule: Rule, reference_values: dict[str, list] | None = None,
+                    previous_rows: int | None = None) -> gxe.Expectation:
     """One spec rule → one expectation, carrying its rule id, dimension and action in `meta`."""
-    meta = {"rule_id": rule.rule_id, "dimension": rule.dimension, "action": rule.action, "message": rule.message}
-    if rule.check == "not_null" and len(rule.columns) == 1:
-        return gxe.ExpectColumnValuesToNotBeNull(column=rule.columns[0], meta=meta)
+    meta = {"rule_id": rule.rule_id, "dimension": rule.dimension, "action": rule.action,
+            "message_vi": rule.message.vi, "message_en": rule.message.en}
+    column = rule.columns[0] if rule.columns else None
+    if rule.check == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta)
+    if rule.check == "range":
+        return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=rule.min, max_value=rule.max, meta=meta)
+    if rule.check == "regex":
+        return gxe.ExpectColumnValuesToMatchRegex(column=column, regex=rule.pattern, meta=meta)
+    if rule.check == "in_set":
+        return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(rule.values), meta=meta)
+    if rule.check == "reference":
+        codes = (reference_values or {}).get(rule.rule_id)
+        if codes is None:
+            raise ValueError(f"rule {rule.rule_id}: pass the codes of {rule.reference.dataset}.{rule.reference.column}")
+        return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(codes), meta=meta)
     if rule.check == "unique" and len(rule.columns) == 1:
-        return gxe.ExpectColumnValuesToBeUnique(column=rule.columns[0], meta=meta)
+        return gxe.ExpectColumnValuesToBeUnique(column=column, meta=meta)
     if rule.check == "unique":
         return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns), meta=meta)
-    if rule.check == "range" and len(rule.columns) == 1:
-        return gxe.ExpectColumnValuesToBeBetween(column=rule.columns[0], min_value=rule.min, max_value=rule.max,
-                                                 meta=meta)
+    if rule.check == "row_count":
+        low, high = row_count_bounds(rule, previous_rows)
+        return gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high, meta=meta)
+    if rule.check in VIETNAMESE_CHECKS:
+        from expectations.custom import expectation_for_validator
+
+        columns = list(rule.columns) + ([rule.at] if rule.at else [])
+        options = {"level": rule.level} if rule.check == "admin_unit" else {}
+        return expectation_for_validator(rule.check, columns, options, meta)
     raise ValueError(f"no expectation for rule {rule.rule_id}")
 
 
-def _expand(rule: Rule) -> list[Rule]:
-    """A not-null or range rule over several columns is one expectation per column."""
-    if rule.check in ("not_null", "range") and len(rule.columns) > 1:
-        return [rule.model_copy(update={"columns": [c]}) for c in rule.columns]
-    return [rule]
+def suite_for(spec: SourceDataset, reference_values: dict[str, list] | None = None,
+              previous_rows: int | None = None) -> gx.ExpectationSuite:
+    """The silver suite of a dataset: its declared rules plus what its schema implies.
 
-
-def suite_for(spec: SourceDataset) -> gx.ExpectationSuite:
-    """The silver suite of a dataset: its declared rules plus what its keys imply."""
-    expectations = [expectation_for(r) for rule in spec.effective_rules for r in _expand(rule)]
+    ``reference_values`` gives each reference rule's valid codes (read from the
+    master table at run time); ``previous_rows`` is the previous batch's size,
+    for a row-count rule with ``max_change_pct``.
+    """
+    expectations = [expectation_for(r, reference_values, previous_rows) for r in spec.effective_rules]
     return gx.ExpectationSuite(name=f"{spec.name}__silver", expectations=expectations)

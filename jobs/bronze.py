@@ -100,7 +100,7 @@ def run(dataset: str, date: str) -> Accounting:
         split = split_parsed(parsed, spec, at)
         acc.rows_written = _append_counted(spark, split.good, bronze_uri)
         if counts["bad"]:  # new files only, so these rows are new too
-            acc.rows_quarantined = _append_counted(spark, split.rejected, settings.table_uri("quarantine", dataset))
+            acc.rows_quarantined = _append_counted(spark, split.rejected, settings.quarantine_uri(dataset))
         acc.check()
     return acc
 

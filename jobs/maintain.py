@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lakehouse import delta_io, jobrun
 from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings
+from lakehouse.settings import get_settings, quarantine_table
 from lakehouse.spark import get_spark
 from lakehouse.spec import GoldDataset, load_catalog
 
@@ -26,12 +26,13 @@ def run(dataset: str, date: str) -> Accounting:
     acc = Accounting(dataset, "maintenance", jobrun.batch_id(dataset, date))
     with jobrun.logged(acc):
         spark = acc.spark = get_spark(f"maintain {dataset}")
-        layers = ["gold"] if isinstance(spec, GoldDataset) else ["bronze", "silver", "quarantine"]
+        tables = ([("gold", dataset)] if isinstance(spec, GoldDataset) else
+                  [("bronze", dataset), ("silver", dataset), ("quarantine", quarantine_table(dataset))])
         retain = spec.maintenance.vacuum_retain_hours
         if retain < 168:  # Delta refuses short retentions unless its safety check is lifted for the session
             spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-        for layer in layers:
-            uri = settings.table_uri(layer, dataset)
+        for layer, name in tables:
+            uri = settings.table_uri(layer, name)
             if not delta_io.exists(spark, uri):
                 continue
             zorder = spec.maintenance.zorder_by if layer in ("silver", "gold") else []

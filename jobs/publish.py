@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 from lakehouse import jobrun, storage, trino
-from lakehouse.settings import get_settings
+from lakehouse.settings import get_settings, quarantine_table
 from lakehouse.spec import GoldDataset, load_catalog
+
+
+OPS_TABLES = ("run_log", "quality_results", "quality_scorecard")
 
 
 def run(dataset: str, date: str) -> list[str]:
     settings = get_settings()
     spec = load_catalog()[dataset]
-    layers = ["gold"] if isinstance(spec, GoldDataset) else ["bronze", "silver", "quarantine"]
+    tables = ([("gold", dataset)] if isinstance(spec, GoldDataset) else
+              [("bronze", dataset), ("silver", dataset), ("quarantine", quarantine_table(dataset))])
     published = []
-    for layer in layers:
-        if not storage.list_keys(f"{layer}/{dataset}/_delta_log/", settings):
+    for layer, table in tables:
+        if not storage.list_keys(f"{layer}/{table}/_delta_log/", settings):
             continue  # e.g. no quarantine table when nothing was ever rejected
-        created = trino.register_table(layer, dataset, settings)
-        name = f"{settings.trino_catalog}.{layer}.{dataset}"
+        created = trino.register_table(layer, table, settings)
+        name = f"{settings.trino_catalog}.{layer}.{table}"
         print(f"[publish] {name}: {'registered' if created else 'already registered'}", flush=True)
         published.append(name)
-    # the run log, once it exists, is queryable as lake.ops.run_log
-    if storage.list_keys("ops/run_log/_delta_log/", settings) and trino.register_table("ops", "run_log", settings):
-        print(f"[publish] {settings.trino_catalog}.ops.run_log: registered", flush=True)
+    register_ops(settings)
     return published
+
+
+def register_ops(settings=None) -> None:
+    """The run log and the quality tables, once they exist, are queryable as ``lake.ops.*``."""
+    settings = settings or get_settings()
+    for table in OPS_TABLES:
+        if storage.list_keys(f"ops/{table}/_delta_log/", settings) and trino.register_table("ops", table, settings):
+            print(f"[publish] {settings.trino_catalog}.ops.{table}: registered", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@
 Which bronze rows: the date's batch (``<dataset>@<date>``), or for a stream
 source every row ingested since the last silver run.  How they are written
 follows the spec's ``load_mode`` (append, merge, scd2, snapshot); re-running a
-date changes no row.  Rows that break a row-level rule go to
-``quarantine/<dataset>`` with the rule, dimension and reason.  After the write,
-Great Expectations validates the silver table; a failed rule with action
-``fail`` fails the job.
+date changes no row.
+
+Write – audit – publish: the refined batch, with every rule each row broke, is
+first written to ``staging/<dataset>``; Great Expectations audits it there;
+rows that broke a rule with action ``quarantine`` go to
+``quarantine/<dataset>__quarantine`` with the rule, dimension and reason; and
+only when no rule with action ``fail`` failed is the batch merged into silver,
+so readers never see a failed batch.  The results and the 0–100 scores per
+dimension are kept in ``ops/quality_results`` and ``ops/quality_scorecard``.
 """
 
 from __future__ import annotations
@@ -20,32 +25,28 @@ from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
 from lakehouse.spec import SourceDataset, load_catalog
-from lakehouse.transforms import late_rows, refine
+from lakehouse.transforms import flag_rows, late_rows, rule_failures, split_flagged
 
 STREAM_MARK = "lake.silver.ingested_through"  # silver table property: bronze rows up to here are done
 
 
-def master_codes(spark, spec: SourceDataset, settings) -> dict:
-    """For each conformed column, the master table's valid codes (current versions only)."""
+def reference_codes(spark, spec: SourceDataset, settings) -> dict:
+    """For each reference rule (a conformed column), the master table's valid codes (current versions only)."""
     codes = {}
     catalog = load_catalog()
-    for col in spec.columns:
-        if col.conform is None:
+    for rule in spec.effective_rules:
+        if rule.check != "reference":
             continue
-        uri = settings.table_uri("silver", col.conform.dataset)
+        master = rule.reference.dataset
+        uri = settings.table_uri("silver", master)
         if not delta_io.exists(spark, uri):
-            raise jobrun.LakeError(f"silver {spec.name}: column {col.name} is conformed to "
-                                   f"{col.conform.dataset}, which has no silver table yet; run it first")
-        master = delta_io.read(spark, uri)
-        if catalog[col.conform.dataset].load_mode == "scd2":
-            master = master.where("is_current")
-        codes[col.name] = master.select(col.conform.column)
+            raise jobrun.LakeError(f"silver {spec.name}: rule {rule.rule_id} checks codes against {master}, "
+                                   f"which has no silver table yet; run it first")
+        table = delta_io.read(spark, uri)
+        if catalog[master].load_mode == "scd2":
+            table = table.where("is_current")
+        codes[rule.rule_id] = table.select(rule.reference.column).distinct()
     return codes
-
-
-def current_rows(spark, spec: SourceDataset, uri: str):
-    table = delta_io.read(spark, uri)
-    return table.where("is_current") if spec.load_mode == "scd2" else table
 
 
 def run(dataset: str, date: str) -> Accounting:
@@ -56,7 +57,7 @@ def run(dataset: str, date: str) -> Accounting:
         spark = acc.spark = get_spark(f"silver {dataset}")
         bronze_uri = settings.table_uri("bronze", dataset)
         silver_uri = settings.table_uri("silver", dataset)
-        quarantine_uri = settings.table_uri("quarantine", dataset)
+        staging_uri = settings.table_uri("staging", dataset)
         if not delta_io.exists(spark, bronze_uri):
             raise jobrun.LakeError(f"{dataset}: no bronze table at {bronze_uri}; run the bronze job first")
 
@@ -70,54 +71,66 @@ def run(dataset: str, date: str) -> Accounting:
         else:
             batch = bronze.where(F.col("_batch_id") == acc.batch_id)
         at = jobrun.now_iso()
-        split = refine(batch, spec, at, master_codes(spark, spec, settings))
-        # one aggregation pass counts everything; the write is the only pass that sorts
-        counts = split.counts.collect()[0]
+        codes = reference_codes(spark, spec, settings)
+        # write: the refined batch, every rule each row broke, in one pass over bronze
+        delta_io.overwrite(flag_rows(batch, spec, at, codes), staging_uri)
+        staged = delta_io.read(spark, staging_uri)
+        split = split_flagged(staged, spec, at)
+        counts = split.counts.collect()[0]  # one aggregation pass counts everything
         acc.rows_in, acc.rows_quarantined = counts["rows_in"], counts["rejected"]
         acc.rows_written = counts["distinct_keys"]
         acc.duplicates_collapsed = counts["valid"] - counts["distinct_keys"]
         acc.check()  # before anything is written
         if acc.rows_in == 0:
             print(f"[silver] {dataset}: no new bronze rows for {acc.batch_id}; nothing to do", flush=True)
-        else:
-            if spec.source.event_time:
-                seen = (delta_io.read(spark, silver_uri).agg(F.max(spec.source.event_time)).collect()[0][0]
-                        if delta_io.exists(spark, silver_uri) else None)
-                acc.extra["late"] = late_rows(split.good, spec, seen).count()
-            if spec.load_mode == "scd2":
-                valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
-                              and spec.column(spec.order_by).type in ("date", "timestamp")
-                              else F.lit(date).cast("timestamp"))
-                acc.extra.update(delta_io.merge_scd2(spark, split.good.withColumn("valid_from", valid_from),
-                                                     silver_uri, spec.keys, spec.partition_by))
-            else:
-                acc.extra.update(delta_io.merge(spark, split.good, silver_uri, spec.keys, spec.load_mode,
-                                                spec.partition_by, spec.order_by))
-            source_rows = acc.extra.pop("source_rows", None)
-            if source_rows is not None and source_rows != acc.rows_written:  # the write saw what we counted
-                raise jobrun.LakeError(f"silver {dataset}: counted {acc.rows_written} rows to write but the "
-                                       f"write read {source_rows}; nothing about this batch can be trusted")
-            # re-running a batch replaces its quarantine rows instead of adding them again
-            batches = [r[0] for r in batch.select("_batch_id").distinct().collect()]
-            listed = ", ".join("'" + b.replace("'", "''") + "'" for b in batches)
-            delta_io.replace_where(split.rejected, quarantine_uri, f"layer = 'silver' AND _batch_id IN ({listed})")
-        if through and delta_io.exists(spark, silver_uri):
-            delta_io.set_properties(spark, silver_uri, {STREAM_MARK: through})
+            return acc
 
-        if delta_io.exists(spark, silver_uri):
-            checked = time.monotonic()
-            validation = quality.validate(current_rows(spark, spec, silver_uri), spec, run_name=acc.batch_id,
-                                          settings=settings)
-            acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
-            for r in validation.results:
-                mark = "ok  " if r.success else "FAIL"
-                print(f"[quality] {mark} {r.rule_id} ({r.dimension}, {r.action}) unexpected={r.unexpected_count}",
-                      flush=True)
-            if validation.docs_index:
-                print(f"[quality] Data Docs: {validation.docs_index}", flush=True)
-            if not validation.success:
-                failed = ", ".join(r.rule_id for r in validation.failed_rules if r.action == "fail")
-                raise jobrun.LakeError(f"silver {dataset}: quality rules with action 'fail' failed: {failed}")
+        # audit
+        checked = time.monotonic()
+        failures = {r["rule_id"]: r["rows"] for r in rule_failures(staged).collect()}
+        audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in, row_failures=failures,
+                              reference_values={rid: [r[0] for r in frame.collect()] for rid, frame in codes.items()},
+                              previous_rows=quality.previous_rows_in(spark, dataset, acc.batch_id, settings),
+                              settings=settings)
+        acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
+        quality.print_results(audit.results, audit.docs_index)
+        # re-running a batch replaces its quarantine rows instead of adding them again
+        batches = [r[0] for r in staged.select("_batch_id").distinct().collect()]
+        listed = ", ".join("'" + b.replace("'", "''") + "'" for b in batches)
+        delta_io.replace_where(split.rejected, settings.quarantine_uri(dataset),
+                               f"layer = 'silver' AND _batch_id IN ({listed})")
+        if audit.blocked_by:
+            quality.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings)
+            failed = ", ".join(r.rule_id for r in audit.blocked_by)
+            raise jobrun.LakeError(f"silver {dataset}: batch {acc.batch_id} not published: rules with action "
+                                   f"'fail' failed: {failed}; silver still holds the last good batch")
+
+        # publish
+        if spec.source.event_time:
+            seen = (delta_io.read(spark, silver_uri).agg(F.max(spec.source.event_time)).collect()[0][0]
+                    if delta_io.exists(spark, silver_uri) else None)
+            acc.extra["late"] = late_rows(split.good, spec, seen).count()
+        if spec.load_mode == "scd2":
+            valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
+                          and spec.column(spec.order_by).type in ("date", "timestamp")
+                          else F.lit(date).cast("timestamp"))
+            acc.extra.update(delta_io.merge_scd2(spark, split.good.withColumn("valid_from", valid_from),
+                                                 silver_uri, spec.keys, spec.partition_by))
+        else:
+            acc.extra.update(delta_io.merge(spark, split.good, silver_uri, spec.keys, spec.load_mode,
+                                            spec.partition_by, spec.order_by))
+        source_rows = acc.extra.pop("source_rows", None)
+        if source_rows is not None and source_rows != acc.rows_written:  # the write saw what we counted
+            raise jobrun.LakeError(f"silver {dataset}: counted {acc.rows_written} rows to write but the "
+                                   f"write read {source_rows}; nothing about this batch can be trusted")
+        if through:
+            delta_io.set_properties(spark, silver_uri, {STREAM_MARK: through})
+        fresh = quality.check_freshness(spark, spec, settings, loading=True) if spec.freshness else []
+        results = audit.results + fresh
+        judged = quality.record(spark, spec, acc.batch_id, "load", "published", results, acc.as_dict(), settings)
+        acc.extra["scores"] = judged
+        print(f"[quality] {dataset}: " + ", ".join(f"{k} {v:.1f}" for k, v in judged.items() if v is not None),
+              flush=True)
     return acc
 
 

@@ -64,7 +64,7 @@ def run(dataset: str, date: str) -> Accounting:
     with jobrun.logged(acc):
         spark = acc.spark = get_spark(f"stream {dataset}")
         bronze_uri = settings.table_uri("bronze", dataset)
-        quarantine_uri = settings.table_uri("quarantine", dataset)
+        quarantine_uri = settings.quarantine_uri(dataset)
         landing = f"s3a://{settings.bucket}/landing/{dataset}/"
         before = {uri: _rows(spark, uri) for uri in (bronze_uri, quarantine_uri)}
         pattern = spec.source.pattern if spec.source.pattern != "*" else "*.json*"

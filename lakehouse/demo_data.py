@@ -374,12 +374,32 @@ def citizens_csv(date: str | dt.date, seed: int = 2026, scale: float = 1.0) -> b
     codes, ``registered_at`` ISO 8601 with the +07:00 offset.
     """
     register = _citizen_register(_day(date), seed, scale)
+    faults = citizen_faults(seed, scale)
     rows = []
     for cid in sorted(register):
         c = register[cid]
-        rows.append([c["citizen_id"], c["full_name"], _ddmmyyyy(c["date_of_birth"]), c["sex"], c["phone"],
+        sex, phone = c["sex"], c["phone"]
+        if faults.get(cid) == "cccd_sex_digit":  # entered with the other sex: the CCCD's digit disagrees
+            sex = "Nữ" if sex == "Nam" else "Nam"
+        elif faults.get(cid) == "landline_phone":  # a Hà Nội landline in the mobile column
+            phone = f"024 38{int(cid[-6:]) % 100:02d} {int(cid[-4:]):04d}"
+        rows.append([c["citizen_id"], c["full_name"], _ddmmyyyy(c["date_of_birth"]), sex, phone,
                      f"{c['province_code']:02d}", f"{c['commune_code']:05d}", c["registered_at"].isoformat()])
     return _csv_text(CITIZEN_FIELDS, rows, ",", "\r\n").encode("utf-8-sig")
+
+
+CITIZEN_ANOMALIES = {"cccd_sex_digit": 2, "landline_phone": 3}
+"""Deliberate faults in every :func:`citizens_csv` from :data:`CITIZEN_EPOCH` on, on citizens of the
+base register (so the same ones every day): 2 whose sex disagrees with the CCCD's century/sex digit
+(quarantined by the ``cccd`` rule) and 3 with a landline in the mobile column (the ``phone`` rule warns)."""
+
+
+def citizen_faults(seed: int = 2026, scale: float = 1.0) -> dict[str, str]:
+    """Which citizens carry which fault of :data:`CITIZEN_ANOMALIES` (citizen id → fault)."""
+    base = sorted(_citizen_register(CITIZEN_EPOCH - dt.timedelta(days=1), seed, scale))
+    picks = Random(seed_from("citizens", "faults", seed)).sample(base, sum(CITIZEN_ANOMALIES.values()))
+    kinds = [k for k, n in CITIZEN_ANOMALIES.items() for _ in range(n)]
+    return dict(zip(picks, kinds))
 
 
 # ---- 3. air-quality sensors --------------------------------------------------------

@@ -80,8 +80,45 @@ def build_domain_dag(catalog: Catalog, domain: str):
     return dag
 
 
+QUALITY_DAG = "lake__quality"
+
+
+def build_quality_dag(catalog: Catalog):
+    """Hourly: check every dataset with a freshness SLA (sống), then rebuild the quality site.
+
+    Freshness is judged on a clock, not only when data arrives: a source that
+    stops delivering never triggers its own DAG, so this one notices.
+    """
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG
+
+    env = {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
+    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
+    with DAG(
+        dag_id=QUALITY_DAG,
+        description="Freshness (sống) of every dataset with an SLA, then the quality report site",
+        schedule="@hourly",
+        start_date=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),
+                      "execution_timeout": dt.timedelta(minutes=30)},
+        tags=["lake", "quality"],
+    ) as dag:
+        site = BashOperator(task_id="quality_site", bash_command=f"cd {root} && exec {python} -m lakehouse.cli "
+                                                                 "quality --site --format json > /dev/null",
+                            env=env, append_env=True, trigger_rule="all_done")
+        for spec in catalog.sources():
+            if spec.freshness:
+                BashOperator(task_id=f"freshness__{spec.name}", bash_command=_job_command("freshness", spec.name),
+                             env=env, append_env=True) >> site
+    return dag
+
+
 def build_all_dags(catalog: Catalog | None = None) -> dict:
-    """Every domain's DAG, keyed by dag id."""
+    """Every domain's DAG and the quality DAG, keyed by dag id."""
     catalog = catalog or load_catalog()
-    return {dag_id(d): build_domain_dag(catalog, d) for d in catalog.domains}
+    dags = {dag_id(d): build_domain_dag(catalog, d) for d in catalog.domains}
+    dags[QUALITY_DAG] = build_quality_dag(catalog)
+    return dags
 

@@ -38,9 +38,9 @@ def source_order(catalog: Catalog, names: list[str]) -> list[str]:
         if name in trail:
             raise LakeError(f"conform references form a cycle: {' -> '.join(trail + (name,))}")
         spec = catalog[name]
-        for col in spec.columns:
-            if col.conform and col.conform.dataset != name:
-                visit(col.conform.dataset, trail + (name,))
+        for rule in spec.effective_rules:  # conformed columns and reference rules
+            if rule.reference and rule.reference.dataset != name:
+                visit(rule.reference.dataset, trail + (name,))
         done.append(name)
 
     for name in sorted(wanted):

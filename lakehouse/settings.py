@@ -23,7 +23,12 @@ from lakehouse.errors import ConfigError, format_validation_error
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("LAKE_CONFIG_DIR", REPO_ROOT / "lake_config"))
 
-LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
+LAYERS = ("bronze", "silver", "gold", "quarantine", "ops", "staging")
+
+
+def quarantine_table(dataset: str) -> str:
+    """The quarantine table's name: ``<dataset>__quarantine`` (``lake.quarantine.<dataset>__quarantine`` in Trino)."""
+    return f"{dataset}__quarantine"
 
 
 class _Strict(BaseModel):
@@ -188,6 +193,10 @@ class Settings:
         if layer not in LAYERS:
             raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
         return f"{scheme}://{self.bucket}/{layer}/{name}"
+
+    def quarantine_uri(self, dataset: str, scheme: str = "s3a") -> str:
+        """Where a dataset's rejected rows go: ``quarantine/<dataset>__quarantine``."""
+        return self.table_uri("quarantine", quarantine_table(dataset), scheme)
 
     def landing_key(self, dataset: str, date: str, filename: str) -> str:
         return f"landing/{dataset}/{date}/{filename}"

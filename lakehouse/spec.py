@@ -125,26 +125,132 @@ class Source(_Strict):
         return self
 
 
-class Rule(_Strict):
-    """A quality rule, tagged with its dimension and what happens when it fails."""
+ROW_CHECKS = ("not_null", "range", "regex", "in_set", "reference",
+              "cccd", "cmnd", "phone", "tax_code", "admin_unit", "nfc")   # judged on each row
+TABLE_CHECKS = ("unique", "row_count")                                      # judged on the whole batch
+VIETNAMESE_CHECKS = ("cccd", "cmnd", "phone", "tax_code", "admin_unit", "nfc")
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
 
-    check: Literal["not_null", "unique", "range"]
-    columns: list[str] = Field(min_length=1)
+
+def parse_duration(text: str) -> "dt.timedelta":
+    """``30m``, ``2h``, ``1d`` → a timedelta."""
+    import datetime as dt
+
+    match = _DURATION_RE.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 2h or 1d")
+    amount, unit = int(match.group(1)), match.group(2)
+    unit_name = {"m": "minutes", "h": "hours", "d": "days"}[unit]
+    return dt.timedelta(**{unit_name: amount})
+
+
+class Message(_Strict):
+    """What a failed rule means, for the quality officer, in Vietnamese and in English."""
+
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Reference(_Strict):
+    """Master data whose codes a column's values must be among."""
+
+    dataset: str = Field(pattern=NAME_RE, description="the master-data source dataset")
+    column: str = Field(pattern=NAME_RE, description="its column holding the valid codes")
+
+
+class Rule(_Strict):
+    """A quality rule, tagged with its dimension and what happens when it fails.
+
+    Row checks judge each row; a failing row is quarantined (``quarantine``),
+    counted (``warn``) or stops the batch from being published (``fail``).
+    Table checks (``unique``, ``row_count``) judge the whole batch, so their
+    action is ``warn`` or ``fail``.
+    """
+
+    id: str | None = Field(None, pattern=NAME_RE, description="rule id; default <check>__<columns>")
+    check: Literal[ROW_CHECKS + TABLE_CHECKS]  # type: ignore[valid-type]
+    columns: list[str] = Field(default_factory=list)
     dimension: Dimension
     action: Action = "fail"
-    message: str = ""
-    min: float | None = Field(None, description="range: smallest allowed value")
-    max: float | None = Field(None, description="range: largest allowed value")
+    message: Message
+    min: float | None = Field(None, description="range, row_count: smallest allowed value")
+    max: float | None = Field(None, description="range, row_count: largest allowed value")
+    pattern: str | None = Field(None, description="regex: the whole value must match (Java regex)")
+    values: list[str | int | float] | None = Field(None, description="in_set: the allowed values")
+    reference: Reference | None = Field(None, description="reference: master data holding the valid codes")
+    max_change_pct: float | None = Field(
+        None, ge=0, description="row_count: most the batch may differ from the previous published one, in %")
+    at: str | None = Field(None, description="admin_unit: date column the code must be valid at")
+    level: Literal["province", "commune", "any"] = Field("any", description="admin_unit: which level of unit")
 
     @model_validator(mode="after")
-    def _range_bounds(self) -> "Rule":
-        if self.check == "range" and self.min is None and self.max is None:
-            raise ValueError("range: give min, max or both")
+    def _options_fit_check(self) -> "Rule":
+        need = {"range": ("min", "max"), "regex": ("pattern",), "in_set": ("values",),
+                "reference": ("reference",), "row_count": ("min", "max", "max_change_pct")}
+        if self.check in need and all(getattr(self, f) is None for f in need[self.check]):
+            raise ValueError(f"{self.check}: give {' or '.join(need[self.check])}")
+        own = {f for fields in need.values() for f in fields} | {"at"}
+        allowed = set(need.get(self.check, ())) | ({"at"} if self.check == "admin_unit" else set())
+        stray = sorted(f for f in own - allowed if getattr(self, f) is not None)
+        if stray:
+            raise ValueError(f"{self.check}: {', '.join(stray)} do not apply to this check")
+        if self.check == "row_count":
+            if self.columns:
+                raise ValueError("row_count: takes no columns")
+        elif not self.columns:
+            raise ValueError(f"{self.check}: columns must name at least one column")
+        if self.check in TABLE_CHECKS and self.action == "quarantine":
+            raise ValueError(f"{self.check} judges the whole batch, so its action is warn or fail, not quarantine")
+        if self.check == "cccd" and len(self.columns) not in (1, 3):
+            raise ValueError("cccd: columns is [id] or [id, date_of_birth, sex]")
+        if self.check in VIETNAMESE_CHECKS and self.check != "cccd" and len(self.columns) != 1:
+            raise ValueError(f"{self.check}: takes one column")
+        if self.check == "regex":
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"regex: pattern is not a regular expression: {exc}") from None
         return self
 
     @property
     def rule_id(self) -> str:
-        return f"{self.check}__{'__'.join(self.columns)}"
+        if self.id:
+            return self.id
+        if self.check == "row_count":
+            return "row_count"
+        judged = self.columns[:1] if self.check == "cccd" else self.columns
+        return f"{self.check}__{'__'.join(judged)}"
+
+    def per_column(self) -> list["Rule"]:
+        """A not-null, range, regex or value-set rule over several columns is one rule per column."""
+        if self.check in ("not_null", "range", "regex", "in_set") and len(self.columns) > 1:
+            return [self.model_copy(update={"columns": [c], "id": f"{self.id}__{c}" if self.id else None})
+                    for c in self.columns]
+        return [self]
+
+    @property
+    def row_level(self) -> bool:
+        return self.check in ROW_CHECKS
+
+
+class Freshness(_Strict):
+    """sống: how current the dataset must be. Checked after each load and on a schedule."""
+
+    column: str | None = Field(None, description="event-time column; default source.event_time")
+    event_max_age: str | None = Field(None, description="newest event at most this old, e.g. 2h")
+    load_max_age: str | None = Field(None, description="last successful load at most this old, e.g. 1d")
+
+    @model_validator(mode="after")
+    def _durations(self) -> "Freshness":
+        if self.event_max_age is None and self.load_max_age is None:
+            raise ValueError("give event_max_age, load_max_age or both")
+        for name in ("event_max_age", "load_max_age"):
+            if getattr(self, name) is not None:
+                try:
+                    parse_duration(getattr(self, name))
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+        return self
 
 
 class Maintenance(_Strict):
@@ -178,6 +284,7 @@ class SourceDataset(_DatasetBase):
     partition_by: list[str] = Field(default_factory=list)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     quality: list[Rule] = Field(default_factory=list)
+    freshness: Freshness | None = None
 
     @model_validator(mode="after")
     def _references_exist(self) -> "SourceDataset":
@@ -204,31 +311,69 @@ class SourceDataset(_DatasetBase):
         if self.load_mode == "scd2" and {"valid_from", "valid_to", "is_current"} & set(names):
             raise ValueError("columns: valid_from, valid_to and is_current are added by load_mode scd2")
         types = {c.name: c.type for c in self.columns}
+        ids: dict[str, int] = {}
         for i, rule in enumerate(self.quality):
-            for col in rule.columns:
+            for col in rule.columns + ([rule.at] if rule.at else []):
                 if col not in names:
                     raise ValueError(f"quality[{i}].columns: {col!r} is not a declared column")
-                if rule.check == "range" and not (types[col] in ("int", "bigint", "double")
-                                                  or types[col].startswith("decimal")):
-                    raise ValueError(f"quality[{i}]: a range needs a number column; {col} is {types[col]}")
+            if rule.check == "range" and not all(_is_number(types[c]) for c in rule.columns):
+                raise ValueError(f"quality[{i}]: a range needs number columns; "
+                                 f"{', '.join(f'{c} is {types[c]}' for c in rule.columns)}")
+            if rule.at and types[rule.at] not in ("date", "timestamp"):
+                raise ValueError(f"quality[{i}].at: {rule.at} is {types[rule.at]}, not a date or timestamp")
+            if rule.rule_id in ids:
+                raise ValueError(f"quality[{i}]: rule id {rule.rule_id!r} is also quality[{ids[rule.rule_id]}]; "
+                                 f"give one of them an id")
+            ids[rule.rule_id] = i
+        if self.freshness and self.freshness.event_max_age:
+            column = self.freshness.column or self.source.event_time
+            if column is None:
+                raise ValueError("freshness.event_max_age: name freshness.column (there is no source.event_time)")
+            if column not in names or types[column] not in ("date", "timestamp"):
+                raise ValueError(f"freshness.column: {column!r} is not a declared date or timestamp column")
         return self
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
     @property
+    def freshness_column(self) -> str | None:
+        if self.freshness is None or self.freshness.event_max_age is None:
+            return None
+        return self.freshness.column or self.source.event_time
+
+    @property
     def effective_rules(self) -> list[Rule]:
-        """Declared rules plus the ones every key implies: not-null and unique."""
-        rules = list(self.quality)
+        """Declared rules plus the ones the schema implies.
+
+        A declared rule over several columns counts once per column (see
+        :meth:`Rule.per_column`).  Every key and non-nullable column must not be empty (quarantine); every
+        conformed column must hold a known master code (quarantine); duplicate
+        keys in a batch are counted against sạch (warn; they are collapsed).
+        """
+        rules = [r for rule in self.quality for r in rule.per_column()]
         have = {(r.check, tuple(r.columns)) for r in rules}
-        for key in self.keys:
-            if ("not_null", (key,)) not in have:
-                rules.append(Rule(check="not_null", columns=[key], dimension="du", action="quarantine",
-                                  message="key must not be empty"))
+        for col in self.columns:
+            if (not col.nullable or col.name in self.keys) and ("not_null", (col.name,)) not in have:
+                rules.append(Rule(check="not_null", columns=[col.name], dimension="du", action="quarantine",
+                                  message=Message(vi=f"{col.name}: bắt buộc, không được để trống",
+                                                  en=f"{col.name}: required, must not be empty")))
+            if col.conform and ("reference", (col.name,)) not in have:
+                ref = f"{col.conform.dataset}.{col.conform.column}"
+                rules.append(Rule(id=f"conform__{col.name}", check="reference", columns=[col.name],
+                                  dimension="dung", action="quarantine",
+                                  reference=Reference(dataset=col.conform.dataset, column=col.conform.column),
+                                  message=Message(vi=f"{col.name}: mã không có trong danh mục {ref}",
+                                                  en=f"{col.name}: code not found in master data {ref}")))
         if ("unique", tuple(self.keys)) not in have:
-            rules.append(Rule(check="unique", columns=list(self.keys), dimension="sach", action="fail",
-                              message="one row per key"))
+            rules.append(Rule(check="unique", columns=list(self.keys), dimension="sach", action="warn",
+                              message=Message(vi="Mỗi khoá chỉ có một dòng trong lô; dòng trùng được gộp",
+                                              en="One row per key in a batch; duplicates are collapsed")))
         return rules
+
+
+def _is_number(type_: str) -> bool:
+    return type_ in ("int", "bigint", "double") or type_.startswith("decimal")
 
 
 class Incremental(_Strict):
@@ -369,6 +514,16 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
                     raise ConfigError(f"{where}.dataset': {col.conform.dataset!r} is not a source dataset")
                 if col.conform.column not in [c.name for c in master.columns]:
                     raise ConfigError(f"{where}.column': {col.conform.dataset} has no column {col.conform.column!r}")
+            for i, rule in enumerate(spec.quality):
+                if rule.reference is None:
+                    continue
+                master = datasets.get(rule.reference.dataset)
+                where = f"{files[name]}: field 'quality[{i}].reference"
+                if not isinstance(master, SourceDataset):
+                    raise ConfigError(f"{where}.dataset': {rule.reference.dataset!r} is not a source dataset")
+                if rule.reference.column not in [c.name for c in master.columns]:
+                    raise ConfigError(f"{where}.column': {rule.reference.dataset} has no column "
+                                      f"{rule.reference.column!r}")
         if isinstance(spec, GoldDataset):
             for i, dep in enumerate(spec.depends_on):
                 if not isinstance(datasets.get(dep), SourceDataset):

@@ -13,12 +13,15 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.spec import Column, GoldDataset, SourceDataset
+from lakehouse.spec import VIETNAMESE_CHECKS, Column, GoldDataset, Rule, SourceDataset
 
 BRONZE_META = ["_source_file", "_source_hash", "_landing_date", "_batch_id", "_ingested_at", "_rescued_data"]
 QUARANTINE_COLUMNS = ["dataset", "layer", "rule_id", "dimension", "reason", "record",
-                      "_source_file", "_batch_id", "_quarantined_at"]
+                      "_source_file", "_batch_id", "_quarantined_at", "failures", "quarantine_id",
+                      "replayed_at", "replay_batch"]
 ROW_HASH = "_row_hash"
+ROW_META = ("_source_file", "_batch_id", "_ingested_at", "_quarantine_id")  # carried through refining
+FAILURE = "struct<rule_id:string,dimension:string,action:string,reason:string>"  # one broken rule
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,17 @@ def parse_json_lines(lines: DataFrame, fields: list[str]) -> DataFrame:
 
 def quarantine_rows(df: DataFrame, dataset: str, layer: str, rule_id: SparkColumn | str,
                     dimension: SparkColumn | str, reason: SparkColumn | str, record: SparkColumn,
-                    at: str) -> DataFrame:
-    """Shape rejected rows for ``<dataset>__quarantine``: what, why, and the row itself."""
+                    at: str, failures: SparkColumn | None = None) -> DataFrame:
+    """Shape rejected rows for ``<dataset>__quarantine``: what, why, and the row itself.
+
+    ``rule_id``/``dimension``/``reason`` name the first rule the row broke;
+    ``failures`` lists every one.  ``replayed_at``/``replay_batch`` are set when
+    ``lake quarantine replay`` has re-processed the row (open rows have none).
+    """
     lit = lambda v: F.lit(v) if isinstance(v, str) else v  # noqa: E731
+    if failures is None:
+        failures = F.array(F.struct(lit(rule_id).alias("rule_id"), lit(dimension).alias("dimension"),
+                                    F.lit("quarantine").alias("action"), lit(reason).alias("reason")))
     return df.select(
         F.lit(dataset).alias("dataset"), F.lit(layer).alias("layer"),
         lit(rule_id).alias("rule_id"), lit(dimension).alias("dimension"), lit(reason).alias("reason"),
@@ -69,6 +80,11 @@ def quarantine_rows(df: DataFrame, dataset: str, layer: str, rule_id: SparkColum
         F.col("_source_file") if "_source_file" in df.columns else F.lit(None).cast("string").alias("_source_file"),
         F.col("_batch_id") if "_batch_id" in df.columns else F.lit(None).cast("string").alias("_batch_id"),
         F.to_timestamp(F.lit(at)).alias("_quarantined_at"),
+        failures.cast(f"array<{FAILURE}>").alias("failures"),
+        F.sha2(F.concat_ws("|", F.lit(layer), *[F.col(c) for c in ("_batch_id", "_source_file") if c in df.columns],
+                           record), 256).alias("quarantine_id"),
+        F.lit(None).cast("timestamp").alias("replayed_at"),
+        F.lit(None).cast("string").alias("replay_batch"),
     )
 
 
@@ -112,77 +128,109 @@ def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:
     return text.try_cast(col.type)
 
 
-def refine(bronze: DataFrame, spec: SourceDataset, at: str,
-           master_codes: dict[str, DataFrame] | None = None) -> Split:
-    """Bronze rows → typed, trimmed, NFC, de-duplicated silver rows; rejects with reasons.
+def _row_check(rule: Rule) -> tuple[SparkColumn, SparkColumn] | None:
+    """A row-level rule → (fails, reason) over the typed columns; None for table-level rules."""
+    c = rule.columns[0]
+    value = F.col(c)
+    if rule.check == "not_null":
+        return value.isNull(), F.lit(f"{c}: required but empty")
+    if rule.check == "range":
+        low = F.lit(False) if rule.min is None else value < F.lit(rule.min)
+        high = F.lit(False) if rule.max is None else value > F.lit(rule.max)
+        return (value.isNotNull() & (low | high),
+                F.concat(F.lit(f"{c}: "), value.cast("string"),
+                         F.lit(f" is outside [{_bound(rule.min)}, {_bound(rule.max)}]")))
+    if rule.check == "regex":
+        return (value.isNotNull() & ~value.cast("string").rlike(rule.pattern),
+                F.concat(F.lit(f"{c}: '"), value.cast("string"), F.lit(f"' does not match {rule.pattern}")))
+    if rule.check == "in_set":
+        return (value.isNotNull() & ~value.isin(list(rule.values)),
+                F.concat(F.lit(f"{c}: '"), value.cast("string"), F.lit("' is not one of the allowed values")))
+    if rule.check == "reference":
+        ref = f"{rule.reference.dataset}.{rule.reference.column}"
+        return (value.isNotNull() & F.col(_known(rule)).isNull(),
+                F.concat(F.lit(f"{c}: "), value.cast("string"), F.lit(f" is not a known {ref}")))
+    if rule.check in VIETNAMESE_CHECKS:
+        from expectations.vietnamese import spark_problem
 
-    ``master_codes`` maps a column with ``conform`` to a one-column frame of the
-    valid codes; a row whose code is not among them is rejected.
-    Row accounting: ``bronze = good + rejected + duplicates``.
+        extra = [F.col(x) for x in rule.columns[1:]] + ([F.col(rule.at)] if rule.at else [])
+        options = {"level": rule.level} if rule.check == "admin_unit" else {}
+        problem = spark_problem(rule.check, value, *extra, **options)
+        return problem.isNotNull(), F.concat(F.lit(f"{c}: "), problem)  # the problem quotes the value
+    return None
+
+
+def _known(rule: Rule) -> str:
+    return f"_known_{rule.rule_id}"
+
+
+def _ordered_rules(spec: SourceDataset) -> list[Rule]:
+    """Which failure names a quarantined row: emptiness first, then declared rules, then master data."""
+    rank = {"not_null": 0, "reference": 2}
+    declared = {r.rule_id for rule in spec.quality for r in rule.per_column()}
+    return sorted((r for r in spec.effective_rules if r.row_level),
+                  key=lambda r: 1 if r.rule_id in declared else rank.get(r.check, 1))
+
+
+def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
+              reference_codes: dict[str, DataFrame] | None = None) -> DataFrame:
+    """Bronze rows → typed, trimmed, NFC rows, each with every row-level rule it breaks.
+
+    Adds ``_failures`` (rule id, dimension, action and reason of each broken
+    rule, in the order that names a quarantined row), ``_quarantined`` (a rule
+    with action ``quarantine``, or a value that does not fit its type, failed),
+    and ``_record`` (the row as the source wrote it, JSON).  ``reference_codes``
+    maps the id of each ``reference`` rule (``conform__<column>`` for a
+    conformed column) to a one-column frame of the valid codes.
     """
     source_fields = sorted({c.source_field for c in spec.columns})
-    meta = [c for c in ("_source_file", "_batch_id", "_ingested_at") if c in bronze.columns]
+    meta = [c for c in ROW_META if c in bronze.columns]
     raw_of = lambda field: F.col(f"_src_{field}")  # noqa: E731
     # a field declared after older batches were ingested is simply absent from them
     staged = bronze.select(*[(F.col(f) if f in bronze.columns else F.lit(None).cast("string")).alias(f"_src_{f}")
                              for f in source_fields], *meta)
+    typed = staged.withColumns({col.name: _parse_value(raw_of(col.source_field), col) for col in spec.columns})
 
-    typed_cols, checks = {}, []
+    checks = []  # (fails, rule_id, dimension, action, reason)
     for col in spec.columns:
-        raw = raw_of(col.source_field)
-        typed_cols[col.name] = _parse_value(raw, col)
         if col.type != "string":
+            raw = raw_of(col.source_field)
             checks.append((raw.isNotNull() & (F.trim(raw) != "") & F.col(col.name).isNull(),
-                           f"cast__{col.name}", "dung",
+                           f"cast__{col.name}", "dung", "quarantine",
                            F.concat(F.lit(f"{col.name}: cannot read '"), raw, F.lit(f"' as {col.type}"))))
-        if not col.nullable or col.name in spec.keys:  # a key is always required
-            checks.append((F.col(col.name).isNull(), f"not_null__{col.name}", "du",
-                           F.lit(f"{col.name}: required but empty")))
-    for rule in spec.quality:
-        if rule.action != "quarantine":
-            continue  # warn and fail rules are judged on the whole table by the quality suite
-        for c in rule.columns:
-            if rule.check == "not_null":
-                cond = F.col(c).isNull()
-                why = F.lit(rule.message or f"{c}: required but empty")
-            elif rule.check == "range":
-                low = F.lit(False) if rule.min is None else F.col(c) < F.lit(rule.min)
-                high = F.lit(False) if rule.max is None else F.col(c) > F.lit(rule.max)
-                cond = F.col(c).isNotNull() & (low | high)
-                why = F.concat(F.lit(f"{c}: "), F.col(c).cast("string"),
-                               F.lit(f" is outside [{_bound(rule.min)}, {_bound(rule.max)}]"
-                                     + (f" ({rule.message})" if rule.message else "")))
-            else:
-                continue  # uniqueness is what de-duplication and the suite are for
-            checks.append((cond, rule.rule_id, rule.dimension, why))
-    typed = staged.withColumns(typed_cols)
-    for col in spec.columns:
-        if col.conform is None:
-            continue
-        if not master_codes or col.name not in master_codes:
-            raise ValueError(f"{spec.name}.{col.name} is conformed to {col.conform.dataset}; pass its codes")
-        flag = f"_known_{col.name}"
-        codes = master_codes[col.name].select(F.col(col.conform.column).alias(f"_code_{col.name}")).distinct()
-        typed = (typed.join(F.broadcast(codes.withColumn(flag, F.lit(True))),
-                            F.col(col.name) == F.col(f"_code_{col.name}"), "left")
-                 .drop(f"_code_{col.name}"))
-        checks.append((F.col(col.name).isNotNull() & F.col(flag).isNull(), f"conform__{col.name}", "dung",
-                       F.concat(F.lit(f"{col.name}: "), F.col(col.name).cast("string"),
-                                F.lit(f" is not a known {col.conform.dataset}.{col.conform.column}"))))
+    for rule in _ordered_rules(spec):
+        if rule.check == "reference":
+            codes = (reference_codes or {}).get(rule.rule_id)
+            if codes is None:
+                raise ValueError(f"{spec.name}: rule {rule.rule_id} checks {rule.reference.dataset}; pass its codes")
+            key = f"_code_{rule.rule_id}"
+            known = codes.select(F.col(codes.columns[0]).alias(key)).distinct().withColumn(_known(rule), F.lit(True))
+            typed = typed.join(F.broadcast(known), F.col(rule.columns[0]) == F.col(key), "left").drop(key)
+        fails, reason = _row_check(rule)
+        checks.append((fails, rule.rule_id, rule.dimension, rule.action, reason))
 
-    # the first failing check names the reason: one quarantine row per rejected record
-    rule_id = F.lit(None).cast("string")
-    dimension = F.lit(None).cast("string")
-    reason = F.lit(None).cast("string")
-    for cond, rid, dim, why in reversed(checks):
-        rule_id = F.when(cond, F.lit(rid)).otherwise(rule_id)
-        dimension = F.when(cond, F.lit(dim)).otherwise(dimension)
-        reason = F.when(cond, why).otherwise(reason)
-    flagged = typed.select("*", rule_id.alias("_rule_id"), dimension.alias("_dimension"), reason.alias("_reason"))
+    failures = F.filter(F.array(*[F.when(fails, F.struct(F.lit(rid).alias("rule_id"), F.lit(dim).alias("dimension"),
+                                                           F.lit(act).alias("action"), why.alias("reason")))
+                                  for fails, rid, dim, act, why in checks]) if checks
+                        else F.array().cast(f"array<{FAILURE}>"), lambda f: f.isNotNull())
     record = F.to_json(F.struct(*[raw_of(f).alias(f) for f in source_fields]))
-    rejected = quarantine_rows(flagged.where(F.col("_rule_id").isNotNull()), spec.name, "silver",
-                               F.col("_rule_id"), F.col("_dimension"), F.col("_reason"), record, at)
-    valid = flagged.where(F.col("_rule_id").isNull()).select(*[c.name for c in spec.columns], *meta)
+    flagged = typed.select(*[c.name for c in spec.columns], *meta, failures.alias("_failures"),
+                           record.alias("_record"))
+    return flagged.withColumn("_quarantined", F.exists("_failures", lambda f: f["action"] == "quarantine"))
+
+
+def split_flagged(flagged: DataFrame, spec: SourceDataset, at: str) -> Split:
+    """Flagged rows → rows to write (newest per key), quarantine rows, duplicates, and counts.
+
+    A quarantined row keeps every rule it broke; the first one names it.
+    Row accounting: ``rows in = good + rejected + duplicates``.
+    """
+    meta = [c for c in ROW_META if c in flagged.columns]
+    bad = flagged.where("_quarantined").withColumn(
+        "_first", F.get(F.filter("_failures", lambda f: f["action"] == "quarantine"), 0))
+    rejected = quarantine_rows(bad, spec.name, "silver", F.col("_first.rule_id"), F.col("_first.dimension"),
+                               F.col("_first.reason"), F.col("_record"), at, failures=F.col("_failures"))
+    valid = flagged.where(~F.col("_quarantined")).select(*[c.name for c in spec.columns], *meta)
 
     order = [F.col(spec.order_by).desc_nulls_last()] if spec.order_by else []
     if "_ingested_at" in valid.columns:
@@ -191,11 +239,23 @@ def refine(bronze: DataFrame, spec: SourceDataset, at: str,
     ranked = valid.withColumn("_rank", F.row_number().over(Window.partitionBy(*spec.keys).orderBy(*order)))
     good = with_row_hash(ranked.where("_rank = 1").drop("_rank"), [c.name for c in spec.columns])
     duplicates = ranked.where("_rank > 1").drop("_rank")
-    ok = F.col("_rule_id").isNull()
+    ok = ~F.col("_quarantined")
     counts = flagged.agg(F.count(F.lit(1)).alias("rows_in"), F.count_if(~ok).alias("rejected"),
                          F.count_if(ok).alias("valid"),
                          F.count_distinct(F.when(ok, F.struct(*[F.col(k) for k in spec.keys]))).alias("distinct_keys"))
     return Split(good, rejected, duplicates, counts)
+
+
+def refine(bronze: DataFrame, spec: SourceDataset, at: str,
+           reference_codes: dict[str, DataFrame] | None = None) -> Split:
+    """Bronze rows → typed, trimmed, NFC, de-duplicated silver rows; rejects with reasons."""
+    return split_flagged(flag_rows(bronze, spec, at, reference_codes), spec, at)
+
+
+def rule_failures(flagged: DataFrame) -> DataFrame:
+    """How many rows broke each row-level rule: ``rule_id, rows`` (a row may break several)."""
+    return (flagged.select(F.explode("_failures").alias("f"))
+            .groupBy(F.col("f.rule_id").alias("rule_id")).agg(F.count(F.lit(1)).alias("rows")))
 
 
 def late_rows(rows: DataFrame, spec: SourceDataset, seen_until=None) -> DataFrame:

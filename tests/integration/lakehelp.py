@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lakehouse import storage, trino
-from lakehouse.settings import LAYERS, Settings
+from lakehouse.settings import LAYERS, Settings, quarantine_table
 
-PREFIXES = ("landing", "bronze", "silver", "gold", "quarantine", "_checkpoints")
+PREFIXES = ("landing", "bronze", "silver", "gold", "staging", "_checkpoints")
 
 
 def reset(datasets: list[str], settings: Settings, tables: list[str] = ()) -> None:
@@ -13,12 +13,14 @@ def reset(datasets: list[str], settings: Settings, tables: list[str] = ()) -> No
     for name in datasets:
         for prefix in PREFIXES:
             storage.delete_prefix(f"{prefix}/{name}/", settings)
+        storage.delete_prefix(f"quarantine/{quarantine_table(name)}/", settings)
         for layer in LAYERS:
             if layer == "ops":
                 continue
             try:
-                trino.query(f"CALL {settings.trino_catalog}.system.unregister_table("
-                            f"schema_name => '{layer}', table_name => '{name}')", settings)
+                trino.query(f"CALL {settings.trino_catalog}.system.unregister_table(schema_name => '{layer}', "
+                            f"table_name => '{quarantine_table(name) if layer == 'quarantine' else name}')",
+                            settings)
             except Exception:  # not registered: nothing to forget
                 pass
     if tables:
@@ -28,8 +30,10 @@ def reset(datasets: list[str], settings: Settings, tables: list[str] = ()) -> No
 
 
 def table(spark, layer: str, name: str, settings: Settings):
+    """A dataset's Delta table; layer ``quarantine`` reads ``<name>__quarantine``."""
     from lakehouse import delta_io
-    return delta_io.read(spark, settings.table_uri(layer, name))
+    return delta_io.read(spark, settings.quarantine_uri(name) if layer == "quarantine"
+                         else settings.table_uri(layer, name))
 
 
 def run_log(spark, settings: Settings, since: str):

@@ -87,8 +87,26 @@ def test_utf8_bom_csv_and_parquet_and_excel_forms(lake):
     spark, settings = lake["spark"], lake["settings"]
     citizens = csv_rows(demo_data.citizens_csv(DAY2, scale=SCALE), "utf-8-sig", ",")
     silver = table(spark, "silver", "citizens", settings)
-    assert silver.count() == len(citizens)
+    faults = demo_data.citizen_faults(scale=SCALE)
+    wrong_sex = {cid for cid, kind in faults.items() if kind == "cccd_sex_digit"}
+    assert silver.count() == len(citizens) - len(wrong_sex)
     assert silver.where(F.col("citizen_id").isNull()).count() == 0  # the BOM did not eat the first column
+    # the Vietnamese validators: a CCCD whose sex digit disagrees is quarantined, a landline only warned about
+    for day in (DAY1, DAY2):
+        quarantined = (table(spark, "quarantine", "citizens", settings)
+                       .where(F.col("_batch_id") == jobrun.batch_id("citizens", day)).collect())
+        assert {(r["rule_id"], json.loads(r["record"])["citizen_id"]) for r in quarantined} == \
+            {("cccd__citizen_id", cid) for cid in wrong_sex}
+        assert all(r["reason"].startswith("citizen_id: ") and "sex" in r["reason"] for r in quarantined)
+    results = (table(spark, "ops", "quality_results", settings)
+               .where((F.col("dataset") == "citizens") & (F.col("batch_id") == jobrun.batch_id("citizens", DAY2))
+                      & (F.col("kind") == "load"))
+               .orderBy(F.col("checked_at").desc()).collect())
+    latest = {r["rule_id"]: r for r in results if r["check_id"] == results[0]["check_id"]}
+    assert (latest["phone__phone"]["unexpected_count"], latest["phone__phone"]["action"]) == \
+        (demo_data.CITIZEN_ANOMALIES["landline_phone"], "warn")
+    assert latest["cccd__citizen_id"]["unexpected_count"] == len(wrong_sex)
+    assert latest["nfc__full_name"]["success"] and latest["admin_unit__commune_code"]["success"]
 
     import pyarrow.parquet as pq
     sensors = pq.read_table(io.BytesIO(demo_data.sensors_parquet(scale=SCALE)))
@@ -172,7 +190,8 @@ def test_running_the_same_day_again_changes_nothing(lake):
         out = {}
         for layer in ("bronze", "silver", "quarantine"):
             for name in names:
-                if not delta_io.exists(spark, settings.table_uri(layer, name)):
+                uri = settings.quarantine_uri(name) if layer == "quarantine" else settings.table_uri(layer, name)
+                if not delta_io.exists(spark, uri):
                     continue  # nothing was ever quarantined
                 df = table(spark, layer, name, settings).drop("_quarantined_at")
                 cols = [c for c in df.columns if c not in ("_ingested_at",)]

@@ -137,12 +137,17 @@ def test_citizens_are_utf8_with_bom_and_cccd_is_consistent():
     assert 450 <= len(rows) <= 700
     assert len({r["citizen_id"] for r in rows}) == len(rows)
     phones = Counter()
+    faults = dd.citizen_faults()
+    assert Counter(faults.values()) == dd.CITIZEN_ANOMALIES and set(faults) <= {r["citizen_id"] for r in rows}
     for r in rows:
         cid, born = r["citizen_id"], dt.datetime.strptime(r["date_of_birth"], "%d/%m/%Y").date()
         assert re.fullmatch(r"\d{12}", cid)
         assert int(cid[:3]) in PROVINCE_CODES
         century = {(19, "Nam"): "0", (19, "Nữ"): "1", (20, "Nam"): "2", (20, "Nữ"): "3"}[(born.year // 100, r["sex"])]
-        assert cid[3] == century and cid[4:6] == f"{born.year % 100:02d}"
+        assert (cid[3] == century) == (faults.get(cid) != "cccd_sex_digit") and cid[4:6] == f"{born.year % 100:02d}"
+        if faults.get(cid) == "landline_phone":
+            assert r["phone"].startswith("024 ")
+            continue
         assert COMMUNE_PROVINCE[int(r["commune_code"])] == int(r["province_code"])
         assert dt.datetime.fromisoformat(r["registered_at"]).utcoffset() == dt.timedelta(hours=7)
         phones["+84" if r["phone"].startswith("+84 ") else "0" if r["phone"].startswith("0") else "?"] += 1

@@ -48,7 +48,10 @@ def test_keys_imply_not_null_and_unique_rules(tmp_path):
     rules = {r.rule_id: r for r in load_catalog(tmp_path)["people"].effective_rules}
     assert rules["not_null__person_id"].dimension == "du"
     assert rules["unique__person_id"].dimension == "sach"
-    assert rules["unique__person_id"].action == "fail"
+    # duplicates in a batch are collapsed on the key, so they count against sạch without blocking
+    assert rules["unique__person_id"].action == "warn"
+    assert rules["not_null__person_id"].action == "quarantine"
+    assert rules["not_null__person_id"].message.vi and rules["not_null__person_id"].message.en
 
 
 @pytest.mark.parametrize("mutation, field, words", [
@@ -111,7 +114,63 @@ def test_unsupported_source_format_is_refused_at_load(tmp_path):
 
 
 def test_a_range_rule_needs_a_number_column(tmp_path):
-    text = GOOD + "quality:\n  - {check: range, columns: [full_name], min: 0, dimension: dung}\n"
+    text = GOOD + ("quality:\n  - {check: range, columns: [full_name], min: 0, dimension: dung,"
+                   " message: {vi: a, en: b}}\n")
     write(tmp_path, "demo/people.yaml", text)
-    with pytest.raises(ConfigError, match="a range needs a number column"):
+    with pytest.raises(ConfigError, match="a range needs number columns; full_name is string"):
+        load_catalog(tmp_path)
+
+
+MSG = "message: {vi: 'thông điệp', en: 'message'}"
+
+
+@pytest.mark.parametrize("rule, words", [
+    ("{check: not_null, columns: [full_name], dimension: du, message: plain}", "quality[0].message"),
+    ("{check: regex, columns: [full_name], dimension: sach, %s}" % MSG, "regex: give pattern"),
+    ("{check: regex, columns: [full_name], pattern: '([a-z', dimension: sach, %s}" % MSG,
+     "not a regular expression"),
+    ("{check: in_set, columns: [full_name], values: [a], min: 1, dimension: dung, %s}" % MSG,
+     "min do not apply"),
+    ("{check: unique, columns: [full_name], dimension: sach, action: quarantine, %s}" % MSG,
+     "action is warn or fail"),
+    ("{check: row_count, columns: [full_name], min: 1, dimension: du, %s}" % MSG, "row_count: takes no columns"),
+    ("{check: cccd, columns: [full_name, person_id], dimension: dung, %s}" % MSG, "cccd: columns is"),
+    ("{check: admin_unit, columns: [person_id], at: full_name, dimension: dung, %s}" % MSG,
+     "not a date or timestamp"),
+    ("{check: phone, columns: [nope], dimension: dung, %s}" % MSG, "'nope' is not a declared column"),
+])
+def test_bad_quality_rules_are_refused_with_the_field(tmp_path, rule, words):
+    write(tmp_path, "demo/people.yaml", GOOD + f"quality:\n  - {rule}\n")
+    with pytest.raises(ConfigError, match="quality") as err:
+        load_catalog(tmp_path)
+    assert words in str(err.value)
+
+
+def test_two_rules_with_the_same_id_are_refused(tmp_path):
+    rule = "  - {check: not_null, columns: [full_name], dimension: du, %s}\n" % MSG
+    write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rule + rule)
+    with pytest.raises(ConfigError, match="rule id 'not_null__full_name' is also quality"):
+        load_catalog(tmp_path)
+
+
+def test_freshness_durations_and_column_are_checked(tmp_path):
+    write(tmp_path, "demo/people.yaml", GOOD + "freshness: {load_max_age: 2 days}\n")
+    with pytest.raises(ConfigError, match="freshness.*not a duration"):
+        load_catalog(tmp_path)
+    write(tmp_path, "demo/people.yaml", GOOD + "freshness: {event_max_age: 2h}\n")
+    with pytest.raises(ConfigError, match="name freshness.column"):
+        load_catalog(tmp_path)
+    write(tmp_path, "demo/people.yaml", GOOD + "freshness: {event_max_age: 2h, column: full_name}\n")
+    with pytest.raises(ConfigError, match="not a declared date or timestamp column"):
+        load_catalog(tmp_path)
+    write(tmp_path, "demo/people.yaml", GOOD + "freshness: {load_max_age: 26h}\n")
+    from lakehouse.spec import parse_duration
+    assert parse_duration(load_catalog(tmp_path)["people"].freshness.load_max_age).total_seconds() == 26 * 3600
+
+
+def test_a_reference_rule_names_a_master_dataset_column(tmp_path):
+    rule = "  - {check: reference, columns: [person_id], reference: {dataset: people, column: nope}, " \
+           "dimension: dung, action: quarantine, %s}\n" % MSG
+    write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rule)
+    with pytest.raises(ConfigError, match="quality\\[0\\].reference.column'.*no column 'nope'"):
         load_catalog(tmp_path)

@@ -7,6 +7,7 @@ from lakehouse.spec import SourceDataset
 from lakehouse.transforms import parse_json_lines, refine, split_parsed, with_row_hash
 
 AT = "2026-11-27T00:00:00.000000Z"
+MSG = {"vi": "thông điệp", "en": "message"}
 
 SPEC = SourceDataset.model_validate({
     "name": "communes", "domain": "t", "description": "d", "grain": "one row per commune",
@@ -130,7 +131,7 @@ def test_vietnamese_numbers_timestamps_and_dates_are_read(spark):
 def test_range_rules_with_action_quarantine_set_rows_aside_with_the_value(spark):
     spec = make_spec([{"name": "id", "type": "int"}, {"name": "pm25", "type": "double"}],
                      quality=[{"check": "range", "columns": ["pm25"], "min": 0, "max": 1000,
-                               "dimension": "dung", "action": "quarantine"}])
+                               "dimension": "dung", "action": "quarantine", "message": MSG}])
     split = refine(strings(spark, [("1", "12.5"), ("2", "-999"), ("3", None)], ["id", "pm25"]), spec, AT)
     assert sorted(r["id"] for r in split.good.collect()) == [1, 3]
     bad = split.rejected.collect()
@@ -143,7 +144,7 @@ def test_conformed_codes_must_exist_in_master_data(spark):
                                                                             "column": "province_code"}}])
     master = spark.createDataFrame([(1,), (79,)], "province_code int")
     split = refine(strings(spark, [("1", "79"), ("2", "64"), ("3", None)], ["id", "province_code"]), spec, AT,
-                   {"province_code": master})
+                   {"conform__province_code": master})
     assert sorted(r["id"] for r in split.good.collect()) == [1, 3]
     bad = split.rejected.collect()
     assert bad[0]["rule_id"] == "conform__province_code"
@@ -165,3 +166,27 @@ def test_late_rows_are_behind_what_arrived_earlier(spark):
                                "sensor_id string, reading_at timestamp, _source_file string, _ingested_at timestamp")
     assert [r["reading_at"] for r in late_rows(df, spec).collect()] == [t(7, 30)]
     assert late_rows(df, spec, seen_until=t(10)).count() == 3  # an earlier run already saw 10:00
+
+
+def test_every_broken_rule_is_listed_and_only_quarantine_rules_set_rows_aside(spark):
+    from lakehouse.transforms import flag_rows, rule_failures
+    spec = make_spec([{"name": "id", "type": "int"}, {"name": "status", "type": "string"},
+                      {"name": "code", "type": "string"}],
+                     quality=[{"check": "in_set", "columns": ["status"], "values": ["Mở", "Đóng"],
+                               "dimension": "dung", "action": "quarantine", "message": MSG},
+                              {"check": "regex", "columns": ["code"], "pattern": "^[A-Z]{2}-[0-9]+$",
+                               "dimension": "sach", "action": "warn", "message": MSG}])
+    rows = [("1", "Mở", "AB-1"), ("2", "Treo", "ab-2"), ("3", "Đóng", "x"), ("4", None, None)]
+    flagged = flag_rows(strings(spark, rows, ["id", "status", "code"]), spec, AT)
+    got = {r["id"]: ([f["rule_id"] for f in r["_failures"]], r["_quarantined"]) for r in flagged.collect()}
+    assert got == {1: ([], False), 2: (["in_set__status", "regex__code"], True),
+                   3: (["regex__code"], False), 4: ([], False)}
+    assert {r["rule_id"]: r["rows"] for r in rule_failures(flagged).collect()} == {"in_set__status": 1,
+                                                                                   "regex__code": 2}
+    split = refine(strings(spark, rows, ["id", "status", "code"]), spec, AT)
+    bad = split.rejected.collect()
+    assert [(b["rule_id"], b["reason"]) for b in bad] == [("in_set__status",
+                                                           "status: 'Treo' is not one of the allowed values")]
+    assert [f["rule_id"] for f in bad[0]["failures"]] == ["in_set__status", "regex__code"]
+    assert bad[0]["replayed_at"] is None and len(bad[0]["quarantine_id"]) == 64
+    assert sorted(r["id"] for r in split.good.collect()) == [1, 3, 4]

@@ -1,0 +1,34 @@
+"""Check that a dataset is current (sống): its newest record and its last successful load.
+
+Runs on a schedule (the ``lake__quality`` DAG, or ``lake quality --check-freshness``),
+not only when data arrives, so a source that stops delivering shows up as late.
+The result is a scorecard row of kind ``freshness``: the sống score from this
+check, the other dimensions carried over from the dataset's last load.
+"""
+
+from __future__ import annotations
+
+from lakehouse import jobrun, quality
+from lakehouse.settings import get_settings
+from lakehouse.spark import get_spark
+from lakehouse.spec import SourceDataset
+
+
+def run(dataset: str, date: str) -> list[quality.RuleResult]:
+    settings = get_settings()
+    spec = jobrun.dataset_spec(dataset, SourceDataset, "freshness is declared on source datasets")
+    if spec.freshness is None:
+        raise jobrun.LakeError(f"{dataset} declares no freshness SLA (add `freshness:` to its spec)")
+    spark = get_spark(f"freshness {dataset}")
+    results = quality.check_freshness(spark, spec, settings)
+    quality.print_results(results)
+    judged = quality.record(spark, spec, jobrun.batch_id(dataset, date), "freshness", "checked", results,
+                            settings=settings, carry_over=True)
+    late = [r.rule_id for r in results if not r.success]
+    print(f"[freshness] {dataset}: sống {judged['song']:.1f}" + (f"; late: {', '.join(late)}" if late else "; on time"),
+          flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    jobrun.main(__doc__, run)
