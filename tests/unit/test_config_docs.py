@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.spec import (Column, Conform, GoldDataset, Incremental, Maintenance, Rule, Source, SourceDataset,
-                            SourceKind)
+from lakehouse.spec import (Column, Conform, Freshness, GoldDataset, Incremental, Maintenance, Message, Reference,
+                            Rule, Source, SourceDataset, SourceKind)
 
 README = Path(__file__).resolve().parents[2] / "lake_config" / "README.md"
 FENCE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -59,7 +59,8 @@ def test_an_example_for_every_source_kind():
     assert {"csv", "xlsx", "parquet"} <= formats
 
 
-@pytest.mark.parametrize("model", [SourceDataset, GoldDataset, Column, Conform, Source, Rule, Maintenance, Incremental])
+@pytest.mark.parametrize("model", [SourceDataset, GoldDataset, Column, Conform, Source, Rule, Message, Reference,
+                                   Freshness, Maintenance, Incremental])
 def test_every_field_is_documented(model):
     text = README.read_text(encoding="utf-8")
     missing = [f for f in model.model_fields if f"`{f}`" not in text]
