@@ -7,9 +7,6 @@ from lakehouse.settings import get_settings, quarantine_table
 from lakehouse.spec import GoldDataset, load_catalog
 
 
-OPS_TABLES = ("run_log", "quality_results", "quality_scorecard")
-
-
 def run(dataset: str, date: str) -> list[str]:
     settings = get_settings()
     spec = load_catalog()[dataset]
@@ -23,16 +20,8 @@ def run(dataset: str, date: str) -> list[str]:
         name = f"{settings.trino_catalog}.{layer}.{table}"
         print(f"[publish] {name}: {'registered' if created else 'already registered'}", flush=True)
         published.append(name)
-    register_ops(settings)
+    trino.register_ops(settings)
     return published
-
-
-def register_ops(settings=None) -> None:
-    """The run log and the quality tables, once they exist, are queryable as ``lake.ops.*``."""
-    settings = settings or get_settings()
-    for table in OPS_TABLES:
-        if storage.list_keys(f"ops/{table}/_delta_log/", settings) and trino.register_table("ops", table, settings):
-            print(f"[publish] {settings.trino_catalog}.ops.{table}: registered", flush=True)
 
 
 if __name__ == "__main__":

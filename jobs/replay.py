@@ -16,8 +16,7 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
-from jobs.silver import reference_codes
-from lakehouse import delta_io, jobrun
+from lakehouse import delta_io, jobrun, quality
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
@@ -50,7 +49,7 @@ def run(dataset: str, date: str) -> Accounting:
                              F.col("_quarantined_at").alias("_ingested_at"),
                              F.col("quarantine_id").alias("_quarantine_id")))
         at = jobrun.now_iso()
-        delta_io.overwrite(flag_rows(open_rows, spec, at, reference_codes(spark, spec, settings)), staging_uri)
+        delta_io.overwrite(flag_rows(open_rows, spec, at, quality.reference_codes(spark, spec, settings)), staging_uri)
         staged = delta_io.read(spark, staging_uri)
         split = split_flagged(staged, spec, at)
         counts = split.counts.collect()[0]

@@ -24,29 +24,10 @@ from lakehouse import delta_io, jobrun, quality
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset, load_catalog
+from lakehouse.spec import SourceDataset
 from lakehouse.transforms import flag_rows, late_rows, rule_failures, split_flagged
 
 STREAM_MARK = "lake.silver.ingested_through"  # silver table property: bronze rows up to here are done
-
-
-def reference_codes(spark, spec: SourceDataset, settings) -> dict:
-    """For each reference rule (a conformed column), the master table's valid codes (current versions only)."""
-    codes = {}
-    catalog = load_catalog()
-    for rule in spec.effective_rules:
-        if rule.check != "reference":
-            continue
-        master = rule.reference.dataset
-        uri = settings.table_uri("silver", master)
-        if not delta_io.exists(spark, uri):
-            raise jobrun.LakeError(f"silver {spec.name}: rule {rule.rule_id} checks codes against {master}, "
-                                   f"which has no silver table yet; run it first")
-        table = delta_io.read(spark, uri)
-        if catalog[master].load_mode == "scd2":
-            table = table.where("is_current")
-        codes[rule.rule_id] = table.select(rule.reference.column).distinct()
-    return codes
 
 
 def run(dataset: str, date: str) -> Accounting:
@@ -71,7 +52,7 @@ def run(dataset: str, date: str) -> Accounting:
         else:
             batch = bronze.where(F.col("_batch_id") == acc.batch_id)
         at = jobrun.now_iso()
-        codes = reference_codes(spark, spec, settings)
+        codes = quality.reference_codes(spark, spec, settings)
         # write: the refined batch, every rule each row broke, in one pass over bronze
         delta_io.overwrite(flag_rows(batch, spec, at, codes), staging_uri)
         staged = delta_io.read(spark, staging_uri)

@@ -29,6 +29,10 @@ DEMO_QUERIES = [
     ("Hourly PM2.5 by province (air_quality, streamed)",
      "SELECT reading_date, count(*) AS province_hours, round(avg(pm25_avg), 1) AS pm25_avg "
      "FROM lake.gold.air_quality_hourly_by_province GROUP BY reading_date ORDER BY reading_date"),
+    ("Quality of each dataset's last load, worst first: scores 0-100 per dimension (ops scorecard)",
+     "SELECT dataset, status, dung, du, sach, song, overall, rows_quarantined AS quarantined "
+     "FROM lake.ops.quality_scorecard s WHERE kind = 'load' AND checked_at = (SELECT max(checked_at) "
+     "FROM lake.ops.quality_scorecard t WHERE t.dataset = s.dataset AND t.kind = 'load') ORDER BY overall, dataset"),
     ("What the last runs did (ops run log)",
      "SELECT layer, status, count(*) AS runs, sum(rows_in) AS rows_in, sum(rows_written) AS written, "
      "sum(rows_quarantined) AS quarantined, sum(duplicates_collapsed) AS duplicates "
@@ -245,13 +249,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
         columns, rows = trino.query(sql)
         print(f"\n-- {title}\ntrino> {sql}")
         print(format_rows(columns, rows))
+    from lakehouse import scorecard
+    site = scorecard.write_site(scorecard.reports())
+    print(f"\n[lake] quality site for quality officers: {site} (English: {site.parent / 'en' / 'index.html'}); "
+          "`lake quality DATASET` prints one dataset's report")
     print(f"\n[lake] demo finished in {time.monotonic() - started:.0f}s. Query more with `lake sql`; "
           "stop everything with `lake down`.")
 
 
 def cmd_quality(args: argparse.Namespace) -> None:
-    from jobs.publish import register_ops
-    from lakehouse import scorecard
+    from lakehouse import scorecard, trino
     from lakehouse.pipeline import Step, run_steps
     from lakehouse.quality_report import render_text
     from lakehouse.spec import load_catalog
@@ -263,7 +270,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
         if not due:
             raise LakeError("none of these datasets declares a freshness SLA (`freshness:` in its spec)")
         run_steps([Step("freshness", n) for n in due], dt.date.today().isoformat())
-    register_ops()
+    trino.register_ops()
     found = scorecard.reports(names)
     site = scorecard.write_site(found) if (args.site or args.check_freshness or names is None) else None
     if args.format == "json":

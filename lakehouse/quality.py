@@ -193,10 +193,36 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
     return Audit(results=results, docs_index=docs_index(settings) if docs_index(settings).exists() else None)
 
 
+def reference_codes(spark, spec: SourceDataset, settings) -> dict:
+    """For each reference rule (a conformed column), the master table's valid codes (current versions only)."""
+    from lakehouse.errors import LakeError
+    from lakehouse.spec import load_catalog
+
+    codes = {}
+    catalog = load_catalog()
+    for rule in spec.effective_rules:
+        if rule.check != "reference":
+            continue
+        master = rule.reference.dataset
+        uri = settings.table_uri("silver", master)
+        if not delta_io.exists(spark, uri):
+            raise LakeError(f"silver {spec.name}: rule {rule.rule_id} checks codes against {master}, "
+                                   f"which has no silver table yet; run it first")
+        table = delta_io.read(spark, uri)
+        if catalog[master].load_mode == "scd2":
+            table = table.where("is_current")
+        codes[rule.rule_id] = table.select(rule.reference.column).distinct()
+    return codes
+
+
 # ---- freshness (sống) ------------------------------------------------------------
 
 def freshness_rules(spec: SourceDataset) -> list[Rule]:
-    """The spec's freshness SLA as rules of the sống dimension (action warn: lateness is reported, not blocked)."""
+    """The spec's freshness SLA as rules of the sống dimension (action warn: lateness is reported, not blocked).
+
+    They are carried as ``row_count`` rules only to reuse the Rule model; their
+    results say ``freshness``.
+    """
     f = spec.freshness
     if f is None:
         return []
@@ -235,7 +261,7 @@ def check_freshness(spark, spec: SourceDataset, settings: Settings | None = None
                              else spec.freshness.load_max_age)
         oldest_ok = (now - age).timestamp()
         if rule.rule_id == "freshness__load" and loading:
-            results.append(_result(rule, True, examples=[now.isoformat()]))
+            results.append(_freshness_result(rule, True, now.isoformat()))
             continue
         if rule.rule_id == "freshness__event":
             uri = settings.table_uri("silver", spec.name)
@@ -249,7 +275,7 @@ def check_freshness(spark, spec: SourceDataset, settings: Settings | None = None
                      .select(F.unix_timestamp("finished_at").alias("epoch"))
                      if delta_io.exists(spark, log_uri) else None)
         if frame is None:
-            results.append(_result(rule, False, examples=["never loaded"]))
+            results.append(_freshness_result(rule, False, "never"))
             continue
         meta = {"rule_id": rule.rule_id, "dimension": "song", "action": "warn"}
         suite = gx.ExpectationSuite(name=f"{spec.name}__{rule.rule_id}", expectations=[
@@ -258,8 +284,15 @@ def check_freshness(spark, spec: SourceDataset, settings: Settings | None = None
         newest = (r.result or {}).get("observed_value")
         seen = (dt.datetime.fromtimestamp(newest, dt.timezone.utc).isoformat() if newest is not None
                 else "never")
-        results.append(_result(rule, r.success, examples=[seen]))
+        results.append(_freshness_result(rule, r.success, seen))
     return results
+
+
+def _freshness_result(rule: Rule, success: bool, seen: str) -> RuleResult:
+    """A freshness outcome; its one example is the newest time seen (``never`` when there is none)."""
+    result = _result(rule, success, examples=[seen])
+    result.check = "freshness"
+    return result
 
 
 # ---- where results are kept -------------------------------------------------------

@@ -242,9 +242,12 @@ def sql_literal(value: str) -> str:
 
 
 def quarantine_sql(table: str, rule_id: str | None = None) -> str:
-    """The query a quality officer pastes into Trino to see quarantined rows (of one rule)."""
-    query = f"SELECT * FROM {table}"
-    return query + (f" WHERE rule_id = {sql_literal(rule_id)}" if rule_id else "")
+    """The query a quality officer pastes into Trino to see the open quarantined rows (of one rule).
+
+    Rows a replay has loaded since (``replayed_at`` set) are closed and left out.
+    """
+    query = f"SELECT * FROM {table} WHERE replayed_at IS NULL"
+    return query + (f" AND rule_id = {sql_literal(rule_id)}" if rule_id else "")
 
 
 def page_name(dataset: str) -> str:

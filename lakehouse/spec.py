@@ -150,6 +150,18 @@ class Message(_Strict):
     vi: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _quoted(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError("give the message in both languages: {vi: ..., en: ...}")
+        if isinstance(data, dict):
+            stray = [k for k, v in data.items() if k not in ("vi", "en") and v is None]
+            if stray:  # YAML read `{vi: A, B, en: C}` as the keys vi, "B" and en
+                raise ValueError(f"{stray[0]!r} looks like the rest of a text cut at a comma: quote a text "
+                                 f"with commas inside {{...}}, e.g. vi: \"Nam, Nữ\"")
+        return data
+
 
 class Reference(_Strict):
     """Master data whose codes a column's values must be among."""
@@ -175,7 +187,8 @@ class Rule(_Strict):
     message: Message
     min: float | None = Field(None, description="range, row_count: smallest allowed value")
     max: float | None = Field(None, description="range, row_count: largest allowed value")
-    pattern: str | None = Field(None, description="regex: the whole value must match (Java regex)")
+    pattern: str | None = Field(None, description="regex: a Java regex the value must match (anywhere in it: "
+                                                   "anchor with ^…$ for the whole value)")
     values: list[str | int | float] | None = Field(None, description="in_set: the allowed values")
     reference: Reference | None = Field(None, description="reference: master data holding the valid codes")
     max_change_pct: float | None = Field(
@@ -203,8 +216,10 @@ class Rule(_Strict):
             raise ValueError(f"{self.check} judges the whole batch, so its action is warn or fail, not quarantine")
         if self.check == "cccd" and len(self.columns) not in (1, 3):
             raise ValueError("cccd: columns is [id] or [id, date_of_birth, sex]")
-        if self.check in VIETNAMESE_CHECKS and self.check != "cccd" and len(self.columns) != 1:
+        if self.check in VIETNAMESE_CHECKS + ("reference",) and self.check != "cccd" and len(self.columns) != 1:
             raise ValueError(f"{self.check}: takes one column")
+        if self.level != "any" and self.check != "admin_unit":
+            raise ValueError(f"{self.check}: level applies to admin_unit only")
         if self.check == "regex":
             try:
                 re.compile(self.pattern)
@@ -321,10 +336,14 @@ class SourceDataset(_DatasetBase):
                                  f"{', '.join(f'{c} is {types[c]}' for c in rule.columns)}")
             if rule.at and types[rule.at] not in ("date", "timestamp"):
                 raise ValueError(f"quality[{i}].at: {rule.at} is {types[rule.at]}, not a date or timestamp")
-            if rule.rule_id in ids:
-                raise ValueError(f"quality[{i}]: rule id {rule.rule_id!r} is also quality[{ids[rule.rule_id]}]; "
-                                 f"give one of them an id")
-            ids[rule.rule_id] = i
+            for one in rule.per_column():
+                if one.rule_id in ids:
+                    raise ValueError(f"quality[{i}]: rule id {one.rule_id!r} is also quality[{ids[one.rule_id]}]; "
+                                     f"give one of them an id")
+                ids[one.rule_id] = i
+            if rule.check == "not_null" and rule.action == "warn" and set(rule.columns) & set(self.keys):
+                raise ValueError(f"quality[{i}]: a key is always required; its not_null rule may quarantine or "
+                                 f"fail, not warn")
         if self.freshness and self.freshness.event_max_age:
             column = self.freshness.column or self.source.event_time
             if column is None:

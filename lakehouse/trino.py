@@ -75,3 +75,16 @@ def register_table(layer: str, name: str, settings: Settings | None = None) -> b
     """Register the lake table ``s3://<bucket>/<layer>/<name>`` as ``<catalog>.<layer>.<name>``."""
     settings = settings or get_settings()
     return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings)
+
+
+OPS_TABLES = ("run_log", "quality_results", "quality_scorecard")
+
+
+def register_ops(settings: Settings | None = None) -> None:
+    """The run log and the quality tables, once they exist, are queryable as ``<catalog>.ops.*``."""
+    from lakehouse import storage
+
+    settings = settings or get_settings()
+    for table in OPS_TABLES:
+        if storage.list_keys(f"ops/{table}/_delta_log/", settings) and register_table("ops", table, settings):
+            print(f"[publish] {settings.trino_catalog}.ops.{table}: registered", flush=True)

@@ -207,11 +207,10 @@ def test_a_stale_dataset_is_reported_late_by_the_scheduled_check(qa):
 
 
 def test_the_report_shows_scores_failures_quarantine_and_freshness(qa):
-    from jobs.publish import register_ops
     from lakehouse.quality_report import render_text
 
     settings = qa["settings"]
-    register_ops(settings)
+    trino.register_ops(settings)
     [report] = scorecard.reports(["qa_people"], settings)
     assert report["latest"]["status"] == "blocked"      # day 2's batch
     assert report["quarantine"]["open_rows"] == 6

@@ -174,3 +174,15 @@ def test_help_runs():
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "tpch.py"), "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--scale" in out and "--skip-lake" in out and "--keep" in out
+
+
+def test_validation_overhead_is_the_audits_share_of_each_silver_job():
+    per = {"silver/orders": {"job_seconds": 100.0, "merge": {"quality_seconds": 20.0}},
+           "silver/lineitem": {"job_seconds": 200.0, "merge": {"quality_seconds": 60.0}},
+           "bronze/orders": {"job_seconds": 50.0}}
+    inc = {"job_seconds": {"silver": 40.0}, "merge": {"quality_seconds": 4.0}}
+    got = tpch.validation_overhead(per, inc)
+    assert set(got) == {"orders", "lineitem", "orders (1% increment)"}
+    assert (got["orders"]["share"], got["orders"]["met"]) == (0.2, True)
+    assert (got["lineitem"]["share"], got["lineitem"]["met"]) == (0.3, False)
+    assert got["orders (1% increment)"]["share"] == 0.1

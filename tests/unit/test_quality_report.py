@@ -242,7 +242,8 @@ def test_dataset_page_shows_scores_counts_accounting_and_quarantine(site):
     assert "✓ balances" in page and 'class="equation"' in page
     assert "3 / 512 (0.6%)" in page
     assert "6 open rows in lake.quarantine.citizens__quarantine" in page
-    assert ("SELECT * FROM lake.quarantine.citizens__quarantine WHERE rule_id = &#x27;cccd__citizen_id&#x27;"
+    assert ("SELECT * FROM lake.quarantine.citizens__quarantine WHERE replayed_at IS NULL "
+            "AND rule_id = &#x27;cccd__citizen_id&#x27;"
             in page)
     assert "20 min before the report" in page and "at most 2h" in page
     assert "5 h before the report" in page
@@ -273,7 +274,7 @@ def test_failing_rules_come_first_most_severe_and_passing_ones_are_collapsed(sit
 
 def test_sql_literals_double_quotes():
     assert qr.quarantine_sql("lake.quarantine.t", "o'brien") == \
-        "SELECT * FROM lake.quarantine.t WHERE rule_id = 'o''brien'"
+        "SELECT * FROM lake.quarantine.t WHERE replayed_at IS NULL AND rule_id = 'o''brien'"
 
 
 def test_never_validated_dataset_renders_without_error(site):

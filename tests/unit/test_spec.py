@@ -125,7 +125,9 @@ MSG = "message: {vi: 'thông điệp', en: 'message'}"
 
 
 @pytest.mark.parametrize("rule, words", [
-    ("{check: not_null, columns: [full_name], dimension: du, message: plain}", "quality[0].message"),
+    ("{check: not_null, columns: [full_name], dimension: du, message: plain}", "in both languages"),
+    ("{check: not_null, columns: [full_name], dimension: du, message: {vi: Nam, Nữ, en: a}}",
+     "'Nữ' looks like the rest of a text cut at a comma"),
     ("{check: regex, columns: [full_name], dimension: sach, %s}" % MSG, "regex: give pattern"),
     ("{check: regex, columns: [full_name], pattern: '([a-z', dimension: sach, %s}" % MSG,
      "not a regular expression"),
@@ -138,12 +140,26 @@ MSG = "message: {vi: 'thông điệp', en: 'message'}"
     ("{check: admin_unit, columns: [person_id], at: full_name, dimension: dung, %s}" % MSG,
      "not a date or timestamp"),
     ("{check: phone, columns: [nope], dimension: dung, %s}" % MSG, "'nope' is not a declared column"),
+    ("{check: phone, columns: [full_name], level: commune, dimension: dung, %s}" % MSG,
+     "level applies to admin_unit only"),
+    ("{check: reference, columns: [person_id, full_name], reference: {dataset: people, column: person_id}, "
+     "dimension: dung, %s}" % MSG, "reference: takes one column"),
+    ("{check: not_null, columns: [person_id], dimension: du, action: warn, %s}" % MSG,
+     "a key is always required"),
 ])
 def test_bad_quality_rules_are_refused_with_the_field(tmp_path, rule, words):
     write(tmp_path, "demo/people.yaml", GOOD + f"quality:\n  - {rule}\n")
     with pytest.raises(ConfigError, match="quality") as err:
         load_catalog(tmp_path)
     assert words in str(err.value)
+
+
+def test_a_rule_split_per_column_may_not_repeat_another_rules_id(tmp_path):
+    rules = ("  - {check: not_null, columns: [person_id, full_name], dimension: du, action: fail, %s}\n"
+             "  - {check: not_null, columns: [full_name], dimension: du, %s}\n") % (MSG, MSG)
+    write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rules)
+    with pytest.raises(ConfigError, match="rule id 'not_null__full_name' is also quality"):
+        load_catalog(tmp_path)
 
 
 def test_two_rules_with_the_same_id_are_refused(tmp_path):
