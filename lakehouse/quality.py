@@ -112,7 +112,8 @@ def _run_suite(df: DataFrame, suite, asset_name: str, run_name: str, settings: S
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="file", project_root_dir=str(context_root(settings)))
     context.variables.progress_bars = {"globally": False}  # job logs, not a terminal
-    source = context.data_sources.add_or_update_spark(name="lake_spark")
+    # no persist: caching every column of a big batch costs more than the few column scans the suite makes
+    source = context.data_sources.add_or_update_spark(name="lake_spark", persist=False)
     try:
         asset = source.get_asset(asset_name)
     except LookupError:
