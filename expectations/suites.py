@@ -60,9 +60,13 @@ def suite_for(spec: SourceDataset, reference_values: dict[str, list] | None = No
               previous_rows: int | None = None) -> gx.ExpectationSuite:
     """The silver suite of a dataset: its declared rules plus what its schema implies.
 
+    The implied one-row-per-key rule is left out: the de-duplication pass counts
+    the rows it collapses (see ``SourceDataset.counted_by_dedupe``).
+
     ``reference_values`` gives each reference rule's valid codes (read from the
     master table at run time); ``previous_rows`` is the previous batch's size,
     for a row-count rule with ``max_change_pct``.
     """
-    expectations = [expectation_for(r, reference_values, previous_rows) for r in spec.effective_rules]
+    expectations = [expectation_for(r, reference_values, previous_rows) for r in spec.effective_rules
+                    if not spec.counted_by_dedupe(r)]
     return gx.ExpectationSuite(name=f"{spec.name}__silver", expectations=expectations)

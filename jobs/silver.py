@@ -72,7 +72,7 @@ def run(dataset: str, date: str) -> Accounting:
         audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in, row_failures=failures,
                               reference_values={rid: [r[0] for r in frame.collect()] for rid, frame in codes.items()},
                               previous_rows=quality.previous_rows_in(spark, dataset, acc.batch_id, settings),
-                              settings=settings)
+                              duplicates=acc.duplicates_collapsed, settings=settings)
         acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
         quality.print_results(audit.results, audit.docs_index)
         # re-running a batch replaces its quarantine rows instead of adding them again

@@ -147,14 +147,15 @@ def _result(rule: Rule, success: bool, element_count=None, unexpected_count=None
 
 def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int,
           row_failures: dict[str, int], reference_values: dict[str, list], previous_rows: int | None,
-          settings: Settings | None = None) -> Audit:
+          duplicates: int = 0, settings: Settings | None = None) -> Audit:
     """Audit one staged batch: every rule of the spec, through Great Expectations.
 
     ``row_failures`` is how many rows the Spark pass found breaking each
     row-level rule; Great Expectations must count the same (it is the
     independent check that what was quarantined is what the rules say), and a
     disagreement stops the job.  Values that did not fit their type were only
-    seen while parsing, so they are reported from ``row_failures``.
+    seen while parsing, so they are reported from ``row_failures``; the implied
+    one-row-per-key rule reports the ``duplicates`` the de-duplication collapsed.
     """
     from expectations.suites import suite_for
     from lakehouse.errors import LakeError
@@ -182,6 +183,9 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
                             f"failing rows but the quarantine pass counted {row_failures.get(rule.rule_id, 0)}; "
                             "the suite and the row checks disagree")
         results.append(_result(rule, r.success, element, unexpected, examples))
+    for rule in spec.effective_rules:
+        if spec.counted_by_dedupe(rule):
+            results.append(_result(rule, not duplicates, rows_in, duplicates, engine="spark"))
     for col in spec.columns:
         bad = row_failures.get(f"cast__{col.name}")
         if col.type != "string":

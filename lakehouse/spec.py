@@ -361,6 +361,12 @@ class SourceDataset(_DatasetBase):
             return None
         return self.freshness.column or self.source.event_time
 
+    def counted_by_dedupe(self, rule: Rule) -> bool:
+        """The implied one-row-per-key rule: the de-duplication pass counts it (the rows it collapses),
+        so the audit does not pay a second shuffle of the batch for it.  A declared one goes to the suite."""
+        declared = any(r.check == "unique" and r.columns == list(self.keys) for r in self.quality)
+        return rule.check == "unique" and rule.columns == list(self.keys) and not declared
+
     @property
     def effective_rules(self) -> list[Rule]:
         """Declared rules plus the ones the schema implies.

@@ -143,6 +143,7 @@ def test_a_dirty_file_gives_exact_quarantine_counts_per_rule_and_dimension(qa):
         "conform__office_code": (2, False), "not_null__full_name": (1, False),
         "phone__phone": (1, False), "in_set__status": (1, False)}
     assert got["range__score"]["success"] and got["row_count"]["success"]
+    assert (got["unique__person_id"]["unexpected_count"], got["unique__person_id"]["engine"]) == (1, "spark")
     assert got["phone__phone"]["examples"] == ["024 3825 1234"]
     assert {r["person_id"] for r in table(spark, "silver", "qa_people", settings).collect()} == {AN, LAN}
 
@@ -156,8 +157,8 @@ def test_the_scorecard_scores_each_dimension_from_the_rules(qa):
             card["duplicates_collapsed"]) == ("published", 9, 2, 6, 1)
     # đủ: not-null of person_id, full_name (1 of 9 empty) and registered_on, and the row count
     assert card["du"] == pytest.approx(round(100 * (3 + 8 / 9) / 4, 2))
-    # sạch: the tax code (2 of 9) and the unique key (the duplicate pair: 2 of 9 rows)
-    assert card["sach"] == pytest.approx(round(100 * (7 / 9 + 7 / 9) / 2, 2))
+    # sạch: the tax code (2 of 9) and one row per key (1 of 9 collapsed as a duplicate)
+    assert card["sach"] == pytest.approx(round(100 * (7 / 9 + 8 / 9) / 2, 2))
     # sống: the newest record is weeks old (2d allowed), the load is fresh
     assert card["song"] == pytest.approx(50.0)
     dims = [card[d] for d in ("dung", "du", "sach", "song")]
