@@ -55,11 +55,15 @@ def report(spec: SourceDataset, settings: Settings | None = None, tables: set[st
            "table": f"{cat}.silver.{spec.name}", "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
            "latest": None, "trend": [], "rules": [], "quarantine": None, "freshness": None, "data_docs": None}
     if "ops.quality_scorecard" in tables:
-        cards = _rows(f"SELECT * FROM {cat}.ops.quality_scorecard WHERE dataset = {name} "
+        # the trend is the last loads (an hourly freshness check would crowd them out), plus a newer check
+        loads = _rows(f"SELECT * FROM {cat}.ops.quality_scorecard WHERE dataset = {name} AND kind = 'load' "
                       f"ORDER BY checked_at DESC LIMIT {TREND_RUNS}", settings)
+        checks = _rows(f"SELECT * FROM {cat}.ops.quality_scorecard WHERE dataset = {name} AND kind <> 'load' "
+                       "ORDER BY checked_at DESC LIMIT 1", settings)
+        cards = sorted(loads + [c for c in checks if not loads or c["checked_at"] > loads[0]["checked_at"]],
+                       key=lambda c: c["checked_at"], reverse=True)
         out["trend"] = [{"batch_id": c["batch_id"], "checked_at": _iso(c["checked_at"]), "kind": c["kind"],
                          **{k: c[k] for k in ("dung", "du", "sach", "song", "overall")}} for c in reversed(cards)]
-        loads = [c for c in cards if c["kind"] == "load"]
         if loads:
             last = loads[0]
             newest = cards[0]  # a later freshness check updates sống and overall
