@@ -531,29 +531,25 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
     for name, spec in datasets.items():
         if isinstance(spec, SourceDataset):
             for i, col in enumerate(spec.columns):
-                if col.conform is None:
-                    continue
-                master = datasets.get(col.conform.dataset)
-                where = f"{files[name]}: field 'columns[{i}].conform"
-                if not isinstance(master, SourceDataset):
-                    raise ConfigError(f"{where}.dataset': {col.conform.dataset!r} is not a source dataset")
-                if col.conform.column not in [c.name for c in master.columns]:
-                    raise ConfigError(f"{where}.column': {col.conform.dataset} has no column {col.conform.column!r}")
+                if col.conform is not None:
+                    _check_master(datasets, f"{files[name]}: field 'columns[{i}].conform", col.conform)
             for i, rule in enumerate(spec.quality):
-                if rule.reference is None:
-                    continue
-                master = datasets.get(rule.reference.dataset)
-                where = f"{files[name]}: field 'quality[{i}].reference"
-                if not isinstance(master, SourceDataset):
-                    raise ConfigError(f"{where}.dataset': {rule.reference.dataset!r} is not a source dataset")
-                if rule.reference.column not in [c.name for c in master.columns]:
-                    raise ConfigError(f"{where}.column': {rule.reference.dataset} has no column "
-                                      f"{rule.reference.column!r}")
+                if rule.reference is not None:
+                    _check_master(datasets, f"{files[name]}: field 'quality[{i}].reference", rule.reference)
         if isinstance(spec, GoldDataset):
             for i, dep in enumerate(spec.depends_on):
                 if not isinstance(datasets.get(dep), SourceDataset):
                     raise ConfigError(f"{files[name]}: field 'depends_on[{i}]': {dep!r} is not a source dataset")
     return Catalog(datasets, files)
+
+
+def _check_master(datasets: dict, where: str, ref: Conform | Reference) -> None:
+    """A conform or reference names a source dataset and one of its columns."""
+    master = datasets.get(ref.dataset)
+    if not isinstance(master, SourceDataset):
+        raise ConfigError(f"{where}.dataset': {ref.dataset!r} is not a source dataset")
+    if ref.column not in [c.name for c in master.columns]:
+        raise ConfigError(f"{where}.column': {ref.dataset} has no column {ref.column!r}")
 
 
 def json_schema() -> dict:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
 from lakehouse import storage, trino
 from lakehouse.settings import LAYERS, Settings, quarantine_table
 
@@ -42,3 +46,26 @@ def run_log(spark, settings: Settings, since: str):
 
     from lakehouse import runlog
     return runlog.read(spark, settings).where(F.col("started_at") >= F.lit(since).cast("timestamp"))
+
+
+@contextmanager
+def use_datasets(folder: Path):
+    """Load specs from ``folder`` (``LAKE_DATASETS_DIR``) inside the block; put back what was there."""
+    previous = os.environ.get("LAKE_DATASETS_DIR")
+    os.environ["LAKE_DATASETS_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LAKE_DATASETS_DIR", None)
+        else:
+            os.environ["LAKE_DATASETS_DIR"] = previous
+
+
+def ingest(dataset: str, files: list[Path], date: str) -> dict:
+    """Land local files for ``dataset`` and run it through silver and gold, as `lake ingest` does."""
+    from lakehouse.pipeline import land_files, plan, run_steps
+    from lakehouse.spec import load_catalog
+
+    land_files(dataset, files, date)
+    return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_catalog(), [dataset], with_land=False), date)}

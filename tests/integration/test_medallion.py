@@ -18,9 +18,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import demo_data, jobrun
 from lakehouse.errors import LakeError
-from lakehouse.pipeline import land_files, plan, run_steps
-from lakehouse.spec import load_catalog
-from lakehelp import reset, run_log, table
+from lakehelp import ingest, reset, run_log, table, use_datasets
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ["eng_regions", "eng_firms", "eng_firms_by_region"]
@@ -59,11 +57,6 @@ def changed_specs(tmp_path: Path, old: str, new: str) -> Path:
     return tmp_path
 
 
-def ingest(dataset: str, files: list[Path], date: str) -> dict:
-    land_files(dataset, files, date)
-    return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_catalog(), [dataset], with_land=False), date)}
-
-
 def fingerprint(spark, settings) -> dict:
     out = {}
     for layer, name in [("bronze", "eng_firms"), ("silver", "eng_firms"), ("quarantine", "eng_firms"),
@@ -78,19 +71,14 @@ def fingerprint(spark, settings) -> dict:
 def engine(stack, tmp_path_factory):
     from lakehouse.spark import get_spark
 
-    previous = os.environ.get("LAKE_DATASETS_DIR")
-    os.environ["LAKE_DATASETS_DIR"] = str(HERE / "datasets")
-    reset(DATASETS, stack)
-    tmp = tmp_path_factory.mktemp("engine")
-    regions = tmp / "regions.jsonl"
-    regions.write_text('{"region_code": 1, "region_name": "Miền Bắc"}\n{"region_code": 2, "region_name": "Miền Nam"}\n',
-                       encoding="utf-8")
-    ingest("eng_regions", [regions], "2026-11-01")
-    yield {"spark": get_spark("tests"), "settings": stack, "tmp": tmp, "since": jobrun.now_iso()}
-    if previous is None:
-        os.environ.pop("LAKE_DATASETS_DIR", None)
-    else:
-        os.environ["LAKE_DATASETS_DIR"] = previous
+    with use_datasets(HERE / "datasets"):
+        reset(DATASETS, stack)
+        tmp = tmp_path_factory.mktemp("engine")
+        regions = tmp / "regions.jsonl"
+        regions.write_text('{"region_code": 1, "region_name": "Miền Bắc"}\n{"region_code": 2, "region_name": "Miền Nam"}\n',
+                           encoding="utf-8")
+        ingest("eng_regions", [regions], "2026-11-01")
+        yield {"spark": get_spark("tests"), "settings": stack, "tmp": tmp, "since": jobrun.now_iso()}
 
 
 @pytest.fixture(scope="module")

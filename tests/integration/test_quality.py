@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from lakehouse import demo_data, jobrun, scorecard, trino
 from lakehouse.errors import LakeError
 from lakehouse.pipeline import Step, land_files, plan, run_steps
 from lakehouse.spec import load_catalog
-from lakehelp import reset, run_log, table
+from lakehelp import ingest, reset, run_log, table, use_datasets
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ["qa_offices", "qa_people"]
@@ -70,11 +69,6 @@ def csv_file(folder: Path, name: str, lines: list[str]) -> Path:
     return path
 
 
-def ingest(dataset: str, files: list[Path], date: str) -> dict:
-    land_files(dataset, files, date)
-    return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_catalog(), [dataset], with_land=False), date)}
-
-
 def offices(folder: Path, codes: list[int]) -> Path:
     path = folder / "offices.jsonl"
     path.write_text("".join(json.dumps({"office_code": c, "office_name": f"Văn phòng {c}"}) + "\n" for c in codes),
@@ -86,18 +80,13 @@ def offices(folder: Path, codes: list[int]) -> Path:
 def qa(stack, tmp_path_factory):
     from lakehouse.spark import get_spark
 
-    previous = os.environ.get("LAKE_DATASETS_DIR")
-    os.environ["LAKE_DATASETS_DIR"] = str(HERE / "datasets")
-    reset(DATASETS, stack)
-    tmp = tmp_path_factory.mktemp("quality")
-    ingest("qa_offices", [offices(tmp, [1, 2])], DAY1)
-    since = jobrun.now_iso()
-    day1 = ingest("qa_people", [csv_file(tmp, "people-1.csv", [line for line, _ in dirty_lines()])], DAY1)
-    yield {"spark": get_spark("tests"), "settings": stack, "tmp": tmp, "day1": day1, "since": since}
-    if previous is None:
-        os.environ.pop("LAKE_DATASETS_DIR", None)
-    else:
-        os.environ["LAKE_DATASETS_DIR"] = previous
+    with use_datasets(HERE / "datasets"):
+        reset(DATASETS, stack)
+        tmp = tmp_path_factory.mktemp("quality")
+        ingest("qa_offices", [offices(tmp, [1, 2])], DAY1)
+        since = jobrun.now_iso()
+        day1 = ingest("qa_people", [csv_file(tmp, "people-1.csv", [line for line, _ in dirty_lines()])], DAY1)
+        yield {"spark": get_spark("tests"), "settings": stack, "tmp": tmp, "day1": day1, "since": since}
 
 
 def results(spark, settings, batch: str, kind: str = "load") -> dict:
