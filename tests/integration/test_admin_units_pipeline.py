@@ -16,9 +16,17 @@ DATE = "2026-11-27"
 
 
 def run_dag(settings) -> None:
-    """`airflow dags test` — the CLI form of dag.test() — for the domain DAG."""
-    code = airflow_env.run_cli(["dags", "test", "lake__admin_units", DATE], settings, check=False)
-    assert code == 0, "the lake__admin_units DAG run failed; its task logs are printed above"
+    """`airflow dags test` — the CLI form of dag.test() — for each DAG of the domain, masters first, gold last."""
+    from lakehouse.orchestration import run_order
+    from lakehouse.spec import load_catalog
+
+    catalog = load_catalog()
+    dags = [d for d in run_order(catalog, ["admin_units"]) if catalog[d.removeprefix("lake__")].domain == "admin_units"]
+    assert dags == ["lake__communes", "lake__provinces", "lake__commune_counts_by_province",
+                    "lake__communes_with_province"]
+    for dag in dags:
+        code = airflow_env.run_cli(["dags", "test", dag, DATE], settings, check=False)
+        assert code == 0, f"the {dag} DAG run failed; its task logs are printed above"
 
 
 def rows(sql: str) -> list[tuple]:
