@@ -18,6 +18,11 @@ from lakehouse.errors import LakeError
 from lakehouse.settings import REPO_ROOT, Settings, get_settings
 
 ADMIN_USER = "admin"
+# Airflow's metadata database lives in the stack's PostgreSQL, not SQLite: the
+# scheduler, the api-server and parallel tasks write it at once, and SQLite's
+# single writer lock made REST calls fail with "database is locked".
+METADATA_DB = "airflow"
+METADATA_USER = "airflow"
 
 
 def home(settings: Settings) -> Path:
@@ -49,7 +54,9 @@ def environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(cfg.parallelism),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(settings),
+        # Airflow would derive an asyncpg URL for its async engine; psycopg 3 does both (one driver to pin)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_url(settings, "psycopg_async"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__API__HOST": settings.host,
         "AIRFLOW__API__PORT": str(cfg.port),
@@ -72,6 +79,31 @@ def environment(settings: Settings | None = None) -> dict[str, str]:
     }
 
 
+def metadata_url(settings: Settings, driver: str = "psycopg") -> str:
+    """SQLAlchemy URL of the metadata database (psycopg 3 driver, password from the secrets)."""
+    from urllib.parse import quote
+
+    password = quote(settings.secrets["airflow_db_password"], safe="")
+    return (f"postgresql+{driver}://{METADATA_USER}:{password}@{settings.host}:"
+            f"{settings.env.services.postgres.port}/{METADATA_DB}")
+
+
+def ensure_metadata_database(settings: Settings) -> None:
+    """Start PostgreSQL if needed and create Airflow's role and database there (idempotent)."""
+    from lakehouse import services
+
+    services.up(["postgres"], settings)
+    services.ensure_database(settings, METADATA_USER, METADATA_DB, settings.secrets["airflow_db_password"])
+
+
+def reset_metadata(settings: Settings) -> None:
+    """Drop Airflow's metadata database (every DAG run, pool and log record); `migrate` makes a new one."""
+    from lakehouse import services
+
+    services.up(["postgres"], settings)
+    services.drop_database(settings, METADATA_DB)
+
+
 def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
@@ -79,6 +111,7 @@ def airflow_bin() -> str:
 def migrate(settings: Settings | None = None) -> None:
     """Create or upgrade the metadata database (idempotent; fast when current)."""
     settings = settings or get_settings()
+    ensure_metadata_database(settings)
     started = time.monotonic()
     result = subprocess.run([airflow_bin(), "db", "migrate"], env={**os.environ, **environment(settings)},
                             capture_output=True, text=True)

@@ -35,15 +35,6 @@ class Api:
         self.token = self._send("POST", "/auth/token", body, auth=False)["access_token"]
 
     def _send(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        for attempt in range(10):  # 503: SQLite was locked by the scheduler; Airflow asks to try again
-            try:
-                return self._send_once(method, path, body, auth)
-            except urllib.error.HTTPError as exc:
-                if exc.code != 503 or attempt == 9:
-                    raise
-                time.sleep(3)
-
-    def _send_once(self, method: str, path: str, body: dict | None, auth: bool) -> dict:
         request = urllib.request.Request(self.base + path, method=method,
                                          data=json.dumps(body).encode() if body is not None else None,
                                          headers={"Content-Type": "application/json",
@@ -110,7 +101,7 @@ def airflow(stack, tmp_path_factory):
     os.environ["LAKE_AIRFLOW_RETRY_DELAY"] = "2"
     os.environ["LAKE_TEST_FAIL_ONCE_DIR"] = str(fail_dir)
     # a fresh metadata database: runs of earlier test sessions would collide with these logical dates
-    (airflow_env.home(stack) / "airflow.db").unlink(missing_ok=True)
+    airflow_env.reset_metadata(stack)
     reset(SOURCES + GOLDS, stack)
     try:
         services.up(["airflow"], stack)
@@ -196,18 +187,9 @@ def test_a_triggered_run_whose_task_fails_once_succeeds_on_retry_and_logs_both_t
 
 
 def create_backfill(api: Api, dag: str) -> dict:
-    """POST a backfill of BACKFILL. On SQLite the api-server may answer 503 (database locked) after it
-    created the backfill, and the retry then gets 409 (one is already running): take the running one."""
     body = {"dag_id": dag, "from_date": f"{BACKFILL[0]}T00:00:00Z", "to_date": f"{BACKFILL[1]}T23:00:00Z",
             "max_active_runs": 1, "reprocess_behavior": "completed"}
-    try:
-        return api.post("/api/v2/backfills", body)
-    except urllib.error.HTTPError as exc:
-        if exc.code != 409:
-            raise
-    running = [b for b in api.get(f"/api/v2/backfills?dag_id={dag}")["backfills"] if b["completed_at"] is None]
-    assert len(running) == 1, running
-    return running[0]
+    return api.post("/api/v2/backfills", body)
 
 
 def test_a_backfill_of_three_dates_run_twice_gives_the_same_rows(triggered):
