@@ -53,12 +53,37 @@ def pool(dataset: str) -> str:
     return f"lake__{dataset}"
 
 
+# With `spark.mode: local` every job starts its own Spark driver.  Delta on S3
+# (S3SingleDriverLogStore) makes commits to one table safe only inside one
+# driver, and every job appends to the shared ops tables (run log, scorecard),
+# so then all job tasks share this one slot.  In `connect` mode every commit goes
+# through the one Spark Connect server, and only writers of the same dataset
+# table need to wait for each other (a MERGE racing a MERGE would fail).
+SINGLE_DRIVER_POOL = "lake__spark_local"
+
+
+def single_driver() -> bool:
+    from lakehouse.settings import get_settings
+
+    return get_settings().env.spark.mode == "local"
+
+
+def task_pool(writes: str | None) -> str:
+    """The pool of a job task: ``writes`` names the dataset whose tables it writes (None: only ops tables)."""
+    if single_driver():
+        return SINGLE_DRIVER_POOL
+    return pool(writes) if writes else "default_pool"
+
+
 def pools(catalog: Catalog | None = None) -> dict[str, dict]:
-    """Every dataset's pool as ``airflow pools import`` reads it: one slot each."""
+    """Every dataset's pool as ``airflow pools import`` reads it: one slot each (and the local-mode pool)."""
     catalog = catalog or load_catalog()
-    return {pool(name): {"slots": 1, "description": f"one writer at a time for the Delta tables of {name}",
-                         "include_deferred": False}
-            for name in sorted(catalog.datasets)}
+    wanted = {pool(name): {"slots": 1, "description": f"one writer at a time for the Delta tables of {name}",
+                           "include_deferred": False}
+              for name in sorted(catalog.datasets)}
+    wanted[SINGLE_DRIVER_POOL] = {"slots": 1, "include_deferred": False,
+                                  "description": "spark.mode local: one Spark driver (so one Delta writer) at a time"}
+    return wanted
 
 
 def asset_uri(layer: str, dataset: str) -> str:
@@ -108,7 +133,7 @@ def _job_task(job: str, dataset: str, writes: str | None = None, outlet_layer: s
 
     return BashOperator(
         task_id=f"{job}__{dataset}", bash_command=_job_command(job, dataset), env=_env(), append_env=True,
-        pool=pool(writes) if writes else "default_pool",
+        pool=task_pool(writes),
         outlets=[Asset(asset_uri(outlet_layer, dataset))] if outlet_layer else [], **kwargs)
 
 
@@ -227,7 +252,7 @@ def build_quality_dag(catalog: Catalog):
         for spec in catalog.sources():
             if spec.freshness:
                 BashOperator(task_id=f"freshness__{spec.name}", bash_command=_job_command("freshness", spec.name),
-                             env=_env(), append_env=True) >> site
+                             env=_env(), append_env=True, pool=task_pool(None)) >> site
     return dag
 
 

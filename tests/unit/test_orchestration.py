@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from lakehouse import callbacks
-from lakehouse.orchestration import (MAINTENANCE_DAG, QUALITY_DAG, asset_uri, build_all_dags, dag_id, masters,
-                                     pool, pools, run_order)
+from lakehouse.orchestration import (MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, asset_uri, build_all_dags,
+                                     dag_id, masters, pool, pools, run_order)
 from lakehouse.spec import load_catalog
 
 
@@ -79,8 +79,9 @@ def test_each_gold_dag_runs_when_any_input_changes(dags, catalog):
 
 
 def test_every_writer_takes_its_datasets_one_slot_pool(dags, catalog):
-    assert pools(catalog) == {pool(n): {"slots": 1, "description": pools(catalog)[pool(n)]["description"],
-                                        "include_deferred": False} for n in catalog.datasets}
+    wanted = pools(catalog)
+    assert set(wanted) == {pool(n) for n in catalog.datasets} | {SINGLE_DRIVER_POOL}
+    assert all(p["slots"] == 1 and not p["include_deferred"] for p in wanted.values())
     writers = 0
     for dag in dags.values():
         for task in dag.tasks:
@@ -89,6 +90,14 @@ def test_every_writer_takes_its_datasets_one_slot_pool(dags, catalog):
             assert task.pool == expected, task.task_id
             writers += job in ("bronze", "silver", "gold", "maintain")
     assert writers == 3 * len(catalog.sources()) + 2 * len(catalog.golds())
+
+
+def test_in_spark_local_mode_every_job_shares_one_slot(catalog, monkeypatch):
+    """Local mode: a Spark driver per job, so commits to the shared ops tables must not overlap."""
+    monkeypatch.setattr("lakehouse.orchestration.single_driver", lambda: True)
+    dags = build_all_dags(catalog)
+    jobs = [t for d in dags.values() for t in d.tasks if t.task_id != "quality_site"]
+    assert jobs and all(t.pool == SINGLE_DRIVER_POOL for t in jobs)
 
 
 def test_tasks_retry_with_backoff_time_out_and_log_failures(dags):
