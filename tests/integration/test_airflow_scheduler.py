@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +17,8 @@ import urllib.request
 import pytest
 
 from lakehouse import airflow_env, trino
-from lakehouse.orchestration import dag_id
+from lakehouse.orchestration import MAINTENANCE_DAG, QUALITY_DAG, dag_id
+from lakehouse.settings import REPO_ROOT
 
 from lakehelp import reset
 
@@ -97,9 +99,14 @@ def airflow(stack, tmp_path_factory):
         pytest.fail("the test environment's Airflow is already running; stop it first "
                     "(LAKE_ENV=test lake down airflow): this test starts its own with test settings")
     fail_dir = tmp_path_factory.mktemp("fail_once")
-    saved = {k: os.environ.get(k) for k in ("LAKE_AIRFLOW_RETRY_DELAY", "LAKE_TEST_FAIL_ONCE_DIR")}
+    # only the admin-units specs: the maintenance and quality DAGs then cover these four datasets
+    datasets = tmp_path_factory.mktemp("datasets")
+    shutil.copytree(REPO_ROOT / "lake_config" / "datasets" / "admin_units", datasets / "admin_units")
+    saved = {k: os.environ.get(k) for k in ("LAKE_AIRFLOW_RETRY_DELAY", "LAKE_TEST_FAIL_ONCE_DIR",
+                                            "LAKE_DATASETS_DIR")}
     os.environ["LAKE_AIRFLOW_RETRY_DELAY"] = "2"
     os.environ["LAKE_TEST_FAIL_ONCE_DIR"] = str(fail_dir)
+    os.environ["LAKE_DATASETS_DIR"] = str(datasets)
     # a fresh metadata database: runs of earlier test sessions would collide with these logical dates
     airflow_env.reset_metadata(stack)
     reset(SOURCES + GOLDS, stack)
@@ -206,3 +213,24 @@ def test_a_backfill_of_three_dates_run_twice_gives_the_same_rows(triggered):
         snapshots.append(snapshot())
     assert snapshots[0] == snapshots[1]
     assert len(snapshots[1]["silver.provinces"]) == 34
+
+
+def test_the_maintenance_and_quality_dags_run_through_the_scheduler(triggered, stack):
+    """OPTIMIZE + VACUUM of every dataset's tables, each under its pool; then the hourly quality DAG."""
+    api, _, _ = triggered
+    since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
+    started = time.time()
+    for dag in (MAINTENANCE_DAG, QUALITY_DAG):
+        api.patch(f"/api/v2/dags/{dag}", {"is_paused": False})
+        run = api.post(f"/api/v2/dags/{dag}/dagRuns", {"logical_date": f"{TRIGGERED}T20:00:00Z",
+                                                      "dag_run_id": f"test__{dag}"})
+        wait(f"the run of {dag}", lambda d=dag, r=run: _run_state(api, d, r["dag_run_id"]) == "success")
+    logged = trino.query(f"SELECT dataset, status, extra FROM lake.ops.run_log WHERE layer = 'maintenance' "
+                         f"AND started_at >= TIMESTAMP '{since}'")[1]
+    assert sorted(d for d, _, _ in logged) == sorted(SOURCES + GOLDS)
+    assert all(status == "success" for _, status, _ in logged), logged
+    for dataset, _, extra in logged:  # every existing table of the dataset was compacted
+        layers = set(json.loads(extra))
+        assert layers >= ({"gold"} if dataset in GOLDS else {"bronze", "silver"}), (dataset, layers)
+    site = stack.state_dir / "quality" / "site" / "index.html"
+    assert site.exists() and site.stat().st_mtime >= started  # rebuilt by the quality DAG's run
