@@ -122,3 +122,40 @@ def build_all_dags(catalog: Catalog | None = None) -> dict:
     dags[QUALITY_DAG] = build_quality_dag(catalog)
     return dags
 
+
+
+CATALOG_DAG = "lake__catalog"
+
+
+def build_catalog_dag(catalog: Catalog):
+    """Daily: export every open dataset (CSV, Parquet) for download, then write the three DCAT catalogs.
+
+    The catalogs are written even when an export failed (``all_done``): they then
+    carry that dataset's previous download and its current quality scores.
+    """
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG, Asset
+
+    from lakehouse.catalog import open_datasets
+
+    env = {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
+    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
+    with DAG(
+        dag_id=CATALOG_DAG,
+        description="Open-data downloads (CSV, Parquet) of every open dataset, then the open-data, big-data "
+                    "and master/shared catalogs (DCAT-AP JSON-LD) with quality scores and freshness",
+        schedule="@daily",
+        start_date=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),
+                      "execution_timeout": dt.timedelta(hours=1)},
+        tags=["lake", "catalog"],
+    ) as dag:
+        write = BashOperator(task_id="catalogs", bash_command=f"cd {root} && exec {python} -m lakehouse.cli catalog",
+                             env=env, append_env=True, trigger_rule="all_done",
+                             outlets=[Asset("lake://catalog/dcat")])
+        for spec in open_datasets(catalog):
+            BashOperator(task_id=f"export__{spec.name}", bash_command=_job_command("export_open_data", spec.name),
+                         env=env, append_env=True, outlets=[Asset(f"lake://open_data/{spec.name}")]) >> write
+    return dag
