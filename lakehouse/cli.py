@@ -306,16 +306,23 @@ def cmd_catalog(args: argparse.Namespace) -> None:
 
     from lakehouse import catalog
 
-    if not args.no_quality:
-        from lakehouse import trino
-        trino.register_ops()  # the scorecard and run log, once they exist
-    if args.export:
-        from jobs import export_open_data
+    try:
+        if not args.no_quality:
+            from lakehouse import trino
+            trino.register_ops()  # the scorecard and run log, once they exist
+        if args.export:
+            from jobs import export_open_data
 
-        manifests = export_open_data.run_all(args.date)
-        print(f"[lake] exported {len(manifests)} open dataset(s)", flush=True)
-    names = [args.catalog] if args.catalog else None
-    paths = catalog.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality)
+            manifests = export_open_data.run_all(args.date)
+            print(f"[lake] exported {len(manifests)} open dataset(s)", flush=True)
+        names = [args.catalog] if args.catalog else None
+        paths = catalog.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality)
+    except Exception as exc:  # the trino, minio and HTTP clients raise many types; say what to do
+        if exc.__class__.__module__.startswith(("trino", "requests", "urllib3", "minio")):
+            raise LakeError(f"catalog: cannot read the lake through Trino and S3 ({exc.__class__.__name__}: "
+                            f"{getattr(exc, 'message', None) or exc}); start them with `lake up`, or write the "
+                            "catalogs from the specs alone with --no-quality") from exc
+        raise
     for path in paths:
         print(f"[lake] {path}")
 
