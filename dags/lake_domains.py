@@ -1,6 +1,6 @@
-"""Airflow DAGs for every domain in lake_config/ (one DAG per domain).
+"""Airflow DAGs for every dataset in lake_config/ (one per dataset), maintenance and quality.
 
-Thin on purpose: the task graph is derived from the dataset specs by
+Thin on purpose: the DAGs are derived from the dataset specs by
 lakehouse.orchestration.  Adding a dataset needs a YAML file, not a DAG file.
 """
 

@@ -103,13 +103,29 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from lakehouse import services
-    rows = services.status()
-    columns = ["service", "state", "pid", "rss_mb", "url"]
-    print(format_rows(columns, [[r[c] for c in columns] for r in rows], args.format))
+    from lakehouse import airflow_env, services
+    if not args.dags:
+        rows = services.status()
+        columns = ["service", "state", "pid", "rss_mb", "url"]
+        print(format_rows(columns, [[r[c] for c in columns] for r in rows], args.format))
+        if args.format == "table":
+            total = sum(r["rss_mb"] for r in rows if r["rss_mb"] != "")
+            print(f"memory in use by the stack: {total:,} MB")
+        if args.format != "table":
+            return  # one document per call: `--dags` prints the DAG runs as CSV or JSON
+        print()
+    runs = airflow_env.last_runs()
+    if runs is None:
+        message = (f"Airflow is not running ({airflow_env.api_url()} does not answer), so there are no DAG runs "
+                   "to show; start it with `lake up airflow`.")
+        if args.dags:
+            raise LakeError(message)
+        print(message)
+        return
+    columns = ["dag", "paused", "state", "logical_date", "run_type", "end_date"]
     if args.format == "table":
-        total = sum(r["rss_mb"] for r in rows if r["rss_mb"] != "")
-        print(f"memory in use by the stack: {total:,} MB")
+        print("last run of each DAG:")
+    print(format_rows(columns, [[r[c] for c in columns] for r in runs], args.format))
 
 
 def cmd_logs(args: argparse.Namespace) -> None:
@@ -190,16 +206,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     catalog = load_catalog()
     if args.airflow:
         from lakehouse import airflow_env
-        from lakehouse.orchestration import dag_id
+        from lakehouse.orchestration import run_order
 
-        domains = catalog.domains if args.all else sorted({_domain_of(t) for t in args.targets})
+        for target in args.targets:
+            _domain_of(target)  # a clear error for an unknown name
+        dags = run_order(catalog, list(catalog.domains) if args.all else args.targets)
         airflow_env.migrate()
-        for domain in domains:
+        print(f"[lake] {len(dags)} DAGs, one after the other (masters first, gold last): {', '.join(dags)}",
+              flush=True)
+        for dag in dags:
             started = time.monotonic()
-            print(f"[lake] running DAG {dag_id(domain)} for {args.date} through Airflow (`airflow dags test`)",
-                  flush=True)
-            airflow_env.run_cli(["dags", "test", dag_id(domain), args.date])
-            print(f"[lake] {dag_id(domain)} finished in {time.monotonic() - started:.0f}s", flush=True)
+            print(f"[lake] running DAG {dag} for {args.date} through Airflow (`airflow dags test`)", flush=True)
+            airflow_env.run_cli(["dags", "test", dag, args.date])
+            print(f"[lake] {dag} finished in {time.monotonic() - started:.0f}s", flush=True)
         return
     for target in args.targets:
         _domain_of(target)  # a clear error for an unknown name
@@ -353,8 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("services", nargs="*", help="only these services or groups")
     p.set_defaults(func=cmd_down)
 
-    p = sub.add_parser("status", help="show each service: state, pid, memory, URL")
+    p = sub.add_parser("status", help="show each service (state, pid, memory, URL) and each DAG's last run")
     p.add_argument("--format", **fmt)
+    p.add_argument("--dags", action="store_true", help="only the last run of each DAG (from Airflow's REST API)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("logs", help="print a service's log")
@@ -377,11 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run datasets end to end (land, bronze, silver, gold, publish) for one date",
                        description="Run the named datasets (or domains), then the gold tables built from them, "
                                    "in this process with one shared Spark session; prints each step's row "
-                                   "accounting. With --airflow, run the domains' DAGs with `airflow dags test`.")
+                                   "accounting. With --airflow, run their DAGs (and those of the gold built from them) "
+                                   "with `airflow dags test`.")
     p.add_argument("targets", nargs="*", metavar="DATASET", help="datasets or domains (e.g. enterprises, admin_units)")
     p.add_argument("--all", action="store_true", help="run every dataset")
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
-    p.add_argument("--airflow", action="store_true", help="run through the domains' Airflow DAGs instead")
+    p.add_argument("--airflow", action="store_true", help="run through the datasets' Airflow DAGs instead")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("ingest", help="land local files for a dataset, then run it through silver and gold",

@@ -2,8 +2,9 @@
 
 (delta-spark's Python `DeltaTable` API needs Delta's Connect plugin, which is not
 published for Spark 4.1; SQL reaches the same Delta commands.)  Delta on S3
-allows one writer per table at a time; callers (one task per table, one DAG run
-per domain at a time) make sure of that.
+is safe for concurrent commits only inside one Spark driver (S3SingleDriverLogStore):
+in `connect` mode every job commits through the one Spark Connect server, and
+Airflow's per-dataset pools keep two MERGEs off one table (see dags/README.md).
 """
 
 from __future__ import annotations
@@ -35,8 +36,21 @@ def read(spark: SparkSession, uri: str) -> DataFrame:
 
 
 def append(df: DataFrame, uri: str) -> None:
-    """Add rows; a column the table lacks is added to it (bronze gains new source fields)."""
-    df.write.format("delta").mode("append").option("mergeSchema", "true").save(uri)
+    """Add rows; a column the table lacks is added to it (bronze gains new source fields).
+
+    Parallel appends to one table (Airflow tasks writing ``ops/run_log``) are safe:
+    they commit through one Spark driver, and Delta retries a blind append on the
+    next version.  The exception is the table's very first commit: when several
+    writers create it at once, all but one fail with DELTA_PROTOCOL_CHANGED; they
+    try again once the winner's version 0 exists, and then simply append.
+    """
+    for attempt in range(3):
+        try:
+            df.write.format("delta").mode("append").option("mergeSchema", "true").save(uri)
+            return
+        except Exception as exc:  # Spark Connect wraps it: match Delta's error class
+            if "DELTA_PROTOCOL_CHANGED" not in str(exc) or attempt == 2:
+                raise
 
 
 def properties(spark: SparkSession, uri: str) -> dict[str, str]:

@@ -1,11 +1,23 @@
-"""Airflow DAGs derived from the dataset specs: one DAG per domain.
+"""Airflow DAGs derived from the dataset specs: one DAG per dataset, wired by Assets.
 
-One DAG per domain (not per dataset) because a domain's gold tables join several
-of its silver tables: inside one DAG that ordering is a plain dependency.  Each
-task runs a `jobs/` entry point as its own process, so the scheduler never
-imports Spark, and the same command runs by hand.
+* A **source** dataset's DAG (``lake__<name>``) runs ``land → bronze → silver →
+  publish`` on the spec's cron (``schedule``).  A source conformed to master data
+  (a ``conform`` or ``reference`` rule naming another dataset) also runs when one
+  of those masters' silver Asset changes, so its batch is judged again against
+  the new master data.
+* A **gold** dataset's DAG (``lake__<name>``) runs ``gold → publish`` whenever the
+  Asset of one of its inputs changes (``depends_on``), never on a clock.
+* ``lake__maintenance`` runs OPTIMIZE + VACUUM on every dataset at night;
+  ``lake__quality`` checks freshness hourly; ``lake__catalog`` exports the open
+  datasets and writes the three DCAT catalogs daily.
 
-Parsing this is cheap: it reads the YAML specs and builds task objects, nothing else.
+Every task that writes a dataset's Delta tables (bronze, silver, gold,
+maintenance) takes the dataset's one-slot pool ``lake__<name>`` (see `pools`),
+and every DAG has ``max_active_runs=1``: Delta on S3 allows one writer per table.
+
+Each task runs a `jobs/` entry point as its own process, so parsing imports no
+Spark and the same command runs by hand.  Parsing reads the YAML specs and builds
+task objects, nothing else.
 """
 
 from __future__ import annotations
@@ -16,71 +28,203 @@ import shlex
 import sys
 
 from lakehouse.settings import REPO_ROOT
-from lakehouse.spec import Catalog, load_catalog
+from lakehouse.spec import Catalog, GoldDataset, SourceDataset, load_catalog
 
 PASS_THROUGH_ENV = ("LAKE_HOME", "LAKE_ENV", "LAKE_CACHE", "LAKE_CONFIG_DIR", "LAKE_DATASETS_DIR", "JAVA_HOME",
-                    "LAKE_S3_PORT", "LAKE_TRINO_PORT", "LAKE_AIRFLOW_PORT", "LAKE_POSTGRES_PORT")
+                    "LAKE_S3_PORT", "LAKE_SPARK_PORT", "LAKE_TRINO_PORT", "LAKE_AIRFLOW_PORT", "LAKE_POSTGRES_PORT",
+                    "LAKE_TEST_FAIL_ONCE_DIR")
+START_DATE = dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc)  # the 2025 administrative reform
+TIMEZONE = "UTC"  # the specs' crons are read in UTC
+QUALITY_DAG = "lake__quality"
+MAINTENANCE_DAG = "lake__maintenance"
+CATALOG_DAG = "lake__catalog"
+MAINTENANCE_SCHEDULE = "0 20 * * 6"  # Saturdays 20:00 UTC = Sunday 03:00 in Vietnam, before the daily loads
+RETRIES = 2
+TIMEOUT = dt.timedelta(hours=2)
+# Logical date of the run; an Asset-triggered run has none, so it takes the day it was queued for.
+DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 
-def dag_id(domain: str) -> str:
-    return f"lake__{domain}"
+def dag_id(dataset: str) -> str:
+    """The DAG of one dataset: ``lake__<name>`` (source and gold alike)."""
+    return f"lake__{dataset}"
 
 
-def _job_command(job: str, dataset: str) -> str:
+def pool(dataset: str) -> str:
+    """The one-slot pool every writer of ``dataset``'s tables takes."""
+    return f"lake__{dataset}"
+
+
+# With `spark.mode: local` every job starts its own Spark driver.  Delta on S3
+# (S3SingleDriverLogStore) makes commits to one table safe only inside one
+# driver, and every job appends to the shared ops tables (run log, scorecard),
+# so then all job tasks share this one slot.  In `connect` mode every commit goes
+# through the one Spark Connect server, and only writers of the same dataset
+# table need to wait for each other (a MERGE racing a MERGE would fail).
+SINGLE_DRIVER_POOL = "lake__spark_local"
+
+
+def single_driver() -> bool:
+    from lakehouse.settings import get_settings
+
+    return get_settings().env.spark.mode == "local"
+
+
+def task_pool(writes: str | None) -> str:
+    """The pool of a job task: ``writes`` names the dataset whose tables it writes (None: only ops tables)."""
+    if single_driver():
+        return SINGLE_DRIVER_POOL
+    return pool(writes) if writes else "default_pool"
+
+
+def pools(catalog: Catalog | None = None) -> dict[str, dict]:
+    """Every dataset's pool as ``airflow pools import`` reads it: one slot each (and the local-mode pool)."""
+    catalog = catalog or load_catalog()
+    wanted = {pool(name): {"slots": 1, "description": f"one writer at a time for the Delta tables of {name}",
+                           "include_deferred": False}
+              for name in sorted(catalog.datasets)}
+    wanted[SINGLE_DRIVER_POOL] = {"slots": 1, "include_deferred": False,
+                                  "description": "spark.mode local: one Spark driver (so one Delta writer) at a time"}
+    return wanted
+
+
+def asset_uri(layer: str, dataset: str) -> str:
+    return f"lake://{layer}/{dataset}"
+
+
+def masters(spec: SourceDataset) -> list[str]:
+    """The other datasets a source is conformed or referenced to (its master data)."""
+    return sorted({r.reference.dataset for r in spec.effective_rules
+                   if r.reference and r.reference.dataset != spec.name})
+
+
+def retry_delay() -> dt.timedelta:
+    """First retry delay (doubles each try): ``LAKE_AIRFLOW_RETRY_DELAY`` seconds, default 60."""
+    return dt.timedelta(seconds=float(os.environ.get("LAKE_AIRFLOW_RETRY_DELAY", "60")))
+
+
+def _env() -> dict[str, str]:
+    return {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
+
+
+def _job_command(job: str, dataset: str, date: str = DATE) -> str:
     root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
-    return f"cd {root} && exec {python} -m jobs.{job} --dataset {dataset} --date {{{{ ds }}}}"
+    return f"cd {root} && exec {python} -m jobs.{job} --dataset {dataset} --date {date}"
 
 
-def build_domain_dag(catalog: Catalog, domain: str):
-    """The DAG for one domain: land → bronze → silver → publish per source, gold → publish per gold table."""
-    from airflow.providers.standard.operators.bash import BashOperator
-    from airflow.sdk import DAG, Asset
+def _default_args() -> dict:
+    from lakehouse import callbacks
 
-    sources = catalog.sources(domain)
-    golds = catalog.golds(domain)
-    schedules = sorted({d.schedule for d in sources if d.schedule})
-    env = {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
-    default_args = {
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
+    return {
+        "retries": RETRIES,
+        "retry_delay": retry_delay(),
         "retry_exponential_backoff": True,
-        "execution_timeout": dt.timedelta(hours=2),
+        "max_retry_delay": dt.timedelta(minutes=30),
+        "execution_timeout": TIMEOUT,
+        # the job logs the failures it sees; these cover the rest (a timeout kill, a lost process)
+        "on_retry_callback": callbacks.record_failure,
+        "on_failure_callback": callbacks.record_failure,
+        "pre_execute": callbacks.fail_once_for_tests,
     }
 
-    def job(task_id: str, job_name: str, dataset: str, layer: str | None = None) -> BashOperator:
-        outlets = [Asset(f"lake://{layer}/{dataset}")] if layer else []
-        return BashOperator(task_id=task_id, bash_command=_job_command(job_name, dataset),
-                            env=env, append_env=True, outlets=outlets)
 
+def _job_task(job: str, dataset: str, writes: str | None = None, outlet_layer: str | None = None, **kwargs):
+    """A task running ``jobs.<job>`` for ``dataset``; ``writes`` names the dataset whose pool it takes."""
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import Asset
+
+    return BashOperator(
+        task_id=f"{job}__{dataset}", bash_command=_job_command(job, dataset), env=_env(), append_env=True,
+        pool=task_pool(writes),
+        outlets=[Asset(asset_uri(outlet_layer, dataset))] if outlet_layer else [], **kwargs)
+
+
+def build_source_dag(catalog: Catalog, spec: SourceDataset):
+    """A source dataset: land (jdbc, builtin) → bronze → silver (write, audit, publish) → publish to Trino."""
+    from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
+
+    cron = CronTriggerTimetable(spec.schedule, timezone=TIMEZONE) if spec.schedule else None
+    inputs = [Asset(asset_uri("silver", m)) for m in masters(spec)]
+    if inputs and cron:
+        schedule = AssetOrTimeSchedule(timetable=cron, assets=_any(inputs))
+    else:
+        schedule = cron or (_any(inputs) if inputs else None)
     with DAG(
-        dag_id=dag_id(domain),
-        description=f"Domain {domain}: " + ", ".join(sorted(d.name for d in sources + golds)),
-        schedule=schedules[0] if schedules else None,
-        start_date=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),  # the 2025 administrative reform
+        dag_id=dag_id(spec.name),
+        description=f"{spec.domain} / {spec.name} ({spec.source.kind}): {spec.description or ''}".strip(),
+        schedule=schedule,
+        start_date=START_DATE,
         catchup=False,
-        max_active_runs=1,  # one writer per Delta table: runs of a domain never overlap
-        default_args=default_args,
-        tags=["lake", domain],
+        max_active_runs=1,
+        default_args=_default_args(),
+        tags=["lake", spec.domain, "source"],
+        doc_md=_doc(spec, masters(spec)),
     ) as dag:
-        silver_tasks = {}
-        for spec in sources:
-            land = job(f"land__{spec.name}", "land", spec.name)
-            bronze = job(f"bronze__{spec.name}", "bronze", spec.name, "bronze")
-            silver = job(f"silver__{spec.name}", "silver", spec.name, "silver")
-            publish = job(f"publish__{spec.name}", "publish", spec.name)
-            land >> bronze >> silver >> publish
-            silver_tasks[spec.name] = silver
-        for spec in golds:
-            gold = job(f"gold__{spec.name}", "gold", spec.name, "gold")
-            publish = job(f"publish__{spec.name}", "publish", spec.name)
-            for dep in spec.depends_on:
-                if dep in silver_tasks:
-                    silver_tasks[dep] >> gold
-            gold >> publish
+        chain = []
+        if spec.source.kind in ("jdbc", "builtin"):
+            chain.append(_job_task("land", spec.name))
+        chain += [_job_task("bronze", spec.name, writes=spec.name, outlet_layer="bronze"),
+                  _job_task("silver", spec.name, writes=spec.name, outlet_layer="silver"),
+                  _job_task("publish", spec.name)]
+        for upstream, downstream in zip(chain, chain[1:]):
+            upstream >> downstream
     return dag
 
 
-QUALITY_DAG = "lake__quality"
+def build_gold_dag(catalog: Catalog, spec: GoldDataset):
+    """A gold dataset: gold → publish, each time one of its inputs' Assets changes."""
+    from airflow.sdk import DAG, Asset
+
+    from lakehouse import callbacks
+
+    inputs = [Asset(asset_uri(catalog[d].layer, d)) for d in spec.depends_on]
+    with DAG(
+        dag_id=dag_id(spec.name),
+        description=f"{spec.domain} / {spec.name} (gold): built from {', '.join(spec.depends_on)}",
+        schedule=_any(inputs),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(),
+        tags=["lake", spec.domain, "gold"],
+        doc_md=_doc(spec, spec.depends_on),
+    ) as dag:
+        gold = _job_task("gold", spec.name, writes=spec.name, outlet_layer="gold", pre_execute=callbacks.inputs_exist)
+        gold >> _job_task("publish", spec.name)
+    return dag
+
+
+def _any(assets: list):
+    """Run when any of ``assets`` changes."""
+    combined = assets[0]
+    for asset in assets[1:]:
+        combined = combined | asset
+    return combined
+
+
+def _doc(spec, inputs: list[str]) -> str:
+    return (f"**{spec.name}** ({spec.layer}, domain {spec.domain}). {spec.description or ''}\n\n"
+            + (f"Inputs: {', '.join(inputs)}.\n\n" if inputs else "")
+            + f"Same command by hand: `python -m jobs.<job> --dataset {spec.name} --date YYYY-MM-DD`.")
+
+
+def build_maintenance_dag(catalog: Catalog):
+    """Weekly at night: OPTIMIZE (Z-order from the spec) and VACUUM (its retention) on every dataset."""
+    from airflow.sdk import DAG
+
+    with DAG(
+        dag_id=MAINTENANCE_DAG,
+        description="OPTIMIZE and VACUUM every dataset's Delta tables, each under its dataset's pool",
+        schedule=MAINTENANCE_SCHEDULE,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**_default_args(), "retries": 1},
+        tags=["lake", "maintenance"],
+    ) as dag:
+        for name in sorted(catalog.datasets):
+            _job_task("maintain", name, writes=name)
+    return dag
 
 
 def build_quality_dag(catalog: Catalog):
@@ -92,13 +236,12 @@ def build_quality_dag(catalog: Catalog):
     from airflow.providers.standard.operators.bash import BashOperator
     from airflow.sdk import DAG
 
-    env = {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
     root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
     with DAG(
         dag_id=QUALITY_DAG,
         description="Freshness (sống) of every dataset with an SLA, then the quality report site",
         schedule="@hourly",
-        start_date=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),
@@ -107,24 +250,54 @@ def build_quality_dag(catalog: Catalog):
     ) as dag:
         site = BashOperator(task_id="quality_site", bash_command=f"cd {root} && exec {python} -m lakehouse.cli "
                                                                  "quality --site --format json > /dev/null",
-                            env=env, append_env=True, trigger_rule="all_done")
+                            env=_env(), append_env=True, trigger_rule="all_done")
         for spec in catalog.sources():
             if spec.freshness:
                 BashOperator(task_id=f"freshness__{spec.name}", bash_command=_job_command("freshness", spec.name),
-                             env=env, append_env=True) >> site
+                             env=_env(), append_env=True, pool=task_pool(None)) >> site
     return dag
 
 
 def build_all_dags(catalog: Catalog | None = None) -> dict:
-    """Every domain's DAG and the quality DAG, keyed by dag id."""
+    """One DAG per dataset, the maintenance DAG and the quality DAG, keyed by dag id."""
+    from lakehouse.errors import LakeError
+    from lakehouse.pipeline import source_order
+
     catalog = catalog or load_catalog()
-    dags = {dag_id(d): build_domain_dag(catalog, d) for d in catalog.domains}
+    source_order(catalog, [s.name for s in catalog.sources()])  # refuses conform cycles: they would loop
+    clash = {dag_id(n) for n in catalog.datasets} & {QUALITY_DAG, MAINTENANCE_DAG, CATALOG_DAG}
+    if clash:
+        raise LakeError(f"dataset names {sorted(clash)} clash with the platform's own DAGs; rename the datasets")
+    dags = {}
+    for spec in catalog.sources():
+        dags[dag_id(spec.name)] = build_source_dag(catalog, spec)
+    for spec in catalog.golds():
+        dags[dag_id(spec.name)] = build_gold_dag(catalog, spec)
+    dags[MAINTENANCE_DAG] = build_maintenance_dag(catalog)
     dags[QUALITY_DAG] = build_quality_dag(catalog)
+    dags[CATALOG_DAG] = build_catalog_dag(catalog)
     return dags
 
 
+def run_order(catalog: Catalog, names: list[str]) -> list[str]:
+    """DAG ids to run one after the other for ``names`` (datasets or domains) and the gold built from them.
 
-CATALOG_DAG = "lake__catalog"
+    Masters come before the sources conformed to them, gold last: the order an
+    Asset-driven day has, for `lake run --airflow` (``airflow dags test`` runs one DAG).
+    """
+    sources, golds = [], []
+    for target in names:
+        if target in catalog.domains and target not in catalog.datasets:
+            sources += [d.name for d in catalog.sources(target)]
+            golds += [d.name for d in catalog.golds(target)]
+        elif isinstance(catalog[target], GoldDataset):
+            golds.append(target)
+        else:
+            sources.append(target)
+    from lakehouse.pipeline import source_order
+    ordered = [n for n in source_order(catalog, sources) if n in sources]
+    golds += [g.name for g in catalog.golds() if set(g.depends_on) & set(ordered)]  # as `lake run` does
+    return [dag_id(n) for n in ordered] + [dag_id(n) for n in sorted(set(golds))]
 
 
 def build_catalog_dag(catalog: Catalog):
@@ -138,14 +311,14 @@ def build_catalog_dag(catalog: Catalog):
 
     from lakehouse.catalog import open_datasets
 
-    env = {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
+    env = _env()
     root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
     with DAG(
         dag_id=CATALOG_DAG,
         description="Open-data downloads (CSV, Parquet) of every open dataset, then the open-data, big-data "
                     "and master/shared catalogs (DCAT-AP JSON-LD) with quality scores and freshness",
         schedule="@daily",
-        start_date=dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),

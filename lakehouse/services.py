@@ -332,7 +332,7 @@ def _postgres_service(settings: Settings) -> Service:
     cfg = settings.env.services.postgres
     root = settings.state_dir / "postgres"
     data = root / "data"
-    socket_dir = root / "run"
+    socket_dir = postgres_socket_dir(settings)
 
     def prepare() -> None:
         bindir = install.find_postgres(install=False)
@@ -396,22 +396,38 @@ def _postgres_service(settings: Settings) -> Service:
 
 def _ensure_roles_and_databases(settings: Settings, socket_dir: Path) -> None:
     """Each `connections` entry on the local server gets its login role (password from secrets) and database."""
+    password = settings.secrets["postgres_password"]
+    for c in settings.env.connections.values():
+        if c.service == "postgres" and c.host is None:
+            ensure_database(settings, c.user, c.database, password, socket_dir)
+
+
+def postgres_socket_dir(settings: Settings) -> Path:
+    return settings.state_dir / "postgres" / "run"
+
+
+def ensure_database(settings: Settings, user: str, database: str, password: str,
+                    socket_dir: Path | None = None) -> None:
+    """A login role (its password set to ``password``) owning ``database`` on our PostgreSQL; idempotent."""
     from psycopg import sql
 
-    password = settings.secrets["postgres_password"]
-    wanted = [c for c in settings.env.connections.values() if c.service == "postgres" and c.host is None]
-    if not wanted:
-        return
-    with _pg_connect(settings, socket_dir, timeout=10) as conn:
-        for c in wanted:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (c.user,)).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(c.user), sql.Literal(password)))
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (c.database,)).fetchone():
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8'").format(
-                    sql.Identifier(c.database), sql.Identifier(c.user)))
-                say(f"postgres: created database {c.database} owned by {c.user}")
+    with _pg_connect(settings, socket_dir or postgres_socket_dir(settings), timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(user), sql.Literal(password)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8'").format(
+                sql.Identifier(database), sql.Identifier(user)))
+            say(f"postgres: created database {database} owned by {user}")
+
+
+def drop_database(settings: Settings, database: str) -> None:
+    """Drop ``database`` (closing its sessions) if it exists."""
+    from psycopg import sql
+
+    with _pg_connect(settings, postgres_socket_dir(settings), timeout=10) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
 # ---- Airflow --------------------------------------------------------------------------

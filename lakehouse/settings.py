@@ -233,6 +233,7 @@ class Settings:
             "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
             "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
             "postgres_password": lambda: secrets.token_urlsafe(24),
+            "airflow_db_password": lambda: secrets.token_urlsafe(24),
         }
         changed = False
         for key, make in wanted.items():

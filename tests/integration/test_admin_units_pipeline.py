@@ -1,4 +1,4 @@
-"""The administrative-units pipeline through Airflow, Spark, Delta on S3, GE and Trino."""
+"""The administrative-units pipeline through Airflow (`lake run --airflow`), Spark, Delta on S3, GE and Trino."""
 
 import json
 import os
@@ -9,16 +9,17 @@ from collections import Counter
 import pytest
 from vietnam_provinces import Province, Ward
 
-from lakehouse import airflow_env, trino
+from lakehouse import trino
 from lakehouse.settings import REPO_ROOT
 
 DATE = "2026-11-27"
 
 
-def run_dag(settings) -> None:
-    """`airflow dags test` — the CLI form of dag.test() — for the domain DAG."""
-    code = airflow_env.run_cli(["dags", "test", "lake__admin_units", DATE], settings, check=False)
-    assert code == 0, "the lake__admin_units DAG run failed; its task logs are printed above"
+def lake_run(*args: str) -> None:
+    """`lake run admin_units --date DATE [ARGS]` as a user types it."""
+    result = subprocess.run([sys.executable, "-m", "lakehouse.cli", "run", "admin_units", "--date", DATE, *args],
+                            cwd=REPO_ROOT, env={**os.environ}, capture_output=True, text=True)
+    assert result.returncode == 0, f"lake run {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
 
 
 def rows(sql: str) -> list[tuple]:
@@ -40,8 +41,8 @@ def snapshot() -> dict[str, list[tuple]]:
 
 @pytest.fixture(scope="module")
 def first_run(stack):
-    airflow_env.migrate(stack)
-    run_dag(stack)
+    """Through Airflow: `airflow dags test` of each dataset's DAG, masters first, gold last."""
+    lake_run("--airflow")
     return snapshot()
 
 
@@ -72,8 +73,9 @@ def test_silver_is_typed_and_unique(first_run):
     assert types["commune_name"] == "varchar"
 
 
-def test_rerunning_the_same_date_changes_no_row(first_run, stack):
-    run_dag(stack)
+def test_rerunning_the_same_date_without_airflow_changes_no_row(first_run, stack):
+    """The same jobs in one process (`lake run`): a re-run of the date is idempotent, whichever runner ran it."""
+    lake_run()
     assert snapshot() == first_run
 
 

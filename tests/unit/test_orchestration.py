@@ -1,43 +1,181 @@
-"""The DAG generated from lake_config: it imports, and its graph is the one the specs imply."""
+"""The DAGs generated from lake_config: they import, and their graphs, schedules and guards are the specs'."""
 
-from lakehouse.orchestration import QUALITY_DAG, build_all_dags, dag_id
+import datetime as dt
+
+import pytest
+
+from lakehouse import callbacks
+from lakehouse.orchestration import (CATALOG_DAG, MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, asset_uri, build_all_dags,
+                                     dag_id, masters, pool, pools, run_order)
 from lakehouse.spec import load_catalog
 
 
-def test_one_dag_per_domain_with_the_expected_graph():
-    dags = build_all_dags()
-    assert set(dags) == {dag_id(d) for d in load_catalog().domains} | {QUALITY_DAG}
-    dag = dags["lake__admin_units"]
-    up = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
-    assert up["land__provinces"] == set()
-    assert up["bronze__communes"] == {"land__communes"}
-    assert up["silver__communes"] == {"bronze__communes"}
-    assert up["publish__communes"] == {"silver__communes"}
-    assert up["gold__commune_counts_by_province"] == {"silver__provinces", "silver__communes"}
-    assert up["publish__commune_counts_by_province"] == {"gold__commune_counts_by_province"}
-    assert dag.max_active_runs == 1
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
 
 
-def test_tasks_run_job_entry_points_for_the_logical_date():
-    dag = build_all_dags()["lake__admin_units"]
-    command = dag.get_task("silver__communes").bash_command
-    assert "-m jobs.silver --dataset communes --date {{ ds }}" in command
+@pytest.fixture(scope="module")
+def dags():
+    return build_all_dags()
 
 
-def test_dag_file_imports_without_errors():
+def upstream(dag) -> dict[str, set[str]]:
+    return {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
+
+
+def asset_uris(condition) -> set[str]:
+    """The Asset URIs a schedule condition names (any nesting of | and &)."""
+    if hasattr(condition, "uri"):
+        return {condition.uri}
+    return set().union(*(asset_uris(o) for o in condition.objects))
+
+
+def test_one_dag_per_dataset_plus_maintenance_and_quality(dags, catalog):
+    assert set(dags) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG}
+
+
+def test_dag_file_imports_without_errors_and_without_cycles(catalog):
     from airflow.dag_processing.dagbag import DagBag
 
     from lakehouse.settings import REPO_ROOT
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
-    assert "lake__admin_units" in bag.dag_ids
+    assert set(bag.dag_ids) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG}
+    for dag in bag.dags.values():
+        dag.topological_sort()  # raises on a cycle
 
 
-def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_builds_the_site():
-    dag = build_all_dags()[QUALITY_DAG]
-    with_sla = {s.name for s in load_catalog().sources() if s.freshness}
+def test_each_source_dag_is_land_bronze_silver_publish_on_the_spec_cron(dags, catalog):
+    for spec in catalog.sources():
+        dag = dags[dag_id(spec.name)]
+        chain = ([f"land__{spec.name}"] if spec.source.kind in ("jdbc", "builtin") else []) + \
+            [f"bronze__{spec.name}", f"silver__{spec.name}", f"publish__{spec.name}"]
+        assert upstream(dag) == {t: ({chain[i - 1]} if i else set()) for i, t in enumerate(chain)}, spec.name
+        cron = getattr(dag.timetable, "timetable", dag.timetable)  # AssetOrTimeSchedule wraps the cron
+        assert cron.expression == spec.schedule and dag.max_active_runs == 1 and not dag.catchup
+        assert dag.get_task(f"silver__{spec.name}").outlets[0].uri == asset_uri("silver", spec.name)
+
+
+def test_a_conformed_source_also_runs_when_its_masters_silver_changes(dags, catalog):
+    sensors = dags[dag_id("sensors")]
+    assert masters(catalog["sensors"]) == ["communes", "provinces"]
+    assert asset_uris(sensors.timetable.asset_condition) == {asset_uri("silver", "communes"),
+                                                             asset_uri("silver", "provinces")}
+    assert asset_uris(dags[dag_id("enterprises")].timetable.asset_condition) == {asset_uri("silver", "provinces")}
+    assert type(dags[dag_id("provinces")].timetable).__name__ == "CronTriggerTimetable"  # a master: cron only
+
+
+def test_each_gold_dag_runs_when_any_input_changes(dags, catalog):
+    for spec in catalog.golds():
+        dag = dags[dag_id(spec.name)]
+        assert upstream(dag) == {f"gold__{spec.name}": set(), f"publish__{spec.name}": {f"gold__{spec.name}"}}
+        assert asset_uris(dag.timetable.asset_condition) == {asset_uri("silver", d) for d in spec.depends_on}
+        assert type(dag.timetable.asset_condition).__name__ == "AssetAny"
+        gold = dag.get_task(f"gold__{spec.name}")
+        assert gold.outlets[0].uri == asset_uri("gold", spec.name)
+        assert gold._pre_execute_hook is callbacks.inputs_exist  # skips while an input was never loaded
+
+
+def test_every_writer_takes_its_datasets_one_slot_pool(dags, catalog):
+    wanted = pools(catalog)
+    assert set(wanted) == {pool(n) for n in catalog.datasets} | {SINGLE_DRIVER_POOL}
+    assert all(p["slots"] == 1 and not p["include_deferred"] for p in wanted.values())
+    writers = 0
+    for dag in dags.values():
+        for task in dag.tasks:
+            job, _, dataset = task.task_id.partition("__")
+            expected = pool(dataset) if job in ("bronze", "silver", "gold", "maintain") else "default_pool"
+            assert task.pool == expected, task.task_id
+            writers += job in ("bronze", "silver", "gold", "maintain")
+    assert writers == 3 * len(catalog.sources()) + 2 * len(catalog.golds())
+
+
+def test_in_spark_local_mode_every_job_shares_one_slot(catalog, monkeypatch):
+    """Local mode: a Spark driver per job, so commits to the shared ops tables must not overlap."""
+    monkeypatch.setattr("lakehouse.orchestration.single_driver", lambda: True)
+    dags = build_all_dags(catalog)
+    # the catalog DAG reads through Trino and writes no Delta table; the quality site only reads
+    jobs = [t for n, d in dags.items() if n != CATALOG_DAG for t in d.tasks if t.task_id != "quality_site"]
+    assert jobs and all(t.pool == SINGLE_DRIVER_POOL for t in jobs)
+
+
+def test_tasks_retry_with_backoff_time_out_and_log_failures(dags):
+    for name, dag in dags.items():
+        if name in (QUALITY_DAG, CATALOG_DAG):  # their own retry policy, see their tests
+            continue
+        for task in dag.tasks:
+            assert task.retries >= 1 and task.retry_exponential_backoff, task.task_id
+            assert task.execution_timeout == dt.timedelta(hours=2)
+            assert callbacks.record_failure in task.on_failure_callback
+            assert callbacks.record_failure in task.on_retry_callback
+            hook = callbacks.inputs_exist if task.task_id.startswith("gold__") else callbacks.fail_once_for_tests
+            assert task._pre_execute_hook is hook, task.task_id
+
+
+def test_tasks_run_job_entry_points_for_the_runs_date(dags):
+    command = dags["lake__communes"].get_task("silver__communes").bash_command
+    assert "-m jobs.silver --dataset communes --date {{ (dag_run.logical_date or dag_run.run_after) | ds }}" \
+        in command
+
+
+def test_retry_delay_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LAKE_AIRFLOW_RETRY_DELAY", "3")
+    dag = build_all_dags()["lake__provinces"]
+    assert dag.get_task("bronze__provinces").retry_delay == dt.timedelta(seconds=3)
+
+
+def test_the_maintenance_dag_maintains_every_dataset_at_night(dags, catalog):
+    dag = dags[MAINTENANCE_DAG]
+    assert {t.task_id for t in dag.tasks} == {f"maintain__{n}" for n in catalog.datasets}
+    assert "-m jobs.maintain --dataset provinces" in dag.get_task("maintain__provinces").bash_command
+
+
+def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_builds_the_site(dags, catalog):
+    dag = dags[QUALITY_DAG]
+    with_sla = {s.name for s in catalog.sources() if s.freshness}
     assert with_sla and {t.task_id for t in dag.tasks} == {f"freshness__{n}" for n in with_sla} | {"quality_site"}
     site = dag.get_task("quality_site")
     assert {t.task_id for t in site.upstream_list} == {f"freshness__{n}" for n in with_sla}
     assert "-m jobs.freshness --dataset" in dag.get_task(f"freshness__{sorted(with_sla)[0]}").bash_command
+
+
+def test_run_order_puts_masters_first_then_gold(catalog):
+    assert run_order(catalog, ["admin_units"]) == [  # and, as `lake run` does, every gold built from them
+        "lake__communes", "lake__provinces", "lake__air_quality_hourly_by_province", "lake__citizens_by_province",
+        "lake__commune_counts_by_province", "lake__communes_with_province", "lake__enterprises_by_province"]
+    order = run_order(catalog, ["sensors", "provinces", "communes"])
+    assert order.index("lake__provinces") < order.index("lake__sensors")
+
+
+def test_the_failure_callback_names_the_task_and_try():
+    class TI:
+        dag_id, task_id, try_number = "lake__provinces", "bronze__provinces", 1
+
+    class Run:
+        logical_date, run_after, run_id = None, dt.datetime(2026, 11, 27, 5, tzinfo=dt.timezone.utc), "r1"
+
+    acc = callbacks.failure_row({"ti": TI(), "dag_run": Run(), "exception": TimeoutError("timed out")})
+    assert (acc.dataset, acc.layer, acc.batch_id, acc.status) == ("provinces", "bronze", "provinces@2026-11-27",
+                                                                    "failed")
+    assert acc.error == "airflow task lake__provinces.bronze__provinces try 1 failed: TimeoutError: timed out"
+    assert callbacks.task_dataset("quality_site") is None
+    assert callbacks.task_dataset("maintain__communes") == ("maintenance", "communes")
+
+
+def test_lake_status_says_plainly_when_airflow_is_not_running():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from lakehouse.settings import REPO_ROOT
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = subprocess.run([sys.executable, "-m", "lakehouse.cli", "status", "--dags"], cwd=REPO_ROOT,
+                            env={**os.environ, "LAKE_AIRFLOW_PORT": str(port)}, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"Airflow is not running (http://127.0.0.1:{port} does not answer)" in result.stderr

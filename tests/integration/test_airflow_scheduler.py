@@ -1,0 +1,208 @@
+"""The administrative-units DAGs through Airflow's real scheduler: trigger, Assets, retries, backfills.
+
+Starts the test environment's Airflow (api-server, scheduler, dag-processor,
+triggerer) with a fresh metadata database, drives it through the REST API as a
+data engineer would, and checks the result through Trino.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from lakehouse import airflow_env, trino
+from lakehouse.orchestration import dag_id
+
+from lakehelp import reset
+
+SOURCES = ["provinces", "communes"]
+GOLDS = ["communes_with_province", "commune_counts_by_province"]
+TRIGGERED = "2026-11-26"
+BACKFILL = ("2026-11-20", "2026-11-22")  # three dates
+
+
+class Api:
+    """A tiny client of Airflow's REST API (v2), logged in as the admin of this install."""
+
+    def __init__(self, settings):
+        self.base = f"http://{settings.host}:{settings.env.services.airflow.port}"
+        body = {"username": airflow_env.ADMIN_USER, "password": settings.secrets["airflow_admin_password"]}
+        self.token = self._send("POST", "/auth/token", body, auth=False)["access_token"]
+
+    def _send(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
+        request = urllib.request.Request(self.base + path, method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Content-Type": "application/json",
+                                                  **({"Authorization": f"Bearer {self.token}"} if auth else {})})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+            return json.loads(text) if text else {}
+
+    def get(self, path: str) -> dict:
+        return self._send("GET", path)
+
+    def post(self, path: str, body: dict) -> dict:
+        return self._send("POST", path, body)
+
+    def patch(self, path: str, body: dict) -> dict:
+        return self._send("PATCH", path, body)
+
+    def runs(self, dag: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+
+    def task(self, dag: str, run_id: str, task_id: str) -> dict:
+        return self.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+
+def wait(what: str, done, timeout: float = 900, every: float = 5):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        result = done()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def settled(api: Api, dags: list[str], quiet_polls: int = 3) -> None:
+    """Wait until none of ``dags`` has a queued or running run for ``quiet_polls`` polls in a row."""
+    quiet = [0]
+
+    def idle():
+        active = [r for d in dags for r in api.runs(d) if r["state"] in ("queued", "running")]
+        failed = [(d, r["dag_run_id"]) for d in dags for r in api.runs(d) if r["state"] == "failed"]
+        assert not failed, f"failed DAG runs: {failed}"
+        quiet[0] = 0 if active else quiet[0] + 1
+        return quiet[0] >= quiet_polls
+
+    wait(f"{dags} to finish", idle)
+
+
+def snapshot() -> dict[str, list]:
+    tables = [f"silver.{n}" for n in SOURCES] + [f"gold.{n}" for n in GOLDS] + [f"bronze.{n}" for n in SOURCES]
+    return {t: sorted(trino.query(f"SELECT * FROM lake.{t}")[1], key=repr) for t in tables}
+
+
+@pytest.fixture(scope="module")
+def airflow(stack, tmp_path_factory):
+    from lakehouse import services
+
+    ours = services.select(["airflow"], stack)
+    if any(s.pid() is not None for s in ours):
+        pytest.fail("the test environment's Airflow is already running; stop it first "
+                    "(LAKE_ENV=test lake down airflow): this test starts its own with test settings")
+    fail_dir = tmp_path_factory.mktemp("fail_once")
+    saved = {k: os.environ.get(k) for k in ("LAKE_AIRFLOW_RETRY_DELAY", "LAKE_TEST_FAIL_ONCE_DIR")}
+    os.environ["LAKE_AIRFLOW_RETRY_DELAY"] = "2"
+    os.environ["LAKE_TEST_FAIL_ONCE_DIR"] = str(fail_dir)
+    # a fresh metadata database: runs of earlier test sessions would collide with these logical dates
+    airflow_env.reset_metadata(stack)
+    reset(SOURCES + GOLDS, stack)
+    try:
+        services.up(["airflow"], stack)
+        api = Api(stack)
+        for name in SOURCES + GOLDS:
+            wait(f"DAG {dag_id(name)} to be parsed",
+                 lambda n=name: _exists(api, dag_id(n)), timeout=300)
+            api.patch(f"/api/v2/dags/{dag_id(name)}", {"is_paused": False})
+        yield api, fail_dir
+    finally:
+        services.down(["airflow"], stack)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _exists(api: Api, dag: str) -> bool:
+    try:
+        api.get(f"/api/v2/dags/{dag}")
+        return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+
+
+@pytest.fixture(scope="module")
+def scheduled(airflow):
+    """Unpausing runs each source once on its cron (the latest 02:00, catchup off); gold follows by Assets."""
+    api, _ = airflow
+    for name in SOURCES:
+        wait(f"the scheduled run of {dag_id(name)}", lambda n=name: any(
+            r["run_type"] == "scheduled" and _run_state(api, dag_id(n), r["dag_run_id"]) == "success"
+            for r in api.runs(dag_id(n))))
+    settled(api, [dag_id(g) for g in GOLDS])
+    return api
+
+
+@pytest.fixture(scope="module")
+def triggered(scheduled, airflow):
+    """Trigger provinces for another date through the REST API; its bronze task fails its first try."""
+    api, fail_dir = airflow
+    since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
+    (fail_dir / f"{dag_id('provinces')}.bronze__provinces").touch()
+    run = api.post(f"/api/v2/dags/{dag_id('provinces')}/dagRuns",
+                   {"logical_date": f"{TRIGGERED}T02:00:00Z", "dag_run_id": f"test__{TRIGGERED}"})
+    wait("the triggered run", lambda: _run_state(api, dag_id("provinces"), run["dag_run_id"]) == "success")
+    settled(api, [dag_id(g) for g in GOLDS])
+    return api, run["dag_run_id"], since
+
+
+def _run_state(api: Api, dag: str, run_id: str) -> str:
+    state = api.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}")["state"]
+    assert state != "failed", f"{dag} run {run_id} failed; see its task logs in the Airflow UI"
+    return state
+
+
+def test_sources_run_on_their_cron_and_gold_follows_by_assets(scheduled):
+    api = scheduled
+    assert trino.query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
+    assert trino.query("SELECT count(*), sum(commune_count) FROM lake.gold.commune_counts_by_province")[1] \
+        == [(34, 3321)]
+    for gold in GOLDS:  # asset-triggered, built at least once with every input present
+        runs = api.runs(dag_id(gold))
+        assert runs and all(r["run_type"] == "asset_triggered" for r in runs)
+        built = [r for r in runs if api.task(dag_id(gold), r["dag_run_id"], f"gold__{gold}")["state"] == "success"]
+        assert built, f"{gold}: no run built the table"
+
+
+def test_a_triggered_run_whose_task_fails_once_succeeds_on_retry_and_logs_both_tries(triggered):
+    api, run_id, since = triggered
+    ti = api.task(dag_id("provinces"), run_id, "bronze__provinces")
+    assert ti["state"] == "success" and ti["try_number"] == 2
+    rows = trino.query(f"SELECT status, error FROM lake.ops.run_log WHERE dataset = 'provinces' "
+                       f"AND layer = 'bronze' AND batch_id = 'provinces@{TRIGGERED}' "
+                       f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
+    statuses = [status for status, _ in rows]
+    assert statuses == ["failed", "success"], rows
+    assert "lake__provinces.bronze__provinces try 1 failed" in rows[0][1]
+    assert trino.query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
+
+
+def create_backfill(api: Api, dag: str) -> dict:
+    body = {"dag_id": dag, "from_date": f"{BACKFILL[0]}T00:00:00Z", "to_date": f"{BACKFILL[1]}T23:00:00Z",
+            "max_active_runs": 1, "reprocess_behavior": "completed"}
+    return api.post("/api/v2/backfills", body)
+
+
+def test_a_backfill_of_three_dates_run_twice_gives_the_same_rows(triggered):
+    api, _, _ = triggered
+    snapshots = []
+    for attempt in range(2):
+        backfill = create_backfill(api, dag_id("provinces"))
+        wait(f"backfill {backfill['id']}",
+             lambda: api.get(f"/api/v2/backfills/{backfill['id']}")["completed_at"] is not None, timeout=1200)
+        runs = [r for r in api.runs(dag_id("provinces")) if r["run_type"] == "backfill"]
+        assert sorted(r["logical_date"][:10] for r in runs) == ["2026-11-20", "2026-11-21", "2026-11-22"]
+        assert all(r["state"] == "success" for r in runs), runs
+        settled(api, [dag_id(g) for g in GOLDS])
+        snapshots.append(snapshot())
+    assert snapshots[0] == snapshots[1]
+    assert len(snapshots[1]["silver.provinces"]) == 34
