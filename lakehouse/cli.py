@@ -320,6 +320,32 @@ def cmd_quarantine(args: argparse.Namespace) -> None:
     _run_pipeline([Step("replay", spec.name), Step("publish", spec.name), *golds], dt.date.today().isoformat())
 
 
+def cmd_catalog(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from lakehouse import catalog
+
+    try:
+        if not args.no_quality:
+            from lakehouse import trino
+            trino.register_ops()  # the scorecard and run log, once they exist
+        if args.export:
+            from jobs import export_open_data
+
+            manifests = export_open_data.run_all(args.date)
+            print(f"[lake] exported {len(manifests)} open dataset(s)", flush=True)
+        names = [args.catalog] if args.catalog else None
+        paths = catalog.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality)
+    except Exception as exc:  # the trino, minio and HTTP clients raise many types; say what to do
+        if exc.__class__.__module__.startswith(("trino", "requests", "urllib3", "minio")):
+            raise LakeError(f"catalog: cannot read the lake through Trino and S3 ({exc.__class__.__name__}: "
+                            f"{getattr(exc, 'message', None) or exc}); start them with `lake up`, or write the "
+                            "catalogs from the specs alone with --no-quality") from exc
+        raise
+    for path in paths:
+        print(f"[lake] {path}")
+
+
 def cmd_airflow(args: argparse.Namespace) -> None:
     from lakehouse import airflow_env
     sys.exit(airflow_env.run_cli(args.args, check=False))
@@ -436,6 +462,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="a source dataset")
     p.set_defaults(func=cmd_quarantine)
 
+    p = sub.add_parser("catalog", help="write the open-data, big-data and master/shared catalogs (DCAT-AP "
+                                       "JSON-LD); --export also refreshes the open-data downloads",
+                       description="Write <catalog>.jsonld for the three catalogs of the National Data Strategy "
+                                   "(open_data, big_data, master_shared): one dcat:Catalog each, listing the "
+                                   "datasets whose spec names it in `catalogs:`, with titles and descriptions "
+                                   "in Vietnamese and English, licence, update frequency, the Trino table and "
+                                   "(open data) the CSV and Parquet downloads, and each dataset's quality "
+                                   "scores and freshness read through Trino (lake.ops.quality_scorecard). "
+                                   "Publisher, contact and default licence: lake_config/catalogs.yaml. With "
+                                   "--export, first export every open dataset as CSV and Parquet to "
+                                   "s3://<bucket>/open_data/<dataset>/ and <state>/portal/open_data/<dataset>/.")
+    p.add_argument("--catalog", choices=["open_data", "big_data", "master_shared"],
+                   help="write only this catalog (default: all three)")
+    p.add_argument("--out", metavar="DIR", help="folder for the .jsonld files (default: <state>/portal/catalog)")
+    p.add_argument("--export", action="store_true",
+                   help="first export every open dataset (CSV, Parquet, manifest.json) for download")
+    p.add_argument("--no-quality", action="store_true",
+                   help="do not read scores and freshness from Trino (the catalogs from the specs alone)")
+    p.add_argument("--date", default=today, help="logical date recorded in the export manifests (default: today)")
+    p.set_defaults(func=cmd_catalog)
+
     p = sub.add_parser("airflow", help="run the airflow CLI with this checkout's configuration")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for `airflow`")
     p.set_defaults(func=cmd_airflow)
@@ -449,7 +496,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"{args.command}: give a dataset or domain, or --all")
     if args.command in ("run", "maintain") and args.all and args.targets:
         parser.error(f"{args.command}: give datasets or --all, not both")
-    if args.command in ("run", "ingest", "generate", "demo", "maintain"):
+    if args.command == "catalog" and args.export and args.no_quality:
+        parser.error("catalog: --export reads Trino anyway; leave out --no-quality")
+    if args.command in ("run", "ingest", "generate", "demo", "maintain", "catalog"):
         try:
             dt.date.fromisoformat(args.date)
         except ValueError:

@@ -8,7 +8,8 @@
 * A **gold** dataset's DAG (``lake__<name>``) runs ``gold → publish`` whenever the
   Asset of one of its inputs changes (``depends_on``), never on a clock.
 * ``lake__maintenance`` runs OPTIMIZE + VACUUM on every dataset at night;
-  ``lake__quality`` checks freshness hourly.
+  ``lake__quality`` checks freshness hourly; ``lake__catalog`` exports the open
+  datasets and writes the three DCAT catalogs daily.
 
 Every task that writes a dataset's Delta tables (bronze, silver, gold,
 maintenance) takes the dataset's one-slot pool ``lake__<name>`` (see `pools`),
@@ -36,6 +37,7 @@ START_DATE = dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc)  # the 2025 adminis
 TIMEZONE = "UTC"  # the specs' crons are read in UTC
 QUALITY_DAG = "lake__quality"
 MAINTENANCE_DAG = "lake__maintenance"
+CATALOG_DAG = "lake__catalog"
 MAINTENANCE_SCHEDULE = "0 20 * * 6"  # Saturdays 20:00 UTC = Sunday 03:00 in Vietnam, before the daily loads
 RETRIES = 2
 TIMEOUT = dt.timedelta(hours=2)
@@ -263,7 +265,7 @@ def build_all_dags(catalog: Catalog | None = None) -> dict:
 
     catalog = catalog or load_catalog()
     source_order(catalog, [s.name for s in catalog.sources()])  # refuses conform cycles: they would loop
-    clash = {dag_id(n) for n in catalog.datasets} & {QUALITY_DAG, MAINTENANCE_DAG}
+    clash = {dag_id(n) for n in catalog.datasets} & {QUALITY_DAG, MAINTENANCE_DAG, CATALOG_DAG}
     if clash:
         raise LakeError(f"dataset names {sorted(clash)} clash with the platform's own DAGs; rename the datasets")
     dags = {}
@@ -273,6 +275,7 @@ def build_all_dags(catalog: Catalog | None = None) -> dict:
         dags[dag_id(spec.name)] = build_gold_dag(catalog, spec)
     dags[MAINTENANCE_DAG] = build_maintenance_dag(catalog)
     dags[QUALITY_DAG] = build_quality_dag(catalog)
+    dags[CATALOG_DAG] = build_catalog_dag(catalog)
     return dags
 
 
@@ -295,3 +298,37 @@ def run_order(catalog: Catalog, names: list[str]) -> list[str]:
     ordered = [n for n in source_order(catalog, sources) if n in sources]
     golds += [g.name for g in catalog.golds() if set(g.depends_on) & set(ordered)]  # as `lake run` does
     return [dag_id(n) for n in ordered] + [dag_id(n) for n in sorted(set(golds))]
+
+
+def build_catalog_dag(catalog: Catalog):
+    """Daily: export every open dataset (CSV, Parquet) for download, then write the three DCAT catalogs.
+
+    The catalogs are written even when an export failed (``all_done``): they then
+    carry that dataset's previous download and its current quality scores.
+    """
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG, Asset
+
+    from lakehouse.catalog import open_datasets
+
+    env = _env()
+    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
+    with DAG(
+        dag_id=CATALOG_DAG,
+        description="Open-data downloads (CSV, Parquet) of every open dataset, then the open-data, big-data "
+                    "and master/shared catalogs (DCAT-AP JSON-LD) with quality scores and freshness",
+        schedule="@daily",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),
+                      "execution_timeout": dt.timedelta(hours=1)},
+        tags=["lake", "catalog"],
+    ) as dag:
+        write = BashOperator(task_id="catalogs", bash_command=f"cd {root} && exec {python} -m lakehouse.cli catalog",
+                             env=env, append_env=True, trigger_rule="all_done",
+                             outlets=[Asset("lake://catalog/dcat")])
+        for spec in open_datasets(catalog):
+            BashOperator(task_id=f"export__{spec.name}", bash_command=_job_command("export_open_data", spec.name),
+                         env=env, append_env=True, outlets=[Asset(f"lake://open_data/{spec.name}")]) >> write
+    return dag

@@ -275,6 +275,49 @@ class Maintenance(_Strict):
     vacuum_retain_hours: int = Field(168, ge=0, description="keep files no longer referenced for this long")
 
 
+# ---- catalog entry (DCAT-AP): what the national data portal shows of a dataset -------------------
+
+Theme = Literal["AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "REGI", "SOCI", "TECH",
+                "TRAN"]   # the EU data-theme vocabulary DCAT-AP uses for dcat:theme
+LICENSES = {  # SPDX id → the licence's IRI (dct:license); any other licence is given as its http(s) IRI
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
+    "PDDL-1.0": "https://opendatacommons.org/licenses/pddl/1-0/",
+}
+_EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def check_license(value: str) -> str:
+    """An SPDX id from :data:`LICENSES` or an http(s) IRI."""
+    if value in LICENSES or re.match(r"^https?://\S+$", value):
+        return value
+    raise ValueError(f"{value!r} is neither a known SPDX id ({', '.join(LICENSES)}) nor an http(s) IRI")
+
+
+class Text(_Strict):
+    """A short text in Vietnamese and in English (a catalog title)."""
+
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Keywords(_Strict):
+    """Search words of the catalog entry, per language."""
+
+    vi: list[str] = Field(default_factory=list)
+    en: list[str] = Field(default_factory=list)
+
+
+class Contact(_Strict):
+    """Who answers questions about a dataset (dcat:contactPoint)."""
+
+    name: str = Field(min_length=1)
+    email: str = Field(pattern=_EMAIL_RE)
+    url: str | None = Field(None, pattern=r"^https?://\S+$")
+
+
 class _DatasetBase(_Strict):
     name: str = Field(pattern=NAME_RE)
     domain: str = Field(pattern=NAME_RE)
@@ -282,7 +325,40 @@ class _DatasetBase(_Strict):
     grain: str = Field(description="one sentence: what one row is")
     classification: Classification = "internal"
     catalogs: list[CatalogName] = Field(default_factory=list)
+    title: Text | None = Field(None, description="catalog title {vi, en}; required when `catalogs` is not empty")
+    description_vi: str | None = Field(
+        None, description="the description in Vietnamese (`description` is the English one); required in a catalog")
+    keywords: Keywords = Field(default_factory=Keywords, description="catalog search words {vi: [...], en: [...]}")
+    themes: list[Theme] = Field(default_factory=list, description="EU data themes, e.g. GOVE, ENVI, REGI")
+    license: str | None = Field(
+        None, description="SPDX id or licence IRI; open data defaults to `license` in lake_config/catalogs.yaml")
+    contact: Contact | None = Field(
+        None, description="contact point; default `contact` in lake_config/catalogs.yaml")
     schedule: str | None = Field(None, description="cron expression, or null for manual/asset-driven runs")
+
+    @field_validator("license")
+    @classmethod
+    def _known_license(cls, value: str | None) -> str | None:
+        return None if value is None else check_license(value)
+
+    @model_validator(mode="after")
+    def _catalog_entry(self) -> "_DatasetBase":
+        if len(set(self.catalogs)) != len(self.catalogs):
+            raise ValueError("catalogs: names a catalog twice")
+        if self.catalogs and self.title is None:
+            raise ValueError(f"title: required when the dataset is in a catalog ({', '.join(self.catalogs)}); "
+                             "give {vi: ..., en: ...}")
+        if self.catalogs and not (self.description_vi or "").strip():
+            raise ValueError(f"description_vi: required when the dataset is in a catalog "
+                             f"({', '.join(self.catalogs)}): the portal shows the description in Vietnamese")
+        if "open_data" in self.catalogs and self.classification != "open":
+            raise ValueError(f"catalogs: open_data lists only datasets with classification: open "
+                             f"(this one is {self.classification!r})")
+        personal = [c.name for c in getattr(self, "columns", []) if c.personal]
+        if self.classification == "open" and personal:
+            raise ValueError(f"classification: an open dataset cannot hold personal data "
+                             f"(personal columns: {', '.join(personal)})")
+        return self
 
 
 class SourceDataset(_DatasetBase):

@@ -1,0 +1,179 @@
+"""Open-data exports and the DCAT catalogs on the real stack.
+
+A small open dataset (and the gold table built from it) is ingested, exported and
+catalogued: the CSV and Parquet files must hold exactly the rows Trino returns, the
+manifest must describe the bytes in S3, the catalog's quality measurements must be
+the newest row of ``lake.ops.quality_scorecard``, and a published dataset that is not
+open must never be exported.  The datasets are in tests/integration/datasets/catalog.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import rdflib
+from rdflib import RDF, Namespace, URIRef
+
+from jobs import export_open_data
+from lakehouse import catalog as catalogs
+from lakehouse import storage, trino
+from lakehouse.errors import LakeError
+from lakehelp import ingest, reset, use_datasets
+
+HERE = Path(__file__).resolve().parent
+FOLDER = HERE / "datasets" / "catalog"
+OPEN = ["cat_stations", "cat_station_counts"]
+DATASETS = [*OPEN, "cat_partners"]
+DAY = "2026-11-20"
+DCAT = Namespace("http://www.w3.org/ns/dcat#")
+DCT = Namespace("http://purl.org/dc/terms/")
+DQV = Namespace("http://www.w3.org/ns/dqv#")
+
+STATIONS = [
+    {"station_id": "KT-01", "station_name": "Trạm Láng", "kind": "tự động", "capacity": "12.50",
+     "installed_on": "2020-01-15", "measured_at": "2026-11-20T08:00:00+07:00", "is_active": "true"},
+    {"station_id": "KT-02", "station_name": "Trạm Đà Nẵng", "kind": "thủ công", "capacity": "-1",
+     "installed_on": "15/03/2019", "measured_at": "2026-11-20T09:30:00Z", "is_active": "false"},
+    {"station_id": "KT-03", "station_name": "Trạm Cà Mau", "kind": None, "capacity": "7",
+     "installed_on": None, "measured_at": None, "is_active": None},
+    {"station_id": "KT-04", "station_name": "Trạm Huế; \"cũ\", ven sông", "kind": "tự động", "capacity": None,
+     "installed_on": "2021-12-31", "measured_at": "2026-11-19T23:59:59Z", "is_active": "true"},
+]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _object(settings, key: str) -> bytes:
+    return storage.fetcher(settings)(f"s3a://{settings.bucket}/{key}")
+
+
+@pytest.fixture(scope="module")
+def published(stack, tmp_path_factory):
+    settings = stack
+    reset(DATASETS, settings)
+    for name in DATASETS:
+        storage.delete_prefix(f"{catalogs.EXPORT_PREFIX}/{name}/", settings)
+    folder = tmp_path_factory.mktemp("catalog")
+    with use_datasets(FOLDER):
+        ingest("cat_stations", [_jsonl(folder / "stations.jsonl", STATIONS)], DAY)
+        ingest("cat_partners", [_jsonl(folder / "partners.jsonl", [{"office_id": 1, "office_name": "Sở A"}])], DAY)
+        trino.register_ops(settings)
+        manifests = {m["dataset"]: m for m in export_open_data.run_all(DAY)}
+        out = folder / "dcat"
+        catalogs.publish(out_dir=out, settings=settings)
+        yield {"settings": settings, "manifests": manifests, "out": out}
+
+
+def _trino_rows(settings, sql: str) -> tuple[list[str], list[tuple]]:
+    return trino.query(sql, settings)
+
+
+@pytest.mark.parametrize("name, layer, order", [("cat_stations", "silver", "station_id"),
+                                                ("cat_station_counts", "gold", "kind")])
+def test_csv_and_parquet_hold_exactly_the_rows_trino_returns(published, name, layer, order):
+    settings, manifest = published["settings"], published["manifests"][name]
+    columns = [c["name"] for c in manifest["columns"]]
+    assert not [c for c in columns if c.startswith("_")], "bookkeeping columns must not be published"
+    names, rows = _trino_rows(settings, f"SELECT {', '.join(columns)} FROM lake.{layer}.{name} ORDER BY {order}")
+    assert rows and manifest["rows"] == len(rows)
+    parquet = pq.read_table(io.BytesIO(_object(settings, f"open_data/{name}/{name}.parquet")))
+    assert parquet.column_names == names
+    assert parquet.to_pylist() == [dict(zip(names, r)) for r in rows]
+    text = _object(settings, f"open_data/{name}/{name}.csv").decode("utf-8")
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed[0] == names and len(parsed) == len(rows) + 1
+    for line, row in zip(parsed[1:], rows):
+        assert line == [export_open_data._text(v) for v in row]
+    # the portal folder serves the same bytes, and the manifest describes them
+    portal = settings.state_dir / "portal" / "open_data" / name
+    assert json.loads(_object(settings, f"open_data/{name}/manifest.json")) == \
+        json.loads((portal / "manifest.json").read_text(encoding="utf-8"))
+    for f in manifest["files"]:
+        data = _object(settings, f["key"])
+        assert data == (portal / f["name"]).read_bytes()
+        assert f["bytes"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_values_survive_as_written(published):
+    settings = published["settings"]
+    text = _object(settings, "open_data/cat_stations/cat_stations.csv").decode("utf-8")
+    by_id = {r["station_id"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert by_id["KT-01"]["station_name"] == "Trạm Láng" and by_id["KT-01"]["capacity"] == "12.50"
+    assert by_id["KT-01"]["measured_at"].startswith("2026-11-20T01:00:00")  # +07:00 kept in UTC
+    assert by_id["KT-02"]["installed_on"] == "2019-03-15" and by_id["KT-02"]["is_active"] == "false"
+    assert by_id["KT-03"]["kind"] == "" and by_id["KT-03"]["measured_at"] == ""
+    assert by_id["KT-04"]["station_name"] == "Trạm Huế; \"cũ\", ven sông"
+    table = pq.read_table(io.BytesIO(_object(settings, "open_data/cat_stations/cat_stations.parquet")))
+    first = table.to_pylist()[0]
+    assert first["capacity"] == Decimal("12.50") and first["installed_on"] == dt.date(2020, 1, 15)
+
+
+def test_a_dataset_that_is_not_open_is_never_exported(published):
+    settings = published["settings"]
+    assert set(published["manifests"]) == set(OPEN)
+    _, rows = _trino_rows(settings, "SELECT count(*) FROM lake.silver.cat_partners")
+    assert rows[0][0] == 1  # published in Trino, yet
+    with pytest.raises(LakeError, match="cat_partners is not open data"):
+        with use_datasets(FOLDER):
+            export_open_data.run("cat_partners", DAY)
+    assert storage.list_keys("open_data/cat_partners/", settings) == []
+    assert not (settings.state_dir / "portal" / "open_data" / "cat_partners").exists()
+
+
+def _graph(published, name: str) -> rdflib.Graph:
+    return rdflib.Graph().parse(published["out"] / f"{name}.jsonld", format="json-ld")
+
+
+def test_catalogs_list_their_datasets(published):
+    config = catalogs.load_config()
+    listed = {}
+    for name in catalogs.CATALOGS:
+        g = _graph(published, name)
+        cat = URIRef(catalogs.catalog_iri(config, name))
+        listed[name] = {str(d).rsplit("/", 1)[1] for d in g.objects(cat, DCAT.dataset)}
+    assert listed == {"open_data": set(OPEN), "big_data": set(OPEN), "master_shared": {"cat_partners"}}
+
+
+def test_catalog_scores_and_freshness_are_those_of_the_scorecard(published):
+    settings = published["settings"]
+    config = catalogs.load_config()
+    g = _graph(published, "open_data")
+    dataset = URIRef(catalogs.dataset_iri(config, "cat_stations"))
+    got = {}
+    for m in g.objects(dataset, DQV.hasQualityMeasurement):
+        got[str(g.value(m, DQV.isMeasurementOf)).rsplit("/", 1)[1]] = g.value(m, DQV.value).toPython()
+    names, rows = _trino_rows(settings, "SELECT dung, du, sach, song, overall, checked_at FROM "
+                                        "lake.ops.quality_scorecard WHERE dataset = 'cat_stations' "
+                                        "ORDER BY checked_at DESC LIMIT 1")
+    newest = dict(zip(names, rows[0]))
+    for dim in ("dung", "du", "sach", "song", "overall"):
+        assert got[dim] == pytest.approx(newest[dim]), dim
+    assert got["dung"] < 100 and got["du"] < 100 and got["sach"] == 100  # the warn rules were counted
+    _, loads = _trino_rows(settings, "SELECT max(finished_at) FROM lake.ops.run_log WHERE dataset = 'cat_stations' "
+                                     "AND layer = 'silver' AND status = 'success'")
+    assert got["last_load"] == loads[0][0]
+    assert got["on_time"] is True
+    assert g.value(dataset, DCT.modified).toPython() == loads[0][0]
+    # the downloads are described with the manifest's size and checksum
+    manifest = published["manifests"]["cat_stations"]
+    sizes = {f["format"]: f["bytes"] for f in manifest["files"]}
+    for dist in g.objects(dataset, DCAT.distribution):
+        fmt = str(dist).rsplit("/", 1)[1]
+        if fmt in sizes:
+            assert g.value(dist, DCAT.byteSize).toPython() == sizes[fmt]
+    # a gold dataset carries its last build
+    gold = URIRef(catalogs.dataset_iri(config, "cat_station_counts"))
+    assert g.value(gold, DCT.modified) is not None
+    assert (gold, URIRef("http://www.w3.org/ns/prov#wasDerivedFrom"), dataset) in g
+    assert (dataset, RDF.type, DCAT.Dataset) in g
