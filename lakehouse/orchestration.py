@@ -227,6 +227,24 @@ def build_maintenance_dag(catalog: Catalog):
     return dag
 
 
+def _platform_dag(dag_id: str, description: str, schedule: str, timeout: dt.timedelta, tag: str):
+    """A DAG of the platform's own (not a dataset's): one retry after 2 min, no catch-up, one run at a time."""
+    from airflow.sdk import DAG
+
+    return DAG(dag_id=dag_id, description=description, schedule=schedule, start_date=START_DATE, catchup=False,
+               max_active_runs=1, tags=["lake", tag],
+               default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2), "execution_timeout": timeout})
+
+
+def _cli_task(task_id: str, args: str, **kwargs):
+    """A task running ``lake <args>`` (after its upstream tasks, whether they failed or not)."""
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
+    return BashOperator(task_id=task_id, bash_command=f"cd {root} && exec {python} -m lakehouse.cli {args}",
+                        env=_env(), append_env=True, trigger_rule="all_done", **kwargs)
+
+
 def build_quality_dag(catalog: Catalog):
     """Hourly: check every dataset with a freshness SLA (sống), then rebuild the quality site.
 
@@ -234,23 +252,10 @@ def build_quality_dag(catalog: Catalog):
     stops delivering never triggers its own DAG, so this one notices.
     """
     from airflow.providers.standard.operators.bash import BashOperator
-    from airflow.sdk import DAG
 
-    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
-    with DAG(
-        dag_id=QUALITY_DAG,
-        description="Freshness (sống) of every dataset with an SLA, then the quality report site",
-        schedule="@hourly",
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),
-                      "execution_timeout": dt.timedelta(minutes=30)},
-        tags=["lake", "quality"],
-    ) as dag:
-        site = BashOperator(task_id="quality_site", bash_command=f"cd {root} && exec {python} -m lakehouse.cli "
-                                                                 "quality --site --format json > /dev/null",
-                            env=_env(), append_env=True, trigger_rule="all_done")
+    with _platform_dag(QUALITY_DAG, "Freshness (sống) of every dataset with an SLA, then the quality report site",
+                       "@hourly", dt.timedelta(minutes=30), "quality") as dag:
+        site = _cli_task("quality_site", "quality --site --format json > /dev/null")
         for spec in catalog.sources():
             if spec.freshness:
                 BashOperator(task_id=f"freshness__{spec.name}", bash_command=_job_command("freshness", spec.name),
@@ -307,28 +312,15 @@ def build_catalog_dag(catalog: Catalog):
     carry that dataset's previous download and its current quality scores.
     """
     from airflow.providers.standard.operators.bash import BashOperator
-    from airflow.sdk import DAG, Asset
+    from airflow.sdk import Asset
 
     from lakehouse.catalog import open_datasets
 
-    env = _env()
-    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
-    with DAG(
-        dag_id=CATALOG_DAG,
-        description="Open-data downloads (CSV, Parquet) of every open dataset, then the open-data, big-data "
-                    "and master/shared catalogs (DCAT-AP JSON-LD) with quality scores and freshness",
-        schedule="@daily",
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=2),
-                      "execution_timeout": dt.timedelta(hours=1)},
-        tags=["lake", "catalog"],
-    ) as dag:
-        write = BashOperator(task_id="catalogs", bash_command=f"cd {root} && exec {python} -m lakehouse.cli catalog",
-                             env=env, append_env=True, trigger_rule="all_done",
-                             outlets=[Asset("lake://catalog/dcat")])
+    with _platform_dag(CATALOG_DAG, "Open-data downloads (CSV, Parquet) of every open dataset, then the open-data, "
+                       "big-data and master/shared catalogs (DCAT-AP JSON-LD) with quality scores and freshness",
+                       "@daily", dt.timedelta(hours=1), "catalog") as dag:
+        write = _cli_task("catalogs", "catalog", outlets=[Asset("lake://catalog/dcat")])
         for spec in open_datasets(catalog):
             BashOperator(task_id=f"export__{spec.name}", bash_command=_job_command("export_open_data", spec.name),
-                         env=env, append_env=True, outlets=[Asset(f"lake://open_data/{spec.name}")]) >> write
+                         env=_env(), append_env=True, outlets=[Asset(f"lake://open_data/{spec.name}")]) >> write
     return dag
