@@ -224,7 +224,7 @@ def make_certificate(host: str, days: int = 825) -> tuple[bytes, bytes]:
 
 def _write_private(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two publish tasks may refresh at once
     tmp.write_bytes(text.encode() if isinstance(text, str) else text)
     tmp.chmod(0o600)
     os.replace(tmp, path)
@@ -239,7 +239,7 @@ def ensure_certificate(tls_dir: Path, host: str) -> tuple[Path, Path]:
     key_pem, cert_pem = make_certificate(host)
     _write_private(server, key_pem + cert_pem)
     client.parent.mkdir(parents=True, exist_ok=True)
-    tmp = client.with_name(client.name + ".tmp")
+    tmp = client.with_name(f"{client.name}.{os.getpid()}.tmp")
     tmp.write_bytes(cert_pem)
     os.replace(tmp, client)
     return server, client
