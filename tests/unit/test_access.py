@@ -235,3 +235,20 @@ def test_certificate_names_the_host_and_is_made_once(tmp_path):
     assert client.read_bytes() == cert                       # same host: kept
     trino_security.ensure_certificate(tmp_path, "10.0.0.5")
     assert trino_security.certificate_ok(client.read_bytes(), "10.0.0.5")  # a new host: made again
+
+
+def test_lake_users_prints_every_user_and_sql_refuses_an_unknown_one(tmp_path, monkeypatch, capsys):
+    from lakehouse import settings as settings_mod
+    from lakehouse.cli import main
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    monkeypatch.setattr(settings_mod, "_settings", Settings(Environment(name="x")))
+    main(["users", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    shipped = load_access()
+    assert [r["user"] for r in rows] == ["lake", *sorted(shipped.users())]
+    assert {r["member_of"] for r in rows if r["user"] == "hn_officer"} == {"partner so_ha_noi"}
+    assert all(len(r["password"]) >= 16 for r in rows)
+    with pytest.raises(SystemExit):
+        main(["sql", "SELECT 1", "--user", "nobody"])
+    assert "no Trino user 'nobody' (known: analyst, btc_analyst" in capsys.readouterr().err
