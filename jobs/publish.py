@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakehouse import jobrun, storage, trino
+from lakehouse import jobrun, storage, trino, trino_security
 from lakehouse.settings import get_settings, quarantine_table
 from lakehouse.spec import GoldDataset, load_catalog
 
@@ -21,6 +21,8 @@ def run(dataset: str, date: str) -> list[str]:
         print(f"[publish] {name}: {'registered' if created else 'already registered'}", flush=True)
         published.append(name)
     trino.register_ops(settings)
+    if trino_security.refresh(settings):  # a new spec's grants reach the local Trino with its tables
+        print("[publish] Trino access rules regenerated from the specs", flush=True)
     return published
 
 

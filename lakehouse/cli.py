@@ -94,7 +94,9 @@ def cmd_up(args: argparse.Namespace) -> None:
     if not args.services or "airflow" in args.services or "airflow-api-server" in args.services:
         print(f"[lake] Airflow UI: http://{settings.host}:{settings.env.services.airflow.port}  "
               f"user: admin  password: {settings.secrets['airflow_admin_password']}")
-    print(f"[lake] Trino: http://{settings.host}:{settings.trino_port}  catalog: {settings.trino_catalog}")
+    print(f"[lake] Trino: {settings.trino_url}  catalog: {settings.trino_catalog}  "
+          f"certificate: {settings.trino_cert}")
+    print("[lake] Trino users and their generated passwords: `lake users`")
 
 
 def cmd_down(args: argparse.Namespace) -> None:
@@ -154,12 +156,35 @@ def cmd_sql(args: argparse.Namespace) -> None:
     from lakehouse import trino
     sql = args.query if args.query != "-" else sys.stdin.read()
     try:
-        columns, rows = trino.query(sql)
+        if args.user:
+            from lakehouse.settings import get_settings
+            from lakehouse.trino_security import users
+            known = {r["user"]: r["password"] for r in users(get_settings())}
+            if args.user not in known:
+                raise LakeError(f"no Trino user {args.user!r} (known: {', '.join(sorted(known))}); "
+                                f"users are listed in lake_config/access.yaml")
+            columns, rows = trino.query(sql, user=args.user, password=known[args.user])
+        else:
+            columns, rows = trino.query(sql)
     except Exception as exc:  # the trino client raises many types; show the server's message
         if exc.__class__.__module__.startswith(("trino", "requests", "urllib3")):
             raise LakeError(f"Trino: {getattr(exc, 'message', None) or exc}") from exc
         raise
     print(format_rows(columns, rows, args.format))
+
+
+def cmd_users(args: argparse.Namespace) -> None:
+    from lakehouse.settings import get_settings
+    from lakehouse.trino_security import how_to_connect, refresh, users
+    settings = get_settings()
+    rows = users(settings)
+    if refresh(settings):
+        print("[lake] users, groups and access rules regenerated for the local Trino (effective within 5 s)",
+              file=sys.stderr)
+    columns = ["user", "member_of", "password"]
+    print(format_rows(columns, [[r[c] for c in columns] for r in rows], args.format))
+    if args.format == "table":
+        print("\n" + how_to_connect(settings))
 
 
 def cmd_spec(args: argparse.Namespace) -> None:
@@ -386,7 +411,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sql", help="run a SQL query on Trino and print the result")
     p.add_argument("query", help="the SQL text, or - to read it from standard input")
     p.add_argument("--format", **fmt)
+    p.add_argument("--user", help="run as this user of lake_config/access.yaml (default: the platform's "
+                                  "service user), to see what it sees")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("users", help="Trino users, their generated passwords, and how to connect",
+                       description="Print every Trino user (the platform's service user and the users of "
+                                   "lake_config/access.yaml), its partner or group and its generated password "
+                                   "(kept in the state dir's secrets.json, never in git), then how to connect "
+                                   "with the Trino CLI, JDBC and Python. Also refreshes the local Trino's users, "
+                                   "groups and access rules.")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("spec", help="check and describe the dataset specs in lake_config/")
     p.add_argument("action", choices=["validate", "list", "schema"],

@@ -20,7 +20,8 @@ from lakehouse.errors import LakeError, MissingToolError
 from lakehouse.settings import REPO_ROOT, Settings, get_settings
 
 TRINO_VERSION = "476"
-TRINO_PLUGINS = ("delta-lake",)  # only the connectors we use are unpacked
+TRINO_PLUGINS = ("delta-lake", "password-authenticators")  # only the plugins we use are unpacked
+# (password-authenticators: the password file and the group file of Trino secured)
 TRINO_MIN_JAVA = 24
 SPARK_JAVA = (17, 21)  # Spark 4.1 runs on Java 17 or 21
 
@@ -203,10 +204,36 @@ def install_trino(settings: Settings) -> Path:
         (tmp / ".complete").write_text("ok\n")
         shutil.rmtree(home, ignore_errors=True)
         tmp.rename(home)
+    _add_trino_plugins(home, settings)
     cli = trino_cli_jar(settings)
     if not cli.exists():
         _maven_fetch(f"io.trino:trino-cli:{TRINO_VERSION}:jar:executable", cli.parent)
     return home
+
+
+def _add_trino_plugins(home: Path, settings: Settings) -> None:
+    """Unpack plugins added to TRINO_PLUGINS since ``home`` was unpacked, beside the others.
+
+    A running Trino of another checkout may use ``home``, so it is never re-made: the
+    archive is unpacked aside (its jars are hard links, so one folder cannot be
+    taken alone) and each missing plugin folder is moved in whole.
+    """
+    missing = [p for p in TRINO_PLUGINS if not (home / "plugin" / p).is_dir()]
+    if not missing:
+        return
+    tarball = settings.cache_dir / "downloads" / f"trino-server-{TRINO_VERSION}.tar.gz"
+    if not tarball.exists():
+        _maven_fetch(f"io.trino:trino-server:{TRINO_VERSION}:tar.gz", tarball.parent)
+    say(f"unpacking Trino plugins {', '.join(missing)}")
+    tmp = home.with_name(home.name + ".plugins.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _run(["tar", "-xzf", str(tarball), "-C", str(tmp), "--strip-components=1"], "unpack Trino")
+        for plugin in missing:
+            (tmp / "plugin" / plugin).rename(home / "plugin" / plugin)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---- PostgreSQL ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -46,9 +47,9 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def http_json(url: str, timeout: float = 2.0) -> dict | None:
+def http_json(url: str, timeout: float = 2.0, context: "ssl.SSLContext | None" = None) -> dict | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return json.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -244,6 +245,14 @@ def _drop_stale_pid_file(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _query_memory_mb(heap: str) -> int:
+    """Half the heap for queries (Trino also keeps 30 % headroom): 1024 MB of a 2G heap, as before."""
+    amount, unit = heap[:-1], heap[-1].upper()
+    if not amount.isdigit() or unit not in "GM":
+        raise ServiceError(f"services.trino.heap {heap!r}: write a JVM size such as 2G or 1536M")
+    return int(amount) * (1024 if unit == "G" else 1) // 2
+
+
 def _trino_service(settings: Settings) -> Service:
     cfg = settings.env.services.trino
     etc = settings.state_dir / "trino" / "etc"
@@ -263,14 +272,30 @@ def _trino_service(settings: Settings) -> Service:
             f"node.data-dir={data}\n"
             f"node.bind-ip={settings.host}\n"
             f"node.internal-address={settings.host}\n")
-        (etc / "config.properties").write_text(
+        from lakehouse.trino_security import write_security
+        write_security(settings, etc)  # certificate, users, groups, access rules from the specs
+        server_pem, cert = settings.trino_tls_dir / "trino-server.pem", settings.trino_tls_dir / "trino.crt"
+        # One port, HTTPS only, for clients and for the node's own (internal) calls alike;
+        # Trino accepts passwords over HTTPS only.
+        config = (
             "coordinator=true\n"
             "node-scheduler.include-coordinator=true\n"
-            f"http-server.http.port={cfg.port}\n"
-            f"discovery.uri=http://{settings.host}:{cfg.port}\n"
-            "query.max-memory=1GB\n"
-            "query.max-memory-per-node=1GB\n"
+            "http-server.http.enabled=false\n"
+            "http-server.https.enabled=true\n"
+            f"http-server.https.port={cfg.port}\n"
+            f"http-server.https.keystore.path={server_pem}\n"
+            "http-server.authentication.type=PASSWORD\n"
+            f"internal-communication.shared-secret={settings.secrets['trino_shared_secret']}\n"
+            "internal-communication.https.required=true\n"
+            f"internal-communication.https.keystore.path={server_pem}\n"
+            f"internal-communication.https.truststore.path={cert}\n"
+            f"discovery.uri=https://{settings.host}:{cfg.port}\n"
+            f"query.max-memory={_query_memory_mb(cfg.heap)}MB\n"
+            f"query.max-memory-per-node={_query_memory_mb(cfg.heap)}MB\n"
             "http-server.log.enabled=false\n")
+        config_file = etc / "config.properties"
+        config_file.write_text(config)
+        config_file.chmod(0o600)
         (etc / "jvm.config").write_text("\n".join([
             "-server", f"-Xmx{cfg.heap}", "-XX:InitialRAMPercentage=5",
             "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
@@ -296,10 +321,14 @@ def _trino_service(settings: Settings) -> Service:
         return {"JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
     def healthy() -> bool:
-        info = http_json(f"http://{settings.host}:{cfg.port}/v1/info")
+        cert = settings.trino_tls_dir / "trino.crt"
+        if not cert.exists():
+            return False
+        info = http_json(f"https://{settings.host}:{cfg.port}/v1/info", context=ssl.create_default_context(
+            cafile=str(cert)))
         return bool(info) and info.get("starting") is False
 
-    return Service("trino", [cfg.port], command, healthy, url=f"http://{settings.host}:{cfg.port}",
+    return Service("trino", [cfg.port], command, healthy, url=f"https://{settings.host}:{cfg.port}",
                    env=env, prepare=prepare, start_timeout=240, marker="trino", group="trino", settings=settings)
 
 

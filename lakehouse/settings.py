@@ -89,7 +89,8 @@ class TrinoConfig(_Strict):
     catalog: str = "lake"
     host: str | None = None  # None: the local Trino from `services.trino`
     port: int | None = None
-    user: str = "lake"
+    user: str = "lake"  # the platform's own user (jobs, `lake sql`); full access
+    cert: str | None = None  # CA/certificate file clients verify Trino's TLS with; None: the one `lake up` generates
 
 
 class ConnectionConfig(_Strict):
@@ -234,6 +235,8 @@ class Settings:
             "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
             "postgres_password": lambda: secrets.token_urlsafe(24),
             "airflow_db_password": lambda: secrets.token_urlsafe(24),
+            "trino_password": lambda: secrets.token_urlsafe(18),          # the service user's (trino.user)
+            "trino_shared_secret": lambda: secrets.token_urlsafe(48),     # Trino's internal communication
         }
         changed = False
         for key, make in wanted.items():
@@ -248,6 +251,38 @@ class Settings:
             if override:
                 current[key] = override
         return current
+
+    def trino_passwords(self, users: list[str]) -> dict[str, str]:
+        """Each Trino user's password, generated once into ``secrets.json`` (``trino_users``), and the
+        service user's (``trino_password``, or ``LAKE_TRINO_PASSWORD``)."""
+        current = self.secrets
+        stored = current.setdefault("trino_users", {})
+        missing = [u for u in users if u not in stored and u != self.env.trino.user]
+        if missing:
+            path = self.state_dir / "secrets.json"
+            on_disk = json.loads(path.read_text()) if path.exists() else {}
+            on_disk.setdefault("trino_users", {})
+            for user in missing:
+                stored[user] = on_disk["trino_users"].setdefault(user, secrets.token_urlsafe(12))
+            path.write_text(json.dumps(on_disk, indent=2))
+            path.chmod(0o600)
+        out = {u: stored[u] for u in users if u != self.env.trino.user}
+        out[self.env.trino.user] = current["trino_password"]
+        return out
+
+    @property
+    def trino_tls_dir(self) -> Path:
+        """The generated TLS key and certificate of the local Trino."""
+        return self.state_dir / "trino" / "tls"
+
+    @property
+    def trino_cert(self) -> Path:
+        """The certificate (or CA) clients verify Trino's TLS against."""
+        return Path(self.env.trino.cert) if self.env.trino.cert else self.trino_tls_dir / "trino.crt"
+
+    @property
+    def trino_url(self) -> str:
+        return f"https://{self.trino_host}:{self.trino_port}"
 
     @property
     def s3_access_key(self) -> str:

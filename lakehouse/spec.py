@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from lakehouse.access import Grant, access_file, check_grants, load_access
 from lakehouse.errors import ConfigError, format_validation_error
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -335,6 +336,8 @@ class _DatasetBase(_Strict):
     contact: Contact | None = Field(
         None, description="contact point; default `contact` in lake_config/catalogs.yaml")
     schedule: str | None = Field(None, description="cron expression, or null for manual/asset-driven runs")
+    grants: list[Grant] = Field(default_factory=list,
+                                description="who else reads this table: partners (gold only) and groups of access.yaml")
 
     @field_validator("license")
     @classmethod
@@ -616,6 +619,8 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
             for i, dep in enumerate(spec.depends_on):
                 if not isinstance(datasets.get(dep), SourceDataset):
                     raise ConfigError(f"{files[name]}: field 'depends_on[{i}]': {dep!r} is not a source dataset")
+    access_dir = None if config_dir is None else Path(config_dir)  # access.yaml: beside datasets/ of config_dir
+    check_grants(datasets, files, load_access(access_dir), access_file(access_dir))
     return Catalog(datasets, files)
 
 

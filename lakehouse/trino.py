@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakehouse.errors import ServiceError
 from lakehouse.settings import Settings, get_settings
 
 
@@ -25,19 +26,42 @@ def catalog_properties(settings: Settings) -> str:
     ])
 
 
-def connect(settings: Settings | None = None, schema: str | None = None):
-    """A DB-API connection to Trino (the `trino` client)."""
+def http_session(settings: Settings):
+    """A requests session that verifies Trino's certificate (and ignores ``REQUESTS_CA_BUNDLE``,
+    which requests would otherwise put before the session's own ``verify``)."""
+    import requests
+
+    cert = settings.trino_cert
+    if not cert.exists():
+        raise ServiceError(f"no Trino certificate at {cert}: start Trino with `lake up trino` (it generates one), "
+                           f"or set trino.cert in lake_config/environments/{settings.env.name}.yaml")
+    session = requests.Session()
+    session.verify = str(cert)
+    session.trust_env = False
+    return session
+
+
+def connect(settings: Settings | None = None, schema: str | None = None, user: str | None = None,
+            password: str | None = None):
+    """A DB-API connection to Trino (the `trino` client) over HTTPS with a password.
+
+    Without ``user``: the platform's service user (``trino.user``) with its generated password.
+    """
     import trino
 
     settings = settings or get_settings()
-    return trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.env.trino.user,
-                               catalog=settings.trino_catalog, schema=schema, http_scheme="http",
-                               source="lake")
+    if user is None:
+        user, password = settings.env.trino.user, settings.secrets["trino_password"]
+    return trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=user,
+                               auth=trino.auth.BasicAuthentication(user, password or ""),
+                               catalog=settings.trino_catalog, schema=schema, http_scheme="https",
+                               http_session=http_session(settings), source="lake")
 
 
-def query(sql: str, settings: Settings | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one statement; returns column names and rows."""
-    conn = connect(settings)
+def query(sql: str, settings: Settings | None = None, user: str | None = None,
+          password: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one statement (as the service user unless ``user`` is given); returns column names and rows."""
+    conn = connect(settings, user=user, password=password)
     try:
         cur = conn.cursor()
         cur.execute(sql)
