@@ -371,6 +371,39 @@ def cmd_catalog(args: argparse.Namespace) -> None:
         print(f"[lake] {path}")
 
 
+def cmd_sharing(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from lakehouse import sharing
+    from lakehouse.settings import get_settings
+
+    settings = get_settings()
+    if args.action == "token":
+        token, record, path = sharing.issue_token(args.partner, settings, Path(args.out) if args.out else None)
+        print(f"[lake] Delta Sharing token for {args.partner} (shown once; only its hash is kept), "
+              f"valid until {record['expires_at']}; older tokens of {args.partner} are revoked:")
+        print(token)
+        print(f"[lake] profile file: {path} (give it to the partner over a safe channel)")
+        print(f"[lake] the partner reads with: delta_sharing.load_as_pandas('{args.partner}.share#"
+              f"{args.partner}.<schema>.<table>'); `lake sharing list` shows its tables")
+    elif args.action == "revoke":
+        count = sharing.token_store(settings).revoke(args.partner)
+        print(f"[lake] {args.partner}: {count} token(s) revoked" if count else
+              f"[lake] {args.partner}: no live token to revoke")
+    elif args.action == "list":
+        rows, refused = sharing.status_rows(settings)
+        columns = ["partner", "token", "expires_at", "tables", "refused"]
+        print(format_rows(columns, [[r[c] for c in columns] for r in rows], args.format))
+        if args.format == "table":
+            for r in refused:
+                print(f"not shared with {r.partner}: {r.dataset}: {r.reason}")
+            print(f"\nendpoint: {sharing.endpoint(settings)}  audit log: {sharing.audit_log(settings).path}")
+    elif args.action == "audit":
+        entries = sharing.audit_log(settings).entries()[-args.lines:]
+        columns = ["at", "partner", "method", "path", "status", "files", "bytes", "error"]
+        print(format_rows(columns, [[e.get(c, "") for c in columns] for e in entries], args.format))
+
+
 def cmd_airflow(args: argparse.Namespace) -> None:
     from lakehouse import airflow_env
     sys.exit(airflow_env.run_cli(args.args, check=False))
@@ -389,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("up", help="install if needed, then start S3, Trino and Airflow (a no-op when running)")
-    p.add_argument("services", nargs="*", help="only these services or groups: s3, trino, airflow")
+    p.add_argument("services", nargs="*", help="only these services or groups: s3, spark, trino, postgres, airflow, sharing")
     p.add_argument("--no-install", action="store_true", help="skip the install check")
     p.set_defaults(func=cmd_up)
 
@@ -519,6 +552,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", default=today, help="logical date recorded in the export manifests (default: today)")
     p.set_defaults(func=cmd_catalog)
 
+    p = sub.add_parser("sharing", help="Delta Sharing for partner ministries: tokens, profiles, shares, audit",
+                       description="Partners of lake_config/access.yaml read the gold tables granted to them "
+                                   "with any Delta Sharing client (the server: `lake up sharing`). "
+                                   "token PARTNER: create or rotate its bearer token (valid for its token_ttl), "
+                                   "print it once and write its profile file; revoke PARTNER: refuse its tokens "
+                                   "from now on; list: each partner's token state and shared tables, and the "
+                                   "grants that cannot be shared (row filters, masked personal columns: those "
+                                   "are read through Trino); audit: the last requests served.")
+    p.add_argument("action", choices=["token", "revoke", "list", "audit"], help="what to do")
+    p.add_argument("partner", nargs="?", help="a partner of lake_config/access.yaml (token, revoke)")
+    p.add_argument("--out", metavar="FILE", help="token: write the profile here (default: "
+                                                 "<state>/sharing/profiles/PARTNER.share)")
+    p.add_argument("-n", "--lines", type=int, default=50, help="audit: how many of the last requests (default 50)")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_sharing)
+
     p = sub.add_parser("airflow", help="run the airflow CLI with this checkout's configuration")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for `airflow`")
     p.set_defaults(func=cmd_airflow)
@@ -532,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"{args.command}: give a dataset or domain, or --all")
     if args.command in ("run", "maintain") and args.all and args.targets:
         parser.error(f"{args.command}: give datasets or --all, not both")
+    if args.command == "sharing" and args.action in ("token", "revoke") and not args.partner:
+        parser.error(f"sharing {args.action}: name the partner (see `lake sharing list`)")
     if args.command == "catalog" and args.export and args.no_quality:
         parser.error("catalog: --export reads Trino anyway; leave out --no-quality")
     if args.command in ("run", "ingest", "generate", "demo", "maintain", "catalog"):

@@ -1,4 +1,5 @@
-"""Start, stop and watch the local stack: S3 (SeaweedFS), Spark Connect, Trino, PostgreSQL and Airflow.
+"""Start, stop and watch the local stack: S3 (SeaweedFS), Spark Connect, Trino, PostgreSQL, Airflow and
+the Delta Sharing server.
 
 Every process we start gets a pid file and a log under ``<state>/run`` and
 ``<state>/logs``; ``down`` only signals processes whose pid file we wrote and
@@ -507,16 +508,30 @@ def _airflow_component_healthy(settings: Settings, component: str) -> bool:
     return (health.get(key) or {}).get("status") == "healthy"
 
 
+# ---- Delta Sharing (partner ministries) -----------------------------------------------------
+
+def _sharing_service(settings: Settings) -> Service:
+    port = settings.env.services.sharing.port
+
+    def command() -> list[str]:
+        return [sys.executable, "-m", "lakehouse.sharing", "--host", settings.host, "--port", str(port)]
+
+    return Service("sharing", [port], command,
+                   lambda: http_status(f"http://{settings.host}:{port}/health") == 200,
+                   url=f"http://{settings.host}:{port}/delta-sharing", start_timeout=60,
+                   marker="lakehouse.sharing", group="sharing", settings=settings)
+
+
 # ---- the stack --------------------------------------------------------------------------
 
 def all_services(settings: Settings | None = None) -> list[Service]:
     settings = settings or get_settings()
     return [_s3_service(settings), _spark_service(settings), _trino_service(settings),
-            _postgres_service(settings), *_airflow_services(settings)]
+            _postgres_service(settings), *_airflow_services(settings), _sharing_service(settings)]
 
 
 def select(names: list[str] | None, settings: Settings | None = None) -> list[Service]:
-    """Services by name or group (`s3`, `spark`, `trino`, `postgres`, `airflow`); all when ``names`` is empty."""
+    """Services by name or group (`s3`, `spark`, `trino`, `postgres`, `airflow`, `sharing`); all when ``names`` is empty."""
     services = all_services(settings)
     if not names:
         return services

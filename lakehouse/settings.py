@@ -66,6 +66,15 @@ class PostgresService(_Strict):
     port: int = 5442
 
 
+class SharingService(_Strict):
+    """The Delta Sharing server for partner ministries (``lake up sharing``)."""
+
+    port: int = 8100
+    # the endpoint written into partners' profile files when a proxy (TLS) fronts the server;
+    # None: http://<services.host>:<port>/delta-sharing
+    public_url: str | None = None
+
+
 class ServicesConfig(_Strict):
     host: str = "127.0.0.1"
     s3: S3Service = Field(default_factory=S3Service)
@@ -73,6 +82,7 @@ class ServicesConfig(_Strict):
     trino: TrinoService = Field(default_factory=TrinoService)
     airflow: AirflowService = Field(default_factory=AirflowService)
     postgres: PostgresService = Field(default_factory=PostgresService)
+    sharing: SharingService = Field(default_factory=SharingService)
 
 
 class SparkConfig(_Strict):
@@ -117,7 +127,7 @@ class Environment(_Strict):
 
 def _apply_shell_overrides(env: Environment) -> None:
     """Let one shell move a service (LAKE_<SERVICE>_PORT) or pick the Spark mode (LAKE_SPARK_MODE)."""
-    for service in ("s3", "spark", "trino", "airflow", "postgres"):
+    for service in ("s3", "spark", "trino", "airflow", "postgres", "sharing"):
         value = os.environ.get(f"LAKE_{service.upper()}_PORT")
         if value:
             try:
