@@ -62,7 +62,7 @@ def utcnow() -> dt.datetime:
 
 
 def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ---- shares from the specs -------------------------------------------------------------
@@ -195,9 +195,10 @@ def hash_token(token: str) -> str:
 class TokenError(LakeError):
     """A request's bearer token is missing, unknown, expired or revoked."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, record: dict | None = None):
         super().__init__(message)
         self.status, self.code = status, code
+        self.record = record  # the token's record when the token is known (revoked, expired)
 
 
 class TokenStore:
@@ -273,11 +274,12 @@ class TokenStore:
             raise TokenError(401, "UNAUTHENTICATED", "unknown bearer token; ask the data owner for a profile file")
         if match["revoked_at"]:
             raise TokenError(403, "TOKEN_REVOKED", f"this token was {match.get('revoked_by', 'revoked')} at "
-                                                   f"{match['revoked_at']}; ask the data owner for a new profile file")
+                                                   f"{match['revoked_at']}; ask the data owner for a new profile file",
+                             match)
         expires = dt.datetime.fromisoformat(match["expires_at"].replace("Z", "+00:00"))
         if now >= expires:
             raise TokenError(403, "TOKEN_EXPIRED", f"this token expired at {match['expires_at']}; "
-                                                   f"ask the data owner for a new profile file")
+                                                   f"ask the data owner for a new profile file", match)
         return match
 
 
@@ -585,6 +587,8 @@ def create_app(settings: Any, store: TableStorage | None = None,
             try:
                 record = tokens.authenticate(request.headers.get("authorization"), clock())
             except TokenError as exc:
+                if exc.record:  # who tried, with a token that was theirs
+                    entry.update(partner=exc.record["partner"], token_id=exc.record["id"])
                 raise ProtocolError(exc.status, exc.code, str(exc)) from None
             entry.update(partner=record["partner"], token_id=record["id"])
             shares, _, _ = loader()
@@ -597,6 +601,13 @@ def create_app(settings: Any, store: TableStorage | None = None,
         except (ConfigError, LakeError) as exc:
             entry.update(status=500, error="INTERNAL_ERROR", message=str(exc))
             return error(500, "INTERNAL_ERROR", str(exc))
+        except Exception as exc:  # the S3 client raises many types (unreachable, denied, ...)
+            if not exc.__class__.__module__.startswith(("minio", "urllib3")):
+                entry.update(status=500, error="INTERNAL_ERROR", message=repr(exc))
+                raise
+            message = f"the lake's object storage cannot be read ({exc.__class__.__name__}); try again later"
+            entry.update(status=503, error="TEMPORARILY_UNAVAILABLE", message=f"{message}: {exc}")
+            return error(503, "TEMPORARILY_UNAVAILABLE", message)
         finally:
             entry["ms"] = round((time.monotonic() - started) * 1000)
             audit.record(**entry)

@@ -330,7 +330,8 @@ def test_refused_tokens_get_a_protocol_error_and_are_audited(server):
     assert answer.status_code == 403 and answer.json()["errorCode"] == "TOKEN_REVOKED"
     answer = client.get(sharing.PREFIX + "/shares")
     assert answer.status_code == 401 and set(answer.json()) == {"errorCode", "message"}
-    assert [e["error"] for e in sharing.audit_log(settings).entries()] == ["TOKEN_REVOKED", "UNAUTHENTICATED"]
+    audit = sharing.audit_log(settings).entries()
+    assert [(e["error"], e["partner"]) for e in audit] == [("TOKEN_REVOKED", "so_ha_noi"), ("UNAUTHENTICATED", None)]
 
 
 def test_list_pages_follow_the_next_page_token(tmp_path, monkeypatch):
@@ -343,3 +344,18 @@ def test_list_pages_follow_the_next_page_token(tmp_path, monkeypatch):
     assert sharing._page([{"name": "a"}], 0, None) == {"items": [], "nextPageToken": "MA=="}
     with pytest.raises(sharing.ProtocolError):
         sharing._page([], 1, "%%%")
+
+
+def test_an_unreachable_object_store_is_a_protocol_error_not_a_traceback(server, monkeypatch):
+    import urllib3
+
+    client, tokens, settings = server
+
+    def down(*args, **kwargs):
+        raise urllib3.exceptions.MaxRetryError(None, "/lake", "Connection refused")
+
+    monkeypatch.setattr(sharing, "snapshot", down)
+    answer = get(client, "/shares/bo_tai_chinh/schemas/demo/tables/counts/metadata", tokens["bo_tai_chinh"])
+    assert answer.status_code == 503 and answer.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE"
+    assert "Connection refused" not in answer.text  # details go to the audit log, not to the partner
+    assert "Connection refused" in sharing.audit_log(settings).entries()[-1]["message"]

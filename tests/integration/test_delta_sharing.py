@@ -1,0 +1,155 @@
+"""Delta Sharing on the real stack, read with the official `delta-sharing` client from PyPI.
+
+The specs are in tests/integration/datasets/sharing: shr_firms (silver, with a personal
+column) and three gold tables built from it: shr_firms_by_region (partitioned by region,
+granted to bo_tai_chinh, and to so_ha_noi with a row filter), shr_region_list (granted to
+so_ha_noi) and shr_firm_contacts (granted to bo_tai_chinh, keeping the owner's phone,
+which is masked for it).  The server is the one `lake up sharing` starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import delta_sharing
+import pytest
+from requests.exceptions import HTTPError
+
+from lakehouse import services, sharing, trino, trino_security
+from lakehelp import ingest, reset, use_datasets
+
+HERE = Path(__file__).resolve().parent
+SPECS = HERE / "datasets" / "sharing"
+DATASETS = ["shr_firms", "shr_firms_by_region", "shr_region_list", "shr_firm_contacts"]
+FIRMS = [  # firm_id, firm_name, region_code, capital, owner_phone
+    (1, "Công ty Hà Nội Xanh", 1, 1_500_000_000.0, "0912345678"),
+    (2, "Công ty Sông Hồng", 1, 250_000_000.5, None),
+    (3, "Công ty Sài Gòn Mới", 79, 3_000_000_000.0, "0983111222"),
+    (4, "Hợp tác xã Đà Nẵng", 48, None, "0905000111"),
+]
+TABLE = "bo_tai_chinh.sharing_test.shr_firms_by_region"
+
+
+def rows_of(frame) -> list[tuple]:
+    return sorted((tuple(None if v != v else v for v in row)  # NaN (a NULL double) → None
+                   for row in frame.itertuples(index=False, name=None)), key=repr)
+
+
+@pytest.fixture(scope="module")
+def shared(stack, tmp_path_factory):
+    source = tmp_path_factory.mktemp("sharing") / "firms.jsonl"
+    source.write_text("".join(json.dumps(dict(zip(
+        ["firm_id", "firm_name", "region_code", "capital", "owner_phone"], f)), ensure_ascii=False) + "\n"
+        for f in FIRMS), encoding="utf-8")
+    server = services.select(["sharing"], stack)[0]
+    started = server.pid() is None
+    with use_datasets(SPECS):  # the server started here reads these specs too
+        reset(DATASETS, stack)
+        ingest("shr_firms", [source], "2026-11-20")
+        if started:
+            services.up(["sharing"], stack)
+        profiles = {}
+        for partner in ("bo_tai_chinh", "so_ha_noi"):
+            profiles[partner] = str(sharing.issue_token(partner, stack,
+                                                        tmp_path_factory.mktemp("p") / f"{partner}.share")[2])
+        yield stack, profiles
+        if started:
+            services.down(["sharing"], stack)
+        reset(DATASETS, stack)
+    trino_security.refresh(stack)  # back to the shipped specs' rules
+
+
+def test_the_client_reads_exactly_the_rows_trino_returns(shared):
+    settings, profiles = shared
+    frame = delta_sharing.load_as_pandas(f"{profiles['bo_tai_chinh']}#{TABLE}")
+    columns = ["region_code", "firm_count", "capital_total", "last_firm_name"]
+    assert sorted(frame.columns) == sorted(columns)
+    # what the partner's own Trino user reads (the publish step wrote its rules; Trino re-reads them in 5 s)
+    password = {r["user"]: r["password"] for r in trino_security.users(settings)}["btc_analyst"]
+    sql = f"SELECT {', '.join(columns)} FROM lake.gold.shr_firms_by_region"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            from_trino = trino.query(sql, settings, user="btc_analyst", password=password)[1]
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "Trino did not pick up the test specs' access rules"
+            time.sleep(1)
+    assert len(from_trino) == 3
+    assert rows_of(frame[columns]) == sorted(from_trino, key=repr)
+    assert sorted(frame["region_code"].tolist()) == [1, 48, 79]  # partition values, typed by the schema
+    # the audit line: who, which table, how many files (one per region partition)
+    served = [e for e in sharing.audit_log(settings).entries()
+              if e["path"].endswith("/query") and e["table"] == "shr_firms_by_region"]
+    assert served[-1]["partner"] == "bo_tai_chinh" and served[-1]["status"] == 200
+    assert served[-1]["files"] == 3 and served[-1]["bytes"] > 0
+
+
+def test_each_partner_lists_only_its_own_share_and_the_refused_grants_are_named(shared):
+    settings, profiles = shared
+    btc = delta_sharing.SharingClient(profiles["bo_tai_chinh"])
+    assert [s.name for s in btc.list_shares()] == ["bo_tai_chinh"]
+    # shr_firm_contacts keeps the owner's phone, masked for this partner: not shared as files
+    assert [(t.schema, t.name) for t in btc.list_all_tables()] == [("sharing_test", "shr_firms_by_region")]
+    hn = delta_sharing.SharingClient(profiles["so_ha_noi"])
+    assert [s.name for s in hn.list_shares()] == ["so_ha_noi"]
+    # its grant of shr_firms_by_region has a row filter: Trino only
+    assert [t.name for t in hn.list_all_tables()] == ["shr_region_list"]
+    assert sorted(delta_sharing.load_as_pandas(f"{profiles['so_ha_noi']}#so_ha_noi.sharing_test.shr_region_list")
+                  ["region_code"].tolist()) == [1, 48, 79]
+    with use_datasets(SPECS):
+        rows, refused = sharing.status_rows(settings)
+    reasons = {(r.partner, r.dataset): r.reason for r in refused}
+    assert "row filter" in reasons[("so_ha_noi", "shr_firms_by_region")]
+    assert "owner_phone are masked" in reasons[("bo_tai_chinh", "shr_firm_contacts")]
+    assert {r["partner"]: r["tables"] for r in rows} == {
+        "bo_tai_chinh": "bo_tai_chinh.sharing_test.shr_firms_by_region",
+        "so_ha_noi": "so_ha_noi.sharing_test.shr_region_list"}
+
+
+def test_a_partner_cannot_list_or_read_another_partners_share(shared):
+    _, profiles = shared
+    hn = delta_sharing.SharingClient(profiles["so_ha_noi"])
+    with pytest.raises(HTTPError) as info:
+        hn.list_schemas(delta_sharing.Share("bo_tai_chinh"))
+    assert info.value.response.status_code == 404
+    with pytest.raises(HTTPError) as info:
+        delta_sharing.load_as_pandas(f"{profiles['so_ha_noi']}#{TABLE}")
+    assert info.value.response.status_code == 404
+    with pytest.raises(HTTPError) as info:  # nor the refused (masked) table of its own partner
+        delta_sharing.load_as_pandas(f"{profiles['bo_tai_chinh']}#bo_tai_chinh.sharing_test.shr_firm_contacts")
+    assert info.value.response.status_code == 404
+
+
+def test_a_revoked_token_is_refused(shared, tmp_path):
+    settings, _ = shared
+    _, _, profile = sharing.issue_token("so_ha_noi", settings, tmp_path / "hn.share")
+    url = f"{profile}#so_ha_noi.sharing_test.shr_region_list"
+    assert len(delta_sharing.load_as_pandas(url)) == 3
+    assert sharing.token_store(settings).revoke("so_ha_noi") == 1
+    with pytest.raises(HTTPError) as info:
+        delta_sharing.load_as_pandas(url)
+    assert info.value.response.status_code == 403
+    assert info.value.response.json()["errorCode"] == "TOKEN_REVOKED"
+    last = sharing.audit_log(settings).entries()[-1]
+    assert (last["partner"], last["error"], last["status"]) == ("so_ha_noi", "TOKEN_REVOKED", 403)
+
+
+def test_an_expired_token_is_refused(shared, tmp_path):
+    settings, _ = shared
+    past = sharing.utcnow() - dt.timedelta(hours=2)
+    token, _ = sharing.token_store(settings).issue("bo_tai_chinh", dt.timedelta(hours=1), now=past)
+    # no expirationTime in this profile, so the client cannot refuse it itself: the server must
+    profile = tmp_path / "expired.share"
+    profile.write_text(json.dumps({"shareCredentialsVersion": 1, "endpoint": sharing.endpoint(settings),
+                                   "bearerToken": token}))
+    with pytest.raises(HTTPError) as info:
+        delta_sharing.load_as_pandas(f"{profile}#{TABLE}")
+    assert info.value.response.status_code == 403
+    assert info.value.response.json()["errorCode"] == "TOKEN_EXPIRED"
+    with pytest.raises(HTTPError) as info:
+        delta_sharing.SharingClient(str(profile)).list_shares()
+    assert info.value.response.status_code == 403
