@@ -1,7 +1,7 @@
 """Who may read what: ``lake_config/access.yaml`` (partners and groups) and each spec's ``grants``.
 
 ``access.yaml`` names the people: partner ministries and agencies (one Trino
-group each, later one Delta Sharing recipient each) and the ministry's own
+group each, and one Delta Sharing recipient each: :mod:`lakehouse.sharing`) and the ministry's own
 groups with their default view of the lake.  A dataset spec's ``grants`` say
 which grantee reads that dataset's table, which of its personal columns it
 sees in clear, and which rows.  The Trino rules are derived from both
