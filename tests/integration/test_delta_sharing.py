@@ -4,7 +4,8 @@ The specs are in tests/integration/datasets/sharing: shr_firms (silver, with a p
 column) and three gold tables built from it: shr_firms_by_region (partitioned by region,
 granted to bo_tai_chinh, and to so_ha_noi with a row filter), shr_region_list (granted to
 so_ha_noi) and shr_firm_contacts (granted to bo_tai_chinh, keeping the owner's phone,
-which is masked for it).  The server is the one `lake up sharing` starts.
+which is masked for it).  The server is the one `lake up sharing` starts.  The tests run in
+file order: the last two rotate and revoke the partners' tokens.
 """
 
 from __future__ import annotations
@@ -122,6 +123,33 @@ def test_a_partner_cannot_list_or_read_another_partners_share(shared):
     with pytest.raises(HTTPError) as info:  # nor the refused (masked) table of its own partner
         delta_sharing.load_as_pandas(f"{profiles['bo_tai_chinh']}#bo_tai_chinh.sharing_test.shr_firm_contacts")
     assert info.value.response.status_code == 404
+
+
+def test_a_changed_source_is_read_anew_and_deletion_vectors_are_refused(shared, tmp_path):
+    settings, profiles = shared
+    changed = tmp_path / "firms.jsonl"
+    firm = dict(zip(["firm_id", "firm_name", "region_code", "capital", "owner_phone"], FIRMS[1]))
+    changed.write_text(json.dumps({**firm, "firm_name": "Công ty Sông Hồng Mới", "capital": 7.5},
+                                  ensure_ascii=False) + "\n", encoding="utf-8")
+    with use_datasets(SPECS):
+        ingest("shr_firms", [changed], "2026-11-21")
+    store = sharing.S3Storage(settings)
+    # silver turns deletion vectors on: its MERGE marked the old row deleted instead of rewriting the file,
+    # so the files alone would still hold it; such a table is refused, with the fix
+    silver = sharing.snapshot(store, "silver/shr_firms")
+    assert any(f.get("deletionVector") for f in silver.files)
+    with pytest.raises(sharing.NotShareable, match=r"deletion vectors.*APPLY \(PURGE\)"):
+        sharing.check_shareable(silver, "silver/shr_firms")
+    gold = sharing.snapshot(store, "gold/shr_firms_by_region")  # rebuilt whole: no deletion vectors
+    sharing.check_shareable(gold, "gold/shr_firms_by_region")
+    assert gold.version > 0
+    frame = delta_sharing.load_as_pandas(f"{profiles['bo_tai_chinh']}#{TABLE}")
+    region_1 = frame[frame["region_code"] == 1].iloc[0]
+    assert (region_1["last_firm_name"], region_1["capital_total"]) == ("Công ty Sông Hồng Mới", 1_500_000_007.5)
+    from_trino = trino.query("SELECT region_code, firm_count, capital_total, last_firm_name "
+                             "FROM lake.gold.shr_firms_by_region", settings)[1]
+    assert rows_of(frame[["region_code", "firm_count", "capital_total", "last_firm_name"]]) == \
+        sorted(from_trino, key=repr)
 
 
 def test_a_revoked_token_is_refused(shared, tmp_path):
