@@ -379,10 +379,12 @@ def snapshot(store: TableStorage, table_prefix: str) -> Snapshot:
     start, actions = -1, []
     for v in sorted(checkpoints, reverse=True):
         parts = sorted(checkpoints[v])
+        # <v>.checkpoint.parquet, or <v>.checkpoint.<part>.<parts>.parquet; a v2 one is <v>.checkpoint.<uuid>.parquet
         name = parts[0].rsplit("/", 1)[-1].split(".")
-        if len(name) == 6 and name[2].isdigit() and len(parts) != int(name[3]):
-            continue  # a multi-part checkpoint still being written
-        if len(name) not in (3, 6):
+        if len(name) == 5 and name[2].isdigit() and name[3].isdigit():
+            if len(parts) != int(name[3]):
+                continue  # a multi-part checkpoint still being written
+        elif len(name) != 3:
             raise NotShareable(f"{table_prefix} has a v2 checkpoint ({parts[0]}), which this server cannot read")
         for part in parts:
             actions.extend(_checkpoint_actions(store.read(part)))

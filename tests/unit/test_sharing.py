@@ -246,6 +246,14 @@ def test_a_checkpoint_is_read_and_later_commits_replayed(tmp_path):
     assert snap.version == 11
     assert sorted(f["path"] for f in snap.files) == ["b.parquet", "c.parquet"]
     assert snap.metadata["configuration"] == {"delta.enableChangeDataFeed": "true"}
+    # a newer multi-part checkpoint missing a part is skipped; a complete one is read
+    log = tmp_path / "gold/t/_delta_log"
+    (log / "00000000000000000011.checkpoint.0000000001.0000000002.parquet").write_bytes(buf.getvalue())
+    assert sorted(f["path"] for f in sharing.snapshot(DirStorage(tmp_path), "gold/t").files) == \
+        ["b.parquet", "c.parquet"]
+    (log / "00000000000000000011.checkpoint.0000000002.0000000002.parquet").write_bytes(buf.getvalue())
+    assert sorted(f["path"] for f in sharing.snapshot(DirStorage(tmp_path), "gold/t").files) == \
+        ["a.parquet", "b.parquet"]  # the two parts (here the same rows) are the state at version 11
 
 
 def test_deletion_vectors_and_column_mapping_are_refused_with_the_fix(tmp_path):
@@ -359,3 +367,12 @@ def test_an_unreachable_object_store_is_a_protocol_error_not_a_traceback(server,
     assert answer.status_code == 503 and answer.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE"
     assert "Connection refused" not in answer.text  # details go to the audit log, not to the partner
     assert "Connection refused" in sharing.audit_log(settings).entries()[-1]["message"]
+
+
+def test_the_cli_names_the_partner_it_needs(capsys):
+    from lakehouse.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["sharing", "revoke"])
+    assert info.value.code == 2
+    assert "sharing revoke: name the partner (see `lake sharing list`)" in capsys.readouterr().err
