@@ -97,6 +97,10 @@ def cmd_up(args: argparse.Namespace) -> None:
     print(f"[lake] Trino: {settings.trino_url}  catalog: {settings.trino_catalog}  "
           f"certificate: {settings.trino_cert}")
     print("[lake] Trino users and their generated passwords: `lake users`")
+    if not args.services or "sharing" in args.services:
+        from lakehouse.sharing import endpoint
+        print(f"[lake] Delta Sharing for partners: {endpoint(settings)}  (a partner's profile file: "
+              "`lake sharing token PARTNER`)")
 
 
 def cmd_down(args: argparse.Namespace) -> None:
