@@ -11,7 +11,8 @@ so this module implements the protocol's read side:
   granted to it, its tables those datasets.  A grant that Trino narrows (a
   ``rows`` filter, or a personal column masked for that partner) cannot be
   narrowed on raw Parquet files, so that table is **refused** for Delta
-  Sharing and stays readable through Trino only (:func:`refusals`).
+  Sharing and stays readable through Trino only (masks are checked against
+  the table's Delta schema: :func:`effective_shares`).
 * **Tokens** (:class:`TokenStore`): one bearer token per partner, with the
   expiry ``token_ttl`` of ``access.yaml``; only its SHA-256 is kept, in
   ``<state>/sharing/tokens.json``.  A new token revokes the partner's older ones.
