@@ -28,4 +28,6 @@ def stack():
     yield settings
     from lakehouse.spark import stop_sessions
     stop_sessions()  # a client left open retries its stopped server for minutes at exit
-    services.down([s.name for s in wanted if s.name not in already], settings)
+    ours = [s.name for s in wanted if s.name not in already]
+    if ours:  # down([]) would mean every service, also those someone else started
+        services.down(ours, settings)
