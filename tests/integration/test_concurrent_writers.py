@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 
-from lakehouse import trino
 from lakehouse.settings import REPO_ROOT
 
 WRITERS = 4
@@ -54,11 +53,16 @@ def race(kind: str, tag: str) -> None:
 
 
 def test_parallel_run_log_appends_all_land(stack):
+    from pyspark.sql import functions as F
+
+    from lakehouse import runlog
+    from lakehouse.spark import get_spark
+
     tag = "race_" + uuid.uuid4().hex[:8]
     race("run_log", tag)
-    got = trino.query(f"SELECT batch_id FROM lake.ops.run_log WHERE dataset = 'concurrency_probe' "
-                      f"AND batch_id LIKE '{tag}@%'")[1]
-    assert sorted(b for (b,) in got) == [f"{tag}@{i}" for i in range(WRITERS)]
+    got = runlog.read(get_spark("concurrency check"), stack).where(
+        (F.col("dataset") == "concurrency_probe") & F.col("batch_id").startswith(f"{tag}@")).collect()
+    assert sorted(r.batch_id for r in got) == [f"{tag}@{i}" for i in range(WRITERS)]
 
 
 def test_parallel_first_commits_of_a_new_table_all_land(stack):
