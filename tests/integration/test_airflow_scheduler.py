@@ -12,7 +12,6 @@ import os
 import shutil
 import time
 import urllib.error
-import urllib.request
 
 import pytest
 
@@ -29,21 +28,14 @@ BACKFILL = ("2026-11-20", "2026-11-22")  # three dates
 
 
 class Api:
-    """A tiny client of Airflow's REST API (v2), logged in as the admin of this install."""
+    """Airflow's REST API (v2) through `airflow_env.api_call`, logged in once as the admin of this install."""
 
     def __init__(self, settings):
-        self.base = f"http://{settings.host}:{settings.env.services.airflow.port}"
-        body = {"username": airflow_env.ADMIN_USER, "password": settings.secrets["airflow_admin_password"]}
-        self.token = self._send("POST", "/auth/token", body, auth=False)["access_token"]
+        self.settings = settings
+        self.token = airflow_env.api_token(settings)
 
-    def _send(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        request = urllib.request.Request(self.base + path, method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Content-Type": "application/json",
-                                                  **({"Authorization": f"Bearer {self.token}"} if auth else {})})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read()
-            return json.loads(text) if text else {}
+    def _send(self, method: str, path: str, body: dict | None = None) -> dict:
+        return airflow_env.api_call(path, self.settings, method, body, token=self.token, timeout=30)
 
     def get(self, path: str) -> dict:
         return self._send("GET", path)
