@@ -27,6 +27,9 @@ SPARK_JAVA = (17, 21)  # Spark 4.1 runs on Java 17 or 21
 
 WEED_MODULE_DIR = REPO_ROOT / "infra" / "s3" / "weed"
 SPARK_POM = REPO_ROOT / "infra" / "spark" / "pom.xml"
+METASTORE_VERSION = "4.0.1"
+METASTORE_POM = REPO_ROOT / "infra" / "metastore" / "pom.xml"
+METASTORE_CLIENT_POM = REPO_ROOT / "infra" / "metastore" / "spark-client" / "pom.xml"  # Spark's Hive 4 client
 
 
 def say(message: str) -> None:
@@ -165,6 +168,71 @@ def spark_jars(settings: Settings | None = None) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jar"))
 
 
+# ---- Hive Metastore --------------------------------------------------------------------
+
+def metastore_dir(settings: Settings | None = None) -> Path:
+    """Its classpaths (server, Spark's client) and schema scripts, keyed by the poms (a changed pom resolves anew)."""
+    settings = settings or get_settings()
+    digest = hashlib.sha256(METASTORE_POM.read_bytes() + METASTORE_CLIENT_POM.read_bytes()).hexdigest()[:12]
+    return settings.cache_dir / "metastore" / f"{METASTORE_VERSION}-{digest}"
+
+
+def metastore_classpath(settings: Settings | None = None, client: bool = False) -> list[str]:
+    """The metastore's runtime jars, or (``client``) those of Spark's Hive 4 client; they live in ~/.m2.
+
+    Raises when they are not installed or were deleted since.
+    """
+    listing = metastore_dir(settings) / ("spark-client-classpath.txt" if client else "classpath.txt")
+    if not listing.exists():
+        raise MissingToolError(f"the Hive Metastore is not installed ({listing} is missing): run `lake install`")
+    jars = [j for j in listing.read_text().strip().split(os.pathsep) if j]
+    gone = [j for j in jars if not Path(j).exists()]
+    if gone:
+        raise MissingToolError(f"{len(gone)} Hive Metastore jars are gone from the Maven cache (e.g. {gone[0]}): "
+                               "run `lake install` to fetch them again")
+    return jars
+
+
+def metastore_schema_dir(settings: Settings | None = None) -> Path:
+    """``METASTORE_HOME`` for the schema tool: it reads ``scripts/metastore/upgrade/<db>/`` under it."""
+    return metastore_dir(settings) / "home"
+
+
+def install_metastore(settings: Settings) -> Path:
+    target = metastore_dir(settings)
+    if (target / ".complete").exists():
+        try:
+            metastore_classpath(settings)
+            metastore_classpath(settings, client=True)
+            return target
+        except MissingToolError:
+            say("Hive Metastore jars are missing from ~/.m2; resolving them again")
+    require_tool("mvn", "Apache Maven (`apt-get install maven`)")
+    say(f"resolving the Hive Metastore {METASTORE_VERSION} and its jars from Maven Central (first time only)")
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _run(["mvn", "-q", "-B", "-f", str(METASTORE_POM), "dependency:build-classpath",
+          f"-Dmdep.outputFile={tmp / 'classpath.txt'}", "-Dmdep.includeScope=runtime"],
+         "resolve the Hive Metastore jars")
+    _run(["mvn", "-q", "-B", "-f", str(METASTORE_CLIENT_POM), "dependency:build-classpath",
+          f"-Dmdep.outputFile={tmp / 'spark-client-classpath.txt'}", "-Dmdep.includeScope=runtime"],
+         "resolve Spark's Hive 4 metastore client jars")
+    tarball = settings.cache_dir / "downloads" / f"hive-standalone-metastore-server-{METASTORE_VERSION}-bin.tar.gz"
+    if not tarball.exists():
+        _maven_fetch(f"org.apache.hive:hive-standalone-metastore-server:{METASTORE_VERSION}:tar.gz:bin",
+                     tarball.parent)
+    home = tmp / "home"
+    home.mkdir()
+    # only the PostgreSQL schema scripts: the jars come from the classpath above
+    _run(["tar", "-xzf", str(tarball), "-C", str(home), "--strip-components=1", "--wildcards",
+          "*/scripts/metastore/upgrade/postgres/*"], "unpack the metastore's PostgreSQL schema scripts")
+    (tmp / ".complete").write_text("ok\n")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
 # ---- Trino -------------------------------------------------------------------------
 
 def trino_home(settings: Settings | None = None) -> Path:
@@ -289,5 +357,6 @@ def install_all(settings: Settings | None = None) -> None:
     install_jars(settings)
     install_trino(settings)
     install_weed(settings)
+    install_metastore(settings)
     find_postgres()
     say(f"install complete in {time.monotonic() - started:.0f}s (cache: {settings.cache_dir})")
