@@ -75,6 +75,15 @@ class SharingService(_Strict):
     public_url: str | None = None
 
 
+class MetastoreService(_Strict):
+    """The Hive Metastore Spark and Trino share table names through (on PostgreSQL)."""
+
+    port: int = 9083
+    heap: str = "512M"
+    # an existing metastore (thrift://host:port) instead of the local one `lake up` starts
+    uri: str | None = None
+
+
 class ServicesConfig(_Strict):
     host: str = "127.0.0.1"
     s3: S3Service = Field(default_factory=S3Service)
@@ -83,6 +92,7 @@ class ServicesConfig(_Strict):
     airflow: AirflowService = Field(default_factory=AirflowService)
     postgres: PostgresService = Field(default_factory=PostgresService)
     sharing: SharingService = Field(default_factory=SharingService)
+    metastore: MetastoreService = Field(default_factory=MetastoreService)
 
 
 class SparkConfig(_Strict):
@@ -127,7 +137,7 @@ class Environment(_Strict):
 
 def _apply_shell_overrides(env: Environment) -> None:
     """Let one shell move a service (LAKE_<SERVICE>_PORT) or pick the Spark mode (LAKE_SPARK_MODE)."""
-    for service in ("s3", "spark", "trino", "airflow", "postgres", "sharing"):
+    for service in ("s3", "spark", "trino", "airflow", "postgres", "sharing", "metastore"):
         value = os.environ.get(f"LAKE_{service.upper()}_PORT")
         if value:
             try:
@@ -229,6 +239,12 @@ class Settings:
     def trino_catalog(self) -> str:
         return self.env.trino.catalog
 
+    @property
+    def metastore_uri(self) -> str:
+        """The Hive Metastore's thrift address, shared by Spark and Trino."""
+        cfg = self.env.services.metastore
+        return cfg.uri or f"thrift://{self.host}:{cfg.port}"
+
     # ---- secrets ---------------------------------------------------------------
     @cached_property
     def secrets(self) -> dict[str, str]:
@@ -247,6 +263,7 @@ class Settings:
             "airflow_db_password": lambda: secrets.token_urlsafe(24),
             "trino_password": lambda: secrets.token_urlsafe(18),          # the service user's (trino.user)
             "trino_shared_secret": lambda: secrets.token_urlsafe(48),     # Trino's internal communication
+            "metastore_db_password": lambda: secrets.token_urlsafe(24),   # the Hive Metastore's PostgreSQL role
         }
         changed = False
         for key, make in wanted.items():

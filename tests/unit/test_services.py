@@ -38,14 +38,14 @@ def test_the_machine_jdks_are_found():
 
 
 def test_unknown_service_lists_the_known_ones():
-    with pytest.raises(ServiceError, match="unknown service hdfs; choose from .*airflow.*postgres.*s3.*spark.*trino"):
+    with pytest.raises(ServiceError, match="unknown service hdfs; choose from .*airflow.*metastore.*postgres.*s3.*spark.*trino"):
         services.select(["hdfs"])
 
 
 def test_status_of_a_stopped_stack(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     rows = services.status(Settings(load_environment("local")))
-    assert [r["service"] for r in rows][:4] == ["s3", "spark", "trino", "postgres"]
+    assert [r["service"] for r in rows][:5] == ["s3", "postgres", "metastore", "spark", "trino"]
     assert all(r["state"] == "stopped" for r in rows)
 
 
@@ -100,3 +100,65 @@ def test_a_stopped_source_database_says_to_start_it(tmp_path, monkeypatch):
     settings = Settings(load_environment("local"))
     with pytest.raises(ServiceError, match=rf"127.0.0.1:{port}: nothing is listening. Start it with `lake up postgres`"):
         sourcedb.load_rows("ministry_db", "t", "id int PRIMARY KEY", [{"id": 1}], ["id"], settings=settings)
+
+
+# ---- Hive Metastore -------------------------------------------------------------------------
+
+def _local_settings(tmp_path, monkeypatch, **metastore) -> Settings:
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    env = load_environment("local")
+    for key, value in metastore.items():
+        setattr(env.services.metastore, key, value)
+    return Settings(env)
+
+
+def test_the_metastore_listens_on_the_stack_host_and_keeps_its_tables_in_postgres(tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ET
+
+    settings = _local_settings(tmp_path, monkeypatch)
+    props = {p.findtext("name"): p.findtext("value")
+             for p in ET.fromstring(services.metastore_site(settings)).iter("property")}
+    assert props["metastore.thrift.bind.host"] == "127.0.0.1"  # never every interface
+    assert props["metastore.thrift.port"] == "9083"
+    assert props["javax.jdo.option.ConnectionURL"] == "jdbc:postgresql://127.0.0.1:5442/metastore"
+    assert props["javax.jdo.option.ConnectionPassword"] == settings.secrets["metastore_db_password"]
+    assert props["fs.s3a.secret.key"] == settings.s3_secret_key
+    assert props["fs.s3.impl"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"  # Trino registers s3:// locations
+    assert props["metastore.schema.verification"] == "true"
+
+
+def test_spark_and_trino_use_the_same_metastore(tmp_path, monkeypatch):
+    from lakehouse.spark import spark_conf
+    from lakehouse.trino import catalog_properties
+
+    settings = _local_settings(tmp_path, monkeypatch)
+    monkeypatch.setattr(install, "spark_jars", lambda s=None: [])
+    client_jars = [str(tmp_path / "hive-metastore-4.0.1.jar"), str(tmp_path / "hive-exec-4.0.1.jar")]
+    monkeypatch.setattr(install, "metastore_classpath", lambda s=None, client=False: client_jars if client else [])
+    conf = spark_conf(settings)
+    catalog = dict(line.split("=", 1) for line in catalog_properties(settings).splitlines() if line)
+    assert conf["spark.hadoop.hive.metastore.uris"] == "thrift://127.0.0.1:9083" == catalog["hive.metastore.uri"]
+    assert catalog["hive.metastore"] == "thrift"
+    assert conf["spark.sql.catalogImplementation"] == "hive"
+    assert conf["spark.sql.hive.metastore.version"] == install.METASTORE_VERSION
+    assert conf["spark.sql.hive.metastore.jars.path"].split(",") == [f"file://{j}" for j in client_jars]
+
+
+def test_an_external_metastore_is_used_and_not_started(tmp_path, monkeypatch):
+    from lakehouse.trino import catalog_properties
+
+    settings = _local_settings(tmp_path, monkeypatch, uri="thrift://hms.bo.gov.vn:9083")
+    assert "metastore" not in {s.name for s in services.all_services(settings)}
+    assert "hive.metastore.uri=thrift://hms.bo.gov.vn:9083" in catalog_properties(settings)
+
+
+def test_deleted_metastore_jars_send_you_to_lake_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_CACHE", str(tmp_path / "cache"))
+    settings = _local_settings(tmp_path, monkeypatch)
+    with pytest.raises(MissingToolError, match="Hive Metastore is not installed.*lake install"):
+        install.metastore_classpath(settings)
+    folder = install.metastore_dir(settings)
+    folder.mkdir(parents=True)
+    (folder / "classpath.txt").write_text(f"{tmp_path / 'gone.jar'}")
+    with pytest.raises(MissingToolError, match="gone from the Maven cache.*gone.jar.*lake install"):
+        install.metastore_classpath(settings)
