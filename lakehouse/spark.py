@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from lakehouse import install
 from lakehouse.errors import ServiceError
@@ -36,6 +37,16 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Table names live in the Hive Metastore Trino uses too: `silver.provinces` here is
+        # `lake.silver.provinces` there.  Spark's built-in Hive 2.3 client cannot call a
+        # Hive 4 metastore (it lost `get_table`), so Spark loads a Hive 4.0.1 client.
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
+        "spark.sql.warehouse.dir": f"s3a://{settings.bucket}/warehouse",
+        "spark.sql.hive.metastore.version": install.METASTORE_VERSION,
+        "spark.sql.hive.metastore.jars": "path",
+        "spark.sql.hive.metastore.jars.path": ",".join(
+            Path(j).as_uri() for j in install.metastore_classpath(settings, client=True)),
         # Small tables: Delta's default of 50 snapshot partitions costs seconds per read.
         "spark.databricks.delta.snapshotPartitions": "4",
         "spark.sql.adaptive.enabled": "true",
@@ -51,9 +62,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key,
         "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",  # tables registered by Trino say s3://
         "spark.hadoop.fs.s3a.change.detection.mode": "none",
         # Delta on S3: one writer per table at a time (writers are serialised by the scheduler).
         "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
+        "spark.delta.logStore.s3.impl": "io.delta.storage.S3SingleDriverLogStore",
     }
 
 

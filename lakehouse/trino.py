@@ -9,11 +9,11 @@ from lakehouse.settings import Settings, get_settings
 
 
 def catalog_properties(settings: Settings) -> str:
-    """The `delta_lake` catalog over the lake bucket, with a file metastore inside it."""
+    """The `delta_lake` catalog over the lake bucket; table names live in the Hive Metastore Spark shares."""
     return "\n".join([
         "connector.name=delta_lake",
-        "hive.metastore=file",
-        f"hive.metastore.catalog.dir=s3://{settings.bucket}/_metastore",
+        "hive.metastore=thrift",
+        f"hive.metastore.uri={settings.metastore_uri}",
         "fs.native-s3.enabled=true",
         f"s3.endpoint={settings.s3_endpoint}",
         f"s3.region={settings.env.storage.region}",

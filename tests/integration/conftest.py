@@ -1,4 +1,4 @@
-"""The real stack for integration tests: S3 (SeaweedFS), Spark Connect, Trino and PostgreSQL.
+"""The real stack for integration tests: S3 (SeaweedFS), PostgreSQL, the Hive Metastore, Spark Connect and Trino.
 
 Started through the same code as `lake up`, in the `test` environment (its own
 ports and state folder); what the fixture started, it stops.
@@ -22,9 +22,10 @@ def stack():
     settings = get_settings()
     assert settings.env.name == "test", "integration tests must run in the `test` environment"
     install_all(settings)
-    wanted = services.select(["s3", "spark", "trino", "postgres"], settings)
+    names = ["s3", "postgres", "metastore", "spark", "trino"]
+    wanted = services.select(names, settings)
     already = {s.name for s in wanted if s.pid() is not None}
-    services.up(["s3", "spark", "trino", "postgres"], settings)
+    services.up(names, settings)
     yield settings
     from lakehouse.spark import stop_sessions
     stop_sessions()  # a client left open retries its stopped server for minutes at exit
