@@ -748,12 +748,16 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     }, indent=2, default=str))
 
 
+# Spark's catalog is the Hive Metastore (on PostgreSQL), even for tables read by path
+BENCH_SERVICES = ("s3", "postgres", "metastore", "spark")
+
+
 def services_running(env: dict) -> dict[str, bool]:
     out = subprocess.run([str(ROOT / ".venv" / "bin" / "lake"), "status"], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
     state = {}
     for line in out.splitlines()[2:]:
         cells = [c.strip() for c in line.split("|")]
-        if len(cells) >= 2 and cells[0] in ("s3", "spark"):
+        if len(cells) >= 2 and cells[0] in BENCH_SERVICES:
             state[cells[0]] = cells[1] == "up"
     return state
 
@@ -762,7 +766,7 @@ def run_lake(data_dir: Path, manifest: dict, scale: float, keep: bool) -> dict:
     env = lake_env()
     lake = str(ROOT / ".venv" / "bin" / "lake")
     before = services_running(env)
-    started_by_us = [s for s in ("s3", "spark") if not before.get(s)]
+    started_by_us = [s for s in BENCH_SERVICES if not before.get(s)]
     t = time.monotonic()
     if started_by_us:
         say(f"lake: starting {', '.join(started_by_us)} (environment bench, state in {LAKE_HOME}) ...")

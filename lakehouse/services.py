@@ -161,6 +161,11 @@ class Service:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        # An exiting process loses its command line before its sockets close: wait for the
+        # ports too, or a `down` then `up` finds the old one still answering.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(port_open(self.settings.host, p) for p in self.ports):
+            time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
         return True
 
