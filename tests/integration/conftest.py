@@ -1,4 +1,4 @@
-"""The real stack for integration tests: S3 (SeaweedFS), Spark Connect, Trino and PostgreSQL.
+"""The real stack for integration tests: S3 (SeaweedFS), Spark Connect, the query-events receiver, Trino and PostgreSQL.
 
 Started through the same code as `lake up`, in the `test` environment (its own
 ports and state folder); what the fixture started, it stops.
@@ -22,9 +22,9 @@ def stack():
     settings = get_settings()
     assert settings.env.name == "test", "integration tests must run in the `test` environment"
     install_all(settings)
-    wanted = services.select(["s3", "spark", "trino", "postgres"], settings)
+    wanted = services.select(["s3", "spark", "events", "trino", "postgres"], settings)
     already = {s.name for s in wanted if s.pid() is not None}
-    services.up(["s3", "spark", "trino", "postgres"], settings)
+    services.up(["s3", "spark", "events", "trino", "postgres"], settings)
     yield settings
     from lakehouse.spark import stop_sessions
     stop_sessions()  # a client left open retries its stopped server for minutes at exit
