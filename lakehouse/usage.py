@@ -374,3 +374,96 @@ def read_chunks(files: dict[str, Path], loaded: dict[str, int]) -> list[Chunk]:
         if chunk.end > chunk.start:
             chunks.append(chunk)
     return chunks
+
+
+# ---- the reports `lake usage` and `lake audit` run on Trino -------------------------------------
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def period(year: int | None = None, since: str | None = None) -> tuple[str | None, str | None]:
+    """[start, end) of a report as dates: a calendar year, or from ``since`` on; (None, None) for all time."""
+    if year is not None:
+        return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
+    return since, None
+
+
+def usage_sql(catalog: str, start: str | None = None, end: str | None = None, dataset: str | None = None,
+              include_service: bool = False) -> str:
+    """Per dataset: finished queries that read it through Trino, distinct users, bytes read, and the Delta
+    Sharing reads (``query`` requests answered 200) with distinct partners; first and last access."""
+    ops = f"{catalog}.ops"
+    reads = ["t.dataset IS NOT NULL", "t.state = 'FINISHED'"]
+    shares = ["s.action = 'query'", "s.status = 200", "s.\"table\" IS NOT NULL"]
+    if not include_service:
+        reads.append("NOT t.is_service")
+    if start:
+        reads.append(f"t.read_at >= TIMESTAMP {_literal(start + ' 00:00:00 UTC')}")
+        shares.append(f"s.at >= TIMESTAMP {_literal(start + ' 00:00:00 UTC')}")
+    if end:
+        reads.append(f"t.read_at < TIMESTAMP {_literal(end + ' 00:00:00 UTC')}")
+        shares.append(f"s.at < TIMESTAMP {_literal(end + ' 00:00:00 UTC')}")
+    if dataset:
+        reads.append(f"t.dataset = {_literal(dataset)}")
+        shares.append(f"s.\"table\" = {_literal(dataset)}")
+    return f"""
+WITH q AS (
+  SELECT t.dataset, count(DISTINCT t.query_id) AS queries, count(DISTINCT t.user) AS users,
+         sum(t.physical_input_bytes) AS bytes_read, min(t.read_at) AS first_at, max(t.read_at) AS last_at
+  FROM {ops}.table_reads t WHERE {' AND '.join(reads)} GROUP BY t.dataset),
+s AS (
+  SELECT s."table" AS dataset, count(*) AS sharing_reads, count(DISTINCT s.partner) AS partners,
+         sum(s.bytes) AS bytes_shared, min(s.at) AS first_at, max(s.at) AS last_at
+  FROM {ops}.sharing_log s WHERE {' AND '.join(shares)} GROUP BY s."table")
+SELECT coalesce(q.dataset, s.dataset) AS dataset, coalesce(q.queries, 0) AS queries,
+       coalesce(q.users, 0) AS users, coalesce(q.bytes_read, 0) AS bytes_read,
+       coalesce(s.sharing_reads, 0) AS sharing_reads, coalesce(s.partners, 0) AS partners,
+       coalesce(s.bytes_shared, 0) AS bytes_shared,
+       least(coalesce(q.first_at, s.first_at), coalesce(s.first_at, q.first_at)) AS first_at,
+       greatest(coalesce(q.last_at, s.last_at), coalesce(s.last_at, q.last_at)) AS last_at
+FROM q FULL OUTER JOIN s ON q.dataset = s.dataset
+ORDER BY queries + sharing_reads DESC, dataset""".strip()
+
+
+def audit_sql(catalog: str, user: str | None = None, dataset: str | None = None, since: str | None = None,
+              limit: int = 100, include_service: bool = False) -> str:
+    """Who queried (Trino) or read through Delta Sharing what, and when, newest first.
+
+    A query refused before it read anything (access denied) names no table: with ``dataset`` it is
+    matched by the dataset's name in its text.
+    """
+    ops = f"{catalog}.ops"
+    q_where, s_where = [], []
+    if not include_service:
+        q_where.append("NOT q.is_service")
+    if user:
+        q_where.append(f"q.user = {_literal(user)}")
+        s_where.append(f"s.partner = {_literal(user)}")
+    if since:
+        q_where.append(f"coalesce(q.ended_at, q.created_at) >= TIMESTAMP {_literal(since + ' 00:00:00 UTC')}")
+        s_where.append(f"s.at >= TIMESTAMP {_literal(since + ' 00:00:00 UTC')}")
+    if dataset:
+        name = _literal(dataset)
+        q_where.append(f"(q.query_id IN (SELECT query_id FROM {ops}.table_reads WHERE dataset = {name}) OR "
+                       f"(q.query_id NOT IN (SELECT query_id FROM {ops}.table_reads) AND "
+                       f"regexp_like(lower(q.query), '\\b' || lower({name}) || '\\b')))")
+        s_where.append(f"s.\"table\" = {name}")
+    q_filter = ("WHERE " + " AND ".join(q_where)) if q_where else ""
+    s_filter = ("WHERE " + " AND ".join(s_where)) if s_where else ""
+    return f"""
+WITH reads AS (
+  SELECT query_id, array_join(array_sort(array_agg(DISTINCT schema || '.' || "table")), ', ') AS tables,
+         array_join(array_sort(array_agg(DISTINCT dataset) FILTER (WHERE dataset IS NOT NULL)), ', ') AS datasets
+  FROM {ops}.table_reads GROUP BY query_id)
+SELECT * FROM (
+  SELECT coalesce(q.ended_at, q.created_at) AS at, q.user AS who, 'trino' AS via, q.state AS outcome,
+         coalesce(r.datasets, '') AS datasets, coalesce(r.tables, '') AS tables, q.error_code AS error,
+         substr(replace(q.query, chr(10), ' '), 1, 120) AS what, q.query_id AS id
+  FROM {ops}.query_log q LEFT JOIN reads r ON r.query_id = q.query_id {q_filter}
+  UNION ALL
+  SELECT s.at, s.partner, 'delta_sharing', CAST(s.status AS varchar), coalesce(s."table", ''),
+         coalesce(s.share || '.' || s.schema || '.' || s."table", ''), s.error, s.method || ' ' || s.path, s.entry_id
+  FROM {ops}.sharing_log s {s_filter})
+ORDER BY at DESC, id
+LIMIT {int(limit)}""".strip()
