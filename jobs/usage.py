@@ -1,4 +1,4 @@
-"""Load Trino's query events and the Delta Sharing audit into ``ops/query_log``, ``ops/table_reads``, ``ops/sharing_log``.
+"""Load Trino's query events and the Delta Sharing audit into ``ops/query_log``, ``table_reads``, ``sharing_log``.
 
 Reads the lines of ``<state>/usage/spool/events-*.jsonl`` (written by the ``events`` service) and of
 ``<state>/sharing/audit.jsonl`` that no earlier run loaded (``<state>/usage/loaded.json`` keeps the byte
@@ -89,8 +89,10 @@ def _insert_new(spark, rows: list[dict], table: str, schema: str, settings: Sett
     """Insert the rows whose key the table lacks; returns how many were inserted."""
     keys = usage.KEYS[table]
     names = _columns(schema)
-    df = spark.createDataFrame([tuple(r[c] for c in names) for r in rows], schema)
     uri = settings.table_uri("ops", table)
+    if not rows and delta_io.exists(spark, uri):
+        return 0  # nothing new: no MERGE job (the first run creates the table even empty, for Trino)
+    df = spark.createDataFrame([tuple(r[c] for c in names) for r in rows], schema)
     metrics = delta_io.merge(spark, df, uri, keys, mode="append")
     return metrics["inserted"]
 

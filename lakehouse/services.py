@@ -557,7 +557,8 @@ def all_services(settings: Settings | None = None) -> list[Service]:
 
 
 def select(names: list[str] | None, settings: Settings | None = None) -> list[Service]:
-    """Services by name or group (`s3`, `spark`, `events`, `trino`, `postgres`, `airflow`, `sharing`); all when ``names`` is empty."""
+    """Services by name or group (`s3`, `spark`, `events`, `trino`, `postgres`, `airflow`, `sharing`);
+    all when ``names`` is empty."""
     services = all_services(settings)
     if not names:
         return services
