@@ -185,3 +185,16 @@ def test_loading_again_adds_nothing(used):
     assert (after["q_people"], after["s"]) == (before["q_people"], before["s"])
     assert again.rows_written == after["q"] - before["q"]
     assert report(usage.usage_sql(settings.trino_catalog), settings) == usage_before
+
+
+def test_the_audit_tables_are_hidden_from_groups_that_see_personal_data_masked(used):
+    # last in the file: these queries are not loaded by the tests above
+    settings, _ = used
+    secrets = passwords(settings)
+    for table in usage.TABLES:
+        with pytest.raises(Exception, match="Access Denied"):
+            trino.query(f"SELECT count(*) FROM lake.ops.{table}", settings, user="analyst", password=secrets["analyst"])
+    assert trino.query("SELECT count(*) FROM lake.ops.run_log", settings, user="analyst",
+                       password=secrets["analyst"])[1][0][0] > 0  # the rest of ops is still theirs
+    assert trino.query("SELECT count(*) FROM lake.ops.query_log", settings, user="engineer",
+                       password=secrets["engineer"])[1][0][0] > 0
