@@ -408,12 +408,55 @@ def cmd_sharing(args: argparse.Namespace) -> None:
         print(format_rows(columns, [[e.get(c, "") for c in columns] for e in entries], args.format))
 
 
+def _usage_report(sql: str, args: argparse.Namespace) -> None:
+    """Load what the events service and the sharing server wrote (unless --no-load), then run ``sql`` on Trino."""
+    from lakehouse import trino
+    from lakehouse.settings import get_settings
+
+    settings = get_settings()
+    if not args.no_load:
+        from jobs import usage as loader
+        loader.run(dt.date.today().isoformat(), settings)
+    try:
+        columns, rows = trino.query(sql, settings)
+    except Exception as exc:
+        if "does not exist" in str(exc):
+            raise LakeError("no usage loaded yet (lake.ops.query_log and friends do not exist): run it without "
+                            "--no-load, or `python -m jobs.usage`") from None
+        raise
+    print(format_rows(columns, rows, args.format))
+
+
+def cmd_usage(args: argparse.Namespace) -> None:
+    from lakehouse import usage
+    from lakehouse.settings import get_settings
+
+    start, end = usage.period(args.year, args.since)
+    _usage_report(usage.usage_sql(get_settings().trino_catalog, start, end, args.dataset, args.include_service),
+                  args)
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from lakehouse import usage
+    from lakehouse.settings import get_settings
+
+    _usage_report(usage.audit_sql(get_settings().trino_catalog, args.user, args.dataset, args.since, args.limit,
+                                  args.include_service), args)
+
+
 def cmd_airflow(args: argparse.Namespace) -> None:
     from lakehouse import airflow_env
     sys.exit(airflow_env.run_cli(args.args, check=False))
 
 
 # ---- parser ---------------------------------------------------------------------
+
+def _date_arg(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -426,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("up", help="install if needed, then start S3, Trino and Airflow (a no-op when running)")
-    p.add_argument("services", nargs="*", help="only these services or groups: s3, spark, trino, postgres, airflow, sharing")
+    p.add_argument("services", nargs="*", help="only these services or groups: s3, spark, events, trino, postgres, airflow, sharing")
     p.add_argument("--no-install", action="store_true", help="skip the install check")
     p.set_defaults(func=cmd_up)
 
@@ -571,6 +614,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=50, help="audit: how many of the last requests (default 50)")
     p.add_argument("--format", **fmt)
     p.set_defaults(func=cmd_sharing)
+
+    p = sub.add_parser("usage", help="usage statistics per dataset: queries, users, bytes read, Delta Sharing reads",
+                       description="Per dataset: finished Trino queries that read one of its tables, distinct "
+                                   "users, bytes read, Delta Sharing reads and partners, first and last access "
+                                   "(from lake.ops.table_reads and lake.ops.sharing_log). Loads the new query "
+                                   "events and sharing audit lines first (python -m jobs.usage) unless --no-load. "
+                                   "The platform's own service user's queries are left out unless "
+                                   "--include-service.")
+    period = p.add_mutually_exclusive_group()
+    period.add_argument("--year", type=int, metavar="YYYY", help="one calendar year (UTC), e.g. for the yearly "
+                                                                  "evaluation of the portal")
+    period.add_argument("--since", type=_date_arg, metavar="DATE", help="from this date (YYYY-MM-DD, UTC) on")
+    p.add_argument("--dataset", metavar="NAME", help="only this dataset")
+    p.add_argument("--include-service", action="store_true", help="count the platform's service user's queries too")
+    p.add_argument("--no-load", action="store_true", help="show what was loaded already; do not load first")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_usage)
+
+    p = sub.add_parser("audit", help="who queried or shared what, and when (newest first)",
+                       description="Every Trino query (finished, failed or refused, with the tables it read) and "
+                                   "every Delta Sharing request, newest first, from lake.ops.query_log, "
+                                   "lake.ops.table_reads and lake.ops.sharing_log. Loads what is new first unless "
+                                   "--no-load. A query refused before it read anything names no table; "
+                                   "--dataset then matches the dataset's name in its text.")
+    p.add_argument("--user", metavar="U", help="only this Trino user, or this Delta Sharing partner")
+    p.add_argument("--dataset", metavar="D", help="only queries that read (or named) this dataset, and its "
+                                                  "sharing requests")
+    p.add_argument("--since", type=_date_arg, metavar="DATE", help="from this date (YYYY-MM-DD, UTC) on")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N rows (default 100)")
+    p.add_argument("--include-service", action="store_true", help="also the platform's service user's queries")
+    p.add_argument("--no-load", action="store_true", help="show what was loaded already; do not load first")
+    p.add_argument("--format", **fmt)
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("airflow", help="run the airflow CLI with this checkout's configuration")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for `airflow`")

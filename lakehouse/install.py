@@ -20,8 +20,9 @@ from lakehouse.errors import LakeError, MissingToolError
 from lakehouse.settings import REPO_ROOT, Settings, get_settings
 
 TRINO_VERSION = "476"
-TRINO_PLUGINS = ("delta-lake", "password-authenticators")  # only the plugins we use are unpacked
-# (password-authenticators: the password file and the group file of Trino secured)
+TRINO_PLUGINS = ("delta-lake", "password-authenticators", "http-event-listener")  # only the plugins we use
+# are unpacked (password-authenticators: the password file and the group file of Trino secured;
+# http-event-listener: every finished query is POSTed to the `events` service, for usage and audit)
 TRINO_MIN_JAVA = 24
 SPARK_JAVA = (17, 21)  # Spark 4.1 runs on Java 17 or 21
 

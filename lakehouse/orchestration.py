@@ -9,7 +9,8 @@
   Asset of one of its inputs changes (``depends_on``), never on a clock.
 * ``lake__maintenance`` runs OPTIMIZE + VACUUM on every dataset at night;
   ``lake__quality`` checks freshness hourly; ``lake__catalog`` exports the open
-  datasets and writes the three DCAT catalogs daily.
+  datasets and writes the three DCAT catalogs daily; ``lake__usage`` loads Trino's
+  query events and the sharing audit into the usage tables hourly.
 
 Every task that writes a dataset's Delta tables (bronze, silver, gold,
 maintenance) takes the dataset's one-slot pool ``lake__<name>`` (see `pools`),
@@ -38,6 +39,7 @@ TIMEZONE = "UTC"  # the specs' crons are read in UTC
 QUALITY_DAG = "lake__quality"
 MAINTENANCE_DAG = "lake__maintenance"
 CATALOG_DAG = "lake__catalog"
+USAGE_DAG = "lake__usage"
 MAINTENANCE_SCHEDULE = "0 20 * * 6"  # Saturdays 20:00 UTC = Sunday 03:00 in Vietnam, before the daily loads
 RETRIES = 2
 TIMEOUT = dt.timedelta(hours=2)
@@ -263,14 +265,28 @@ def build_quality_dag(catalog: Catalog):
     return dag
 
 
+def build_usage_dag():
+    """Hourly: load the query events Trino sent and the Delta Sharing audit into ``ops/query_log``,
+    ``ops/table_reads`` and ``ops/sharing_log`` (``jobs/usage.py``; a re-run loads nothing twice)."""
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
+    with _platform_dag(USAGE_DAG, "Usage statistics and audit: Trino's query events and the Delta Sharing audit "
+                       "into lake.ops.query_log, table_reads and sharing_log", "@hourly", dt.timedelta(minutes=30),
+                       "usage") as dag:
+        BashOperator(task_id="load_usage", bash_command=f"cd {root} && exec {python} -m jobs.usage --date {DATE}",
+                     env=_env(), append_env=True, pool=task_pool(None))  # writes only ops tables
+    return dag
+
+
 def build_all_dags(catalog: Catalog | None = None) -> dict:
-    """One DAG per dataset, the maintenance DAG and the quality DAG, keyed by dag id."""
+    """One DAG per dataset, the maintenance, quality, catalog and usage DAGs, keyed by dag id."""
     from lakehouse.errors import LakeError
     from lakehouse.pipeline import source_order
 
     catalog = catalog or load_catalog()
     source_order(catalog, [s.name for s in catalog.sources()])  # refuses conform cycles: they would loop
-    clash = {dag_id(n) for n in catalog.datasets} & {QUALITY_DAG, MAINTENANCE_DAG, CATALOG_DAG}
+    clash = {dag_id(n) for n in catalog.datasets} & {QUALITY_DAG, MAINTENANCE_DAG, CATALOG_DAG, USAGE_DAG}
     if clash:
         raise LakeError(f"dataset names {sorted(clash)} clash with the platform's own DAGs; rename the datasets")
     dags = {}
@@ -281,6 +297,7 @@ def build_all_dags(catalog: Catalog | None = None) -> dict:
     dags[MAINTENANCE_DAG] = build_maintenance_dag(catalog)
     dags[QUALITY_DAG] = build_quality_dag(catalog)
     dags[CATALOG_DAG] = build_catalog_dag(catalog)
+    dags[USAGE_DAG] = build_usage_dag()
     return dags
 
 

@@ -299,6 +299,7 @@ def _trino_service(settings: Settings) -> Service:
             f"query.max-memory={_query_memory_mb(cfg.heap)}MB\n"
             f"query.max-memory-per-node={_query_memory_mb(cfg.heap)}MB\n"
             "http-server.log.enabled=false\n")
+        config += _event_listener(settings, etc)
         config_file = etc / "config.properties"
         config_file.write_text(config)
         config_file.chmod(0o600)
@@ -644,19 +645,44 @@ def _metastore_service(settings: Settings) -> Service:
                    marker="org.apache.hadoop.hive.metastore.HiveMetaStore", group="metastore", settings=settings)
 
 
+# ---- query events (usage statistics and audit) ---------------------------------------------
+
+def _event_listener(settings: Settings, etc: Path) -> str:
+    """Trino's HTTP event listener, POSTing every completed query to the `events` service; its config line."""
+    from lakehouse.events import listener_properties
+
+    listener = etc / "event-listener.properties"
+    listener.write_text(listener_properties(settings))
+    listener.chmod(0o600)  # it holds the events token
+    return f"event-listener.config-files={listener}\n"
+
+
+def _events_service(settings: Settings) -> Service:
+    port = settings.env.services.events.port
+
+    def command() -> list[str]:
+        return [sys.executable, "-m", "lakehouse.events", "--host", settings.host, "--port", str(port)]
+
+    return Service("events", [port], command,
+                   lambda: http_status(f"http://{settings.host}:{port}/health") == 200,
+                   url=f"http://{settings.host}:{port}", start_timeout=60,
+                   marker="lakehouse.events", group="events", settings=settings)
+
+
 # ---- the stack --------------------------------------------------------------------------
 
 def all_services(settings: Settings | None = None) -> list[Service]:
     settings = settings or get_settings()
     services = [_s3_service(settings), _postgres_service(settings), _spark_service(settings),
-                _trino_service(settings), *_airflow_services(settings), _sharing_service(settings)]
+                _events_service(settings), _trino_service(settings),  # events before Trino: it sends each query there
+                *_airflow_services(settings), _sharing_service(settings)]
     if settings.env.services.metastore.uri is None:  # an external metastore is not ours to start
         services.insert(2, _metastore_service(settings))
     return services
 
 
 def select(names: list[str] | None, settings: Settings | None = None) -> list[Service]:
-    """Services by name or group (`s3`, `postgres`, `metastore`, `spark`, `trino`, `airflow`, `sharing`);
+    """Services by name or group (`s3`, `postgres`, `metastore`, `spark`, `events`, `trino`, `airflow`, `sharing`);
     all when ``names`` is empty."""
     services = all_services(settings)
     if not names:

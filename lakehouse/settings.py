@@ -84,6 +84,12 @@ class MetastoreService(_Strict):
     uri: str | None = None
 
 
+class EventsService(_Strict):
+    """The receiver of Trino's query events (``lake up events``): usage statistics and audit."""
+
+    port: int = 8110
+
+
 class ServicesConfig(_Strict):
     host: str = "127.0.0.1"
     s3: S3Service = Field(default_factory=S3Service)
@@ -93,6 +99,7 @@ class ServicesConfig(_Strict):
     postgres: PostgresService = Field(default_factory=PostgresService)
     sharing: SharingService = Field(default_factory=SharingService)
     metastore: MetastoreService = Field(default_factory=MetastoreService)
+    events: EventsService = Field(default_factory=EventsService)
 
 
 class SparkConfig(_Strict):
@@ -137,7 +144,7 @@ class Environment(_Strict):
 
 def _apply_shell_overrides(env: Environment) -> None:
     """Let one shell move a service (LAKE_<SERVICE>_PORT) or pick the Spark mode (LAKE_SPARK_MODE)."""
-    for service in ("s3", "spark", "trino", "airflow", "postgres", "sharing", "metastore"):
+    for service in ("s3", "spark", "trino", "airflow", "postgres", "sharing", "metastore", "events"):
         value = os.environ.get(f"LAKE_{service.upper()}_PORT")
         if value:
             try:

@@ -101,11 +101,12 @@ def register_table(layer: str, name: str, settings: Settings | None = None) -> b
     return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings)
 
 
-OPS_TABLES = ("run_log", "quality_results", "quality_scorecard")
+OPS_TABLES = ("run_log", "quality_results", "quality_scorecard",
+              "query_log", "table_reads", "sharing_log")  # the last three: usage and audit (jobs/usage.py)
 
 
 def register_ops(settings: Settings | None = None) -> None:
-    """The run log and the quality tables, once they exist, are queryable as ``<catalog>.ops.*``."""
+    """The run log, the quality tables and the usage tables, once they exist, are queryable as ``<catalog>.ops.*``."""
     from lakehouse import storage
 
     settings = settings or get_settings()

@@ -84,7 +84,9 @@ def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: s
     First matching rule wins, so the order is: the platform's service user (everything);
     each grant (its table, masks and row filter); each ministry group's default (its layers,
     personal columns masked unless the group reads them in clear); the JDBC metadata tables.
-    Anything else is denied: a partner sees only the gold tables granted to it.
+    Anything else is denied: a partner sees only the gold tables granted to it.  The usage and audit
+    tables (``ops.query_log``, ``ops.table_reads``, ``ops.sharing_log``) are denied to groups whose
+    personal columns are masked.
     """
     service = _exact(service_user)
     everyone = [*access.partners, *access.groups]
@@ -98,6 +100,13 @@ def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: s
             masks = {col: mask_expression(column, owner) for col, (column, owner) in personal.items()
                      if col not in grant.clear}
             tables.append(_table_rule(grant.to, catalog, schema, table, masks, grant.rows))
+    # who queried or shared what (query text may quote personal data): only groups that read personal data in
+    # clear, and who may already view others' queries, read the usage and audit tables of ops
+    masked = sorted(g for g, spec in access.groups.items() if spec.personal == "masked" and "ops" in spec.reads)
+    if masked:
+        from lakehouse.usage import TABLES as AUDIT_TABLES
+        tables.append({"group": _exact(*masked), "catalog": _exact(catalog), "schema": _exact("ops"),
+                       "table": _exact(*AUDIT_TABLES), "privileges": []})
     for group_name in sorted(access.groups):
         group = access.groups[group_name]
         if group.personal == "masked":

@@ -1,4 +1,5 @@
-"""The real stack for integration tests: S3 (SeaweedFS), PostgreSQL, the Hive Metastore, Spark Connect and Trino.
+"""The real stack for integration tests: S3 (SeaweedFS), PostgreSQL, the Hive Metastore, Spark Connect,
+the query-events receiver and Trino.
 
 Started through the same code as `lake up`, in the `test` environment (its own
 ports and state folder); what the fixture started, it stops.
@@ -22,7 +23,7 @@ def stack():
     settings = get_settings()
     assert settings.env.name == "test", "integration tests must run in the `test` environment"
     install_all(settings)
-    names = ["s3", "postgres", "metastore", "spark", "trino"]
+    names = ["s3", "postgres", "metastore", "spark", "events", "trino"]
     wanted = services.select(names, settings)
     already = {s.name for s in wanted if s.pid() is not None}
     services.up(names, settings)

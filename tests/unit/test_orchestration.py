@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from lakehouse import callbacks
-from lakehouse.orchestration import (CATALOG_DAG, MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, asset_uri, build_all_dags,
-                                     dag_id, masters, pool, pools, run_order)
+from lakehouse.orchestration import (CATALOG_DAG, MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, USAGE_DAG,
+                                     asset_uri, build_all_dags, dag_id, masters, pool, pools, run_order)
 from lakehouse.spec import load_catalog
 
 
@@ -32,7 +32,7 @@ def asset_uris(condition) -> set[str]:
 
 
 def test_one_dag_per_dataset_plus_maintenance_and_quality(dags, catalog):
-    assert set(dags) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG}
+    assert set(dags) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG, USAGE_DAG}
 
 
 def test_dag_file_imports_without_errors_and_without_cycles(catalog):
@@ -42,7 +42,7 @@ def test_dag_file_imports_without_errors_and_without_cycles(catalog):
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG}
+    assert set(bag.dag_ids) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG, USAGE_DAG}
     for dag in bag.dags.values():
         dag.topological_sort()  # raises on a cycle
 
@@ -103,7 +103,7 @@ def test_in_spark_local_mode_every_job_shares_one_slot(catalog, monkeypatch):
 
 def test_tasks_retry_with_backoff_time_out_and_log_failures(dags):
     for name, dag in dags.items():
-        if name in (QUALITY_DAG, CATALOG_DAG):  # their own retry policy, see their tests
+        if name in (QUALITY_DAG, CATALOG_DAG, USAGE_DAG):  # their own retry policy, see their tests
             continue
         for task in dag.tasks:
             assert task.retries >= 1 and task.retry_exponential_backoff, task.task_id
@@ -139,6 +139,15 @@ def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_buil
     site = dag.get_task("quality_site")
     assert {t.task_id for t in site.upstream_list} == {f"freshness__{n}" for n in with_sla}
     assert "-m jobs.freshness --dataset" in dag.get_task(f"freshness__{sorted(with_sla)[0]}").bash_command
+
+
+def test_the_usage_dag_loads_query_events_and_the_sharing_audit_hourly(dags):
+    dag = dags[USAGE_DAG]
+    assert [t.task_id for t in dag.tasks] == ["load_usage"]
+    assert "-m jobs.usage --date {{ (dag_run.logical_date or dag_run.run_after) | ds }}" \
+        in dag.get_task("load_usage").bash_command
+    assert dag.get_task("load_usage").pool == "default_pool"  # it writes only ops tables
+    assert dag.max_active_runs == 1 and dag.get_task("load_usage").retries == 1
 
 
 def test_run_order_puts_masters_first_then_gold(catalog):

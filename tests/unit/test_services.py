@@ -45,7 +45,7 @@ def test_unknown_service_lists_the_known_ones():
 def test_status_of_a_stopped_stack(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     rows = services.status(Settings(load_environment("local")))
-    assert [r["service"] for r in rows][:5] == ["s3", "postgres", "metastore", "spark", "trino"]
+    assert [r["service"] for r in rows][:6] == ["s3", "postgres", "metastore", "spark", "events", "trino"]
     assert all(r["state"] == "stopped" for r in rows)
 
 
