@@ -10,6 +10,7 @@ silver; acc_contacts, gold built from it).
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ PEOPLE = [
      "phone": None, "region_code": 79},
 ]
 SCRATCH = "mst_spark_named"  # a table Spark registers by name
+# its folder, new per run: SeaweedFS keeps a deleted table's empty folders, and Spark
+# refuses CREATE TABLE … LOCATION on a folder that is not empty
+SCRATCH_FOLDER = f"{SCRATCH}_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +39,16 @@ def published(stack, tmp_path_factory):
 
     source = tmp_path_factory.mktemp("metastore") / "people.jsonl"
     source.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PEOPLE), encoding="utf-8")
+    def forget_scratch() -> None:
+        get_spark("test-metastore").sql(f"DROP TABLE IF EXISTS gold.{SCRATCH}").collect()
+        storage.delete_prefix(f"gold/{SCRATCH_FOLDER}/", stack)
+
     with use_datasets(SPECS):
         reset(DATASETS, stack)
+        forget_scratch()  # an interrupted earlier run may have left it
         ingest("acc_people", [source], "2026-11-21")
         yield stack
-        spark = get_spark("test-metastore")
-        spark.sql(f"DROP TABLE IF EXISTS gold.{SCRATCH}")
-        storage.delete_prefix(f"gold/{SCRATCH}/", stack)
+        forget_scratch()
         reset(DATASETS, stack)
 
 
@@ -66,7 +73,7 @@ def test_spark_reads_by_name_what_trino_registered(published):
 
 
 def test_a_table_spark_names_is_queryable_in_trino(published):
-    location = published.table_uri("gold", SCRATCH)
+    location = published.table_uri("gold", SCRATCH_FOLDER)
     _spark_rows(f"CREATE TABLE gold.{SCRATCH} USING delta LOCATION '{location}' AS "
                 "SELECT region_code, count(*) AS people FROM silver.acc_people GROUP BY region_code")
     assert _trino_rows(f"SELECT region_code, people FROM lake.gold.{SCRATCH} ORDER BY 1", published) == [
