@@ -71,6 +71,7 @@ class Service:
     start_timeout: float = 180.0
     marker: str = ""  # a string every command line of ours contains
     group: str = ""
+    needs: tuple[str, ...] = ()  # services that must answer before this one starts (`up` starts them too)
     # how `down` asks it to stop: signal and whether to send it to the whole process group
     stop_signal: int = signal.SIGTERM
     stop_group: bool = True
@@ -495,7 +496,7 @@ def _airflow_services(settings: Settings) -> list[Service]:
             after_start=(lambda: _warm_execution_api(settings)) if component == "api-server" else (lambda: None),
             # the api-server renames itself "airflow api_server -- host:…", hence the shorter marker
             start_timeout=240, marker=f"airflow {component.split('-')[0]}", group="airflow",
-            settings=settings))
+            needs=("postgres",) if component == "api-server" else (), settings=settings))
     return services
 
 
@@ -619,7 +620,6 @@ def _metastore_service(settings: Settings) -> Service:
         site.write_text(metastore_site(settings))
         site.chmod(0o600)
         (conf / "metastore-log4j2.properties").write_text(METASTORE_LOG4J2)
-        up(["postgres"], settings)
         ensure_database(settings, METASTORE_USER, METASTORE_DB, settings.secrets["metastore_db_password"])
         version = _metastore_schema_version(settings)
         if version == METASTORE_SCHEMA:
@@ -641,7 +641,7 @@ def _metastore_service(settings: Settings) -> Service:
                 "-cp", classpath(), "org.apache.hadoop.hive.metastore.HiveMetaStore"]
 
     return Service("metastore", [cfg.port], command, lambda: port_open(settings.host, cfg.port),
-                   url=settings.metastore_uri, prepare=prepare, start_timeout=120,
+                   url=settings.metastore_uri, prepare=prepare, start_timeout=120, needs=("postgres",),
                    marker="org.apache.hadoop.hive.metastore.HiveMetaStore", group="metastore", settings=settings)
 
 
@@ -694,10 +694,17 @@ def select(names: list[str] | None, settings: Settings | None = None) -> list[Se
     return [s for s in services if s.name in names or s.group in names]
 
 
+def with_needs(services: list[Service], settings: Settings) -> list[Service]:
+    """``services`` and the services they need, in start order (`lake up metastore` starts PostgreSQL too)."""
+    wanted = {s.name for s in services} | {need for s in services for need in s.needs}
+    return [s for s in all_services(settings) if s.name in wanted]
+
+
 def up(names: list[str] | None = None, settings: Settings | None = None) -> None:
     """Start what is not running, then wait until everything answers. Idempotent."""
     settings = settings or get_settings()
-    services = select(names, settings)
+    services = with_needs(select(names, settings), settings)
+    everything = {s.name: s for s in services}
     started: list[Service] = []
     for service in services:
         if service.pid() is not None:
@@ -707,6 +714,8 @@ def up(names: list[str] | None = None, settings: Settings | None = None) -> None
             raise ServiceError(f"{service.name}: something not started by lake already answers on "
                                f"port {service.ports}; stop it or change the port in "
                                f"lake_config/environments/{settings.env.name}.yaml")
+        for need in service.needs:  # started above (the order of all_services puts needs first)
+            everything[need].wait_healthy(quiet=everything[need] not in started)
         say(f"{service.name}: starting (log: {service.log_file})")
         service.start()
         started.append(service)

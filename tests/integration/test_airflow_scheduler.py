@@ -99,10 +99,10 @@ def airflow(stack, tmp_path_factory):
     os.environ["LAKE_AIRFLOW_RETRY_DELAY"] = "2"
     os.environ["LAKE_TEST_FAIL_ONCE_DIR"] = str(fail_dir)
     os.environ["LAKE_DATASETS_DIR"] = str(datasets)
-    # a fresh metadata database: runs of earlier test sessions would collide with these logical dates
-    airflow_env.reset_metadata(stack)
-    reset(SOURCES + GOLDS, stack)
-    try:
+    try:  # from here on, a failure must put the variables back: later modules read the full specs
+        # a fresh metadata database: runs of earlier test sessions would collide with these logical dates
+        airflow_env.reset_metadata(stack)
+        reset(SOURCES + GOLDS, stack)
         services.up(["airflow"], stack)
         api = Api(stack)
         for name in SOURCES + GOLDS:

@@ -162,3 +162,15 @@ def test_deleted_metastore_jars_send_you_to_lake_install(tmp_path, monkeypatch):
     (folder / "classpath.txt").write_text(f"{tmp_path / 'gone.jar'}")
     with pytest.raises(MissingToolError, match="gone from the Maven cache.*gone.jar.*lake install"):
         install.metastore_classpath(settings)
+
+
+def test_a_service_starts_after_what_it_needs(tmp_path, monkeypatch):
+    # the metastore's schema lives in PostgreSQL: PostgreSQL must answer before the metastore starts,
+    # and `lake up metastore` alone starts it too
+    settings = _local_settings(tmp_path, monkeypatch)
+    names = [s.name for s in services.with_needs(services.select(["metastore"], settings), settings)]
+    assert names == ["postgres", "metastore"]
+    names = [s.name for s in services.with_needs(services.select(["airflow"], settings), settings)]
+    assert names[0] == "postgres" and "airflow-api-server" in names
+    order = [s.name for s in services.all_services(settings)]
+    assert all(order.index(need) < order.index(s.name) for s in services.all_services(settings) for need in s.needs)
