@@ -517,16 +517,21 @@ def _airflow_component_healthy(settings: Settings, component: str) -> bool:
 
 # ---- Delta Sharing (partner ministries) -----------------------------------------------------
 
-def _sharing_service(settings: Settings) -> Service:
-    port = settings.env.services.sharing.port
+def _python_server(settings: Settings, name: str, port: int, url_path: str = "") -> Service:
+    """A FastAPI server of ours, ``python -m lakehouse.<name> --host --port``, healthy when /health answers 200."""
+    module = f"lakehouse.{name}"
 
     def command() -> list[str]:
-        return [sys.executable, "-m", "lakehouse.sharing", "--host", settings.host, "--port", str(port)]
+        return [sys.executable, "-m", module, "--host", settings.host, "--port", str(port)]
 
-    return Service("sharing", [port], command,
+    return Service(name, [port], command,
                    lambda: http_status(f"http://{settings.host}:{port}/health") == 200,
-                   url=f"http://{settings.host}:{port}/delta-sharing", start_timeout=60,
-                   marker="lakehouse.sharing", group="sharing", settings=settings)
+                   url=f"http://{settings.host}:{port}{url_path}", start_timeout=60,
+                   marker=module, group=name, settings=settings)
+
+
+def _sharing_service(settings: Settings) -> Service:
+    return _python_server(settings, "sharing", settings.env.services.sharing.port, "/delta-sharing")
 
 
 # ---- Hive Metastore (table names shared by Spark and Trino) -------------------------------
@@ -658,15 +663,7 @@ def _event_listener(settings: Settings, etc: Path) -> str:
 
 
 def _events_service(settings: Settings) -> Service:
-    port = settings.env.services.events.port
-
-    def command() -> list[str]:
-        return [sys.executable, "-m", "lakehouse.events", "--host", settings.host, "--port", str(port)]
-
-    return Service("events", [port], command,
-                   lambda: http_status(f"http://{settings.host}:{port}/health") == 200,
-                   url=f"http://{settings.host}:{port}", start_timeout=60,
-                   marker="lakehouse.events", group="events", settings=settings)
+    return _python_server(settings, "events", settings.env.services.events.port)
 
 
 # ---- the stack --------------------------------------------------------------------------
