@@ -9,7 +9,8 @@ from lakehouse.spec import GoldDataset, load_catalog
 
 def run(dataset: str, date: str) -> list[str]:
     settings = get_settings()
-    spec = load_catalog()[dataset]
+    catalog = load_catalog()
+    spec = catalog[dataset]
     tables = ([("gold", dataset)] if isinstance(spec, GoldDataset) else
               [("bronze", dataset), ("silver", dataset), ("quarantine", quarantine_table(dataset))])
     published = []
@@ -21,8 +22,10 @@ def run(dataset: str, date: str) -> list[str]:
         print(f"[publish] {name}: {'registered' if created else 'already registered'}", flush=True)
         published.append(name)
     trino.register_ops(settings)
-    if trino_security.refresh(settings):  # a new spec's grants reach the local Trino with its tables
-        print("[publish] Trino access rules regenerated from the specs", flush=True)
+    # this dataset's grants reach the local Trino with its tables; other datasets' grants stay as published
+    if trino_security.publish_grants(settings, spec, catalog.datasets):
+        print(f"[publish] Trino access rules: {dataset}'s grants in force (to: "
+              f"{', '.join(g.to for g in spec.grants) or 'nobody'}); other datasets' grants kept", flush=True)
     return published
 
 

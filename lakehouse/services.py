@@ -280,7 +280,7 @@ def _trino_service(settings: Settings) -> Service:
             f"node.bind-ip={settings.host}\n"
             f"node.internal-address={settings.host}\n")
         from lakehouse.trino_security import write_security
-        write_security(settings, etc)  # certificate, users, groups, access rules from the specs
+        write_security(settings, etc)  # certificate, users, groups, access rules from the published grants
         server_pem, cert = settings.trino_tls_dir / "trino-server.pem", settings.trino_tls_dir / "trino.crt"
         # One port, HTTPS only, for clients and for the node's own (internal) calls alike;
         # Trino accepts passwords over HTTPS only.

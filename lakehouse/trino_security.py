@@ -1,22 +1,34 @@
-"""Trino secured: a TLS certificate, password and group files, and access rules derived from the specs.
+"""Trino secured: a TLS certificate, password and group files, and access rules from the published grants.
 
 Pure functions build the files' text (``password_file``, ``group_file``,
-``access_rules``, ``mask_expression``); ``write_security`` writes them into
-Trino's etc folder, ``ensure_certificate`` makes the self-signed certificate
-once.  Trino re-reads the rules every few seconds (``security.refresh-period``),
-so regenerating them needs no restart; new users or passwords need one.
+``dataset_rules``, ``assemble_rules``, ``access_rules``, ``mask_expression``);
+``write_security`` writes them into Trino's etc folder, ``ensure_certificate``
+makes the self-signed certificate once.
+
+The rules are the union of the published datasets' grants: each publish stores its
+dataset's fragment (``etc/grants/<dataset>.json``, from the specs that publish sees)
+and reassembles ``rules.json`` from every fragment, under a lock; ``withdraw_grants``
+removes one.  So a publish that sees other specs (another process, another
+``LAKE_DATASETS_DIR``) never drops the rest.  Trino re-reads the rules every few
+seconds (``security.refresh-period``), so that needs no restart; new users or
+passwords need one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from lakehouse.access import AccessConfig, personal_columns
+from lakehouse.errors import LakeError
 
 # ---- masks -------------------------------------------------------------------------
 
@@ -78,8 +90,23 @@ def _table_rule(grantee: str, catalog: str, schema: str, table: str, masks: dict
     return rule
 
 
-def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: str, catalog: str) -> dict:
-    """Trino's file-based access-control rules (``rules.json``) from access.yaml and the specs' grants.
+def dataset_rules(spec: Any, datasets: dict[str, Any], catalog: str) -> dict:
+    """One dataset's part of the rules, from the specs its publisher sees (JSON-serialisable).
+
+    ``grants``: its grants' table rules (masks and row filter); ``schema``, ``table`` and
+    ``masks`` (every personal column's mask): what a masked group's default puts on the table.
+    A gold table's personal columns come from its sources' specs, hence ``datasets``.
+    """
+    schema, table = _published_table(spec)
+    masks = {col: mask_expression(column, owner) for col, (column, owner) in personal_columns(spec, datasets).items()}
+    grants = [_table_rule(grant.to, catalog, schema, table,
+                          {col: expr for col, expr in masks.items() if col not in grant.clear}, grant.rows)
+              for grant in spec.grants]
+    return {"schema": schema, "table": table, "grants": grants, "masks": masks}
+
+
+def assemble_rules(fragments: dict[str, dict], access: AccessConfig, service_user: str, catalog: str) -> dict:
+    """Trino's file-based access-control rules (``rules.json``) from access.yaml and each dataset's fragment.
 
     First matching rule wins, so the order is: the platform's service user (everything);
     each grant (its table, masks and row filter); each ministry group's default (its layers,
@@ -92,14 +119,8 @@ def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: s
     everyone = [*access.partners, *access.groups]
     tables: list[dict] = [{"user": service, "privileges": ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP",
                                                             "GRANT_SELECT"]}]
-    for name in sorted(datasets):
-        spec = datasets[name]
-        personal = personal_columns(spec, datasets)
-        schema, table = _published_table(spec)
-        for grant in spec.grants:
-            masks = {col: mask_expression(column, owner) for col, (column, owner) in personal.items()
-                     if col not in grant.clear}
-            tables.append(_table_rule(grant.to, catalog, schema, table, masks, grant.rows))
+    for name in sorted(fragments):
+        tables.extend(fragments[name]["grants"])
     # who queried or shared what (query text may quote personal data): only groups that read personal data in
     # clear, and who may already view others' queries, read the usage and audit tables of ops
     masked = sorted(g for g, spec in access.groups.items() if spec.personal == "masked" and "ops" in spec.reads)
@@ -110,13 +131,11 @@ def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: s
     for group_name in sorted(access.groups):
         group = access.groups[group_name]
         if group.personal == "masked":
-            for name in sorted(datasets):
-                spec = datasets[name]
-                schema, table = _published_table(spec)
-                personal = personal_columns(spec, datasets)
-                if schema in group.reads and personal:
-                    masks = {col: mask_expression(column, owner) for col, (column, owner) in personal.items()}
-                    tables.append(_table_rule(group_name, catalog, schema, table, masks, None))
+            for name in sorted(fragments):
+                part = fragments[name]
+                if part["schema"] in group.reads and part["masks"]:
+                    tables.append(_table_rule(group_name, catalog, part["schema"], part["table"], part["masks"],
+                                              None))
         if group.reads:
             tables.append({"group": _exact(group_name), "catalog": _exact(catalog),
                            "schema": _exact(*group.reads), "privileges": ["SELECT"]})
@@ -139,6 +158,12 @@ def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: s
         "queries": queries,
         "system_information": [{"user": service, "allow": ["read", "write"]}],
     }
+
+
+def access_rules(datasets: dict[str, Any], access: AccessConfig, service_user: str, catalog: str) -> dict:
+    """The rules for exactly these datasets' grants (every dataset's fragment, assembled)."""
+    fragments = {name: dataset_rules(spec, datasets, catalog) for name, spec in datasets.items()}
+    return assemble_rules(fragments, access, service_user, catalog)
 
 
 def group_file(access: AccessConfig) -> str:
@@ -254,26 +279,116 @@ def ensure_certificate(tls_dir: Path, host: str) -> tuple[Path, Path]:
     return server, client
 
 
+# ---- published grants ---------------------------------------------------------------------
+
+def _etc(settings: Any) -> Path:
+    """The local Trino's etc folder."""
+    return settings.state_dir / "trino" / "etc"
+
+
+@contextmanager
+def _locked(etc: Path) -> Iterator[None]:
+    """Hold ``etc/grants.lock`` exclusively: one writer of fragments and ``rules.json`` at a time."""
+    etc.mkdir(parents=True, exist_ok=True)
+    with open(etc / "grants.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _fragment_text(spec: Any, datasets: dict[str, Any], catalog: str) -> str:
+    """A dataset's fragment as the JSON stored in ``etc/grants/<dataset>.json``."""
+    return json.dumps(dataset_rules(spec, datasets, catalog), indent=1, ensure_ascii=False) + "\n"
+
+
+def _ensure_grants(settings: Any, etc: Path, datasets: dict[str, Any] | None = None) -> Path:  # lock held
+    """The grants folder, seeded once with every current dataset's fragment (what the rules held before it)."""
+    grants = etc / "grants"
+    if not grants.is_dir():
+        if datasets is None:
+            from lakehouse.spec import load_catalog
+            datasets = load_catalog().datasets
+        seeding = etc / f"grants.{os.getpid()}.tmp"
+        shutil.rmtree(seeding, ignore_errors=True)
+        for name, spec in datasets.items():
+            _write_private(seeding / f"{name}.json", _fragment_text(spec, datasets, settings.trino_catalog))
+        seeding.mkdir(parents=True, exist_ok=True)
+        os.rename(seeding, grants)  # all at once: an interrupted seeding leaves no half folder
+    return grants
+
+
+def read_fragments(grants: Path) -> dict[str, dict]:
+    """Every stored fragment, by dataset name; one that is not a fragment stops with its file named."""
+    fragments = {}
+    for path in sorted(grants.glob("*.json")):
+        try:
+            part = json.loads(path.read_text(encoding="utf-8"))
+            if not (isinstance(part, dict) and {"schema", "table", "grants", "masks"} <= part.keys()):
+                raise ValueError("not a dataset's grants (keys schema, table, grants, masks)")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise LakeError(f"{path}: {exc}; publish the dataset again (lake run {path.stem}) "
+                            f"or delete the file to withdraw its grants") from exc
+        fragments[path.stem] = part
+    return fragments
+
+
+def _write_rules(settings: Any, etc: Path, grants: Path) -> Path:
+    """(Re)write ``rules.json`` from the stored fragments; Trino picks it up within its refresh period."""
+    from lakehouse.access import load_access
+
+    access = load_access(service_user=settings.env.trino.user)
+    rules = assemble_rules(read_fragments(grants), access, settings.env.trino.user, settings.trino_catalog)
+    path = etc / "rules.json"
+    _write_private(path, json.dumps(rules, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def publish_grants(settings: Any, spec: Any, datasets: dict[str, Any]) -> bool:
+    """Store this dataset's fragment (from the specs the publisher sees) and rewrite the rules.
+
+    Other datasets' fragments are kept, so the rules are the union of what was published.
+    Returns False when this machine runs no local Trino.
+    """
+    etc = _etc(settings)
+    if not (etc / "access-control.properties").exists():
+        return False
+    with _locked(etc):
+        grants = _ensure_grants(settings, etc, datasets)
+        _write_private(grants / f"{spec.name}.json", _fragment_text(spec, datasets, settings.trino_catalog))
+        _write_rules(settings, etc, grants)
+    return True
+
+
+def withdraw_grants(settings: Any, dataset: str) -> bool:
+    """Remove a dataset's fragment and rewrite the rules.  False when this machine runs no local Trino."""
+    etc = _etc(settings)
+    if not (etc / "access-control.properties").exists():
+        return False
+    with _locked(etc):
+        grants = _ensure_grants(settings, etc)
+        (grants / f"{dataset}.json").unlink(missing_ok=True)
+        _write_rules(settings, etc, grants)
+    return True
+
+
 # ---- writing Trino's files --------------------------------------------------------------
 
 def write_security(settings: Any, etc: Path) -> None:
     """Certificate, password file, group file, access rules and their properties files in ``etc``.
 
-    Idempotent; the rules come from the current specs, so a grant changed in a spec
-    reaches Trino at the next refresh (a few seconds) after this runs again.
+    Idempotent.  The rules are assembled from the published datasets' grants (``etc/grants``)
+    and access.yaml; a spec's grants change only when that dataset is published again.
     """
     from lakehouse.access import load_access
-    from lakehouse.spec import load_catalog
 
     access = load_access(service_user=settings.env.trino.user)
-    catalog = load_catalog()
     ensure_certificate(settings.trino_tls_dir, settings.host)
     passwords = settings.trino_passwords(list(access.users()))
     pw_path = etc / "password.db"
     previous = pw_path.read_text() if pw_path.exists() else ""
     _write_private(pw_path, password_file(passwords, previous))
     _write_private(etc / "group.txt", group_file(access))
-    write_rules(settings, etc, catalog.datasets, access)
+    with _locked(etc):
+        _write_rules(settings, etc, _ensure_grants(settings, etc))
     _write_private(etc / "password-authenticator.properties",
                    f"password-authenticator.name=file\nfile.password-file={pw_path}\n"
                    "file.refresh-period=5s\n")
@@ -284,21 +399,14 @@ def write_security(settings: Any, etc: Path) -> None:
                    "security.refresh-period=5s\n")
 
 
-def write_rules(settings: Any, etc: Path, datasets: dict[str, Any], access: AccessConfig) -> Path:
-    """(Re)write ``rules.json``; Trino picks it up within its refresh period."""
-    rules = access_rules(datasets, access, settings.env.trino.user, settings.trino_catalog)
-    path = etc / "rules.json"
-    _write_private(path, json.dumps(rules, indent=1, ensure_ascii=False) + "\n")
-    return path
-
-
 def refresh(settings: Any) -> bool:
-    """Regenerate users, groups and rules for the local Trino (if ``lake up`` configured one here).
+    """Rewrite users, groups and rules for the local Trino (if ``lake up`` configured one here).
 
-    Trino re-reads them within 5 s, so a grant, user or group added to the config
-    takes effect without a restart.  Returns False when this machine runs no local Trino.
+    Trino re-reads them within 5 s, so a user, group or access.yaml change takes effect
+    without a restart; grants come from the published datasets.  Returns False when this
+    machine runs no local Trino.
     """
-    etc = settings.state_dir / "trino" / "etc"
+    etc = _etc(settings)
     if not (etc / "access-control.properties").exists():
         return False
     write_security(settings, etc)

@@ -12,7 +12,7 @@ import pytest
 
 from lakehouse import trino_security
 from lakehouse.access import load_access
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, LakeError
 from lakehouse.settings import Environment, Settings
 from lakehouse.spec import load_catalog
 
@@ -254,3 +254,114 @@ def test_lake_users_prints_every_user_and_sql_refuses_an_unknown_one(tmp_path, m
     with pytest.raises(SystemExit):
         main(["sql", "SELECT 1", "--user", "nobody"])
     assert "no Trino user 'nobody' (known: analyst, btc_analyst" in capsys.readouterr().err
+
+
+# ---- published grants: each publish adds its dataset's part, whoever else publishes --------------
+
+TO_HANOI = "grants:\n  - to: so_ha_noi\n    clear: [full_name]\n"
+TO_ANALYSTS = "grants:\n  - to: analysts\n    clear: [phone]\n"
+
+
+@pytest.fixture
+def local_trino(tmp_path, monkeypatch) -> Settings:
+    """Settings whose state dir holds a local Trino's etc folder, as `lake up trino` leaves it."""
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LAKE_DATASETS_DIR", raising=False)
+    settings = Settings(Environment(name="x"))
+    etc = settings.state_dir / "trino" / "etc"
+    etc.mkdir(parents=True)
+    (etc / "access-control.properties").write_text("access-control.name=file\n")
+    return settings
+
+
+def _grants_in_force(settings: Settings) -> set[tuple[str, str, str]]:
+    """(grantee, schema, table) of rules.json's grant rules: those between the service user's and the audit deny."""
+    tables = json.loads((settings.state_dir / "trino" / "etc" / "rules.json").read_text())["tables"]
+    audit = next(i for i, rule in enumerate(tables) if rule.get("schema") == "ops")
+    return {(rule["group"], rule["schema"], rule["table"]) for rule in tables[1:audit]}
+
+
+def _seen_by(tmp_path: Path, folder: str, **grants):
+    """The specs one process sees: its own config folder (another LAKE_DATASETS_DIR)."""
+    return load_catalog(config(tmp_path / folder, **grants)).datasets
+
+
+@pytest.mark.parametrize("first", ["gold", "silver"])
+def test_two_processes_with_different_specs_each_add_their_own_grants(tmp_path, local_trino, first):
+    gold_process = _seen_by(tmp_path, "a", gold_grants=TO_HANOI)     # sees no grant of people
+    silver_process = _seen_by(tmp_path, "b", people_grants=TO_ANALYSTS)  # sees no grant of people_by_province
+    publishes = [(gold_process, "people_by_province"), (silver_process, "people")]
+    for datasets, name in (publishes if first == "gold" else publishes[::-1]):
+        assert trino_security.publish_grants(local_trino, datasets[name], datasets)
+    assert _grants_in_force(local_trino) == {("so_ha_noi", "gold", "people_by_province"),
+                                             ("analysts", "silver", "people")}
+    # exactly the rules of one catalog holding both grants, in today's order
+    both = _seen_by(tmp_path, "both", gold_grants=TO_HANOI, people_grants=TO_ANALYSTS)
+    rules = json.loads((local_trino.state_dir / "trino" / "etc" / "rules.json").read_text())
+    assert rules == trino_security.access_rules(both, load_access(service_user="lake"), "lake", "lake")
+
+
+def test_publishing_again_replaces_the_datasets_grants_and_withdraw_removes_them(tmp_path, local_trino):
+    granted = _seen_by(tmp_path, "a", gold_grants=TO_HANOI, people_grants=TO_ANALYSTS)
+    for name in ("people", "people_by_province"):
+        trino_security.publish_grants(local_trino, granted[name], granted)
+    assert ("so_ha_noi", "gold", "people_by_province") in _grants_in_force(local_trino)
+    dropped = _seen_by(tmp_path, "b", people_grants=TO_ANALYSTS)  # the spec lost its grant to so_ha_noi
+    trino_security.publish_grants(local_trino, dropped["people_by_province"], dropped)
+    assert _grants_in_force(local_trino) == {("analysts", "silver", "people")}
+    assert trino_security.withdraw_grants(local_trino, "people")
+    assert _grants_in_force(local_trino) == set()
+    assert sorted(p.name for p in (local_trino.state_dir / "trino" / "etc" / "grants").iterdir()) == [
+        "people_by_province.json"]
+
+
+def test_a_corrupt_stored_fragment_stops_with_its_file_named(tmp_path, local_trino):
+    datasets = _seen_by(tmp_path, "a", gold_grants=TO_HANOI)
+    trino_security.publish_grants(local_trino, datasets["people"], datasets)
+    broken = local_trino.state_dir / "trino" / "etc" / "grants" / "people_by_province.json"
+    broken.write_text('{"schema": "gold", "grants": [')
+    with pytest.raises(LakeError, match=re.escape(str(broken))):
+        trino_security.publish_grants(local_trino, datasets["people"], datasets)
+    broken.write_text('["not", "a", "fragment"]')
+    with pytest.raises(LakeError, match=re.escape(str(broken))):
+        trino_security.withdraw_grants(local_trino, "people")
+
+
+def test_no_local_trino_no_grants_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path / "home"))
+    datasets = _seen_by(tmp_path, "a", gold_grants=TO_HANOI)
+    settings = Settings(Environment(name="x"))
+    assert not trino_security.publish_grants(settings, datasets["people"], datasets)
+    assert not trino_security.withdraw_grants(settings, "people")
+    assert not (settings.state_dir / "trino").exists()
+
+
+def test_a_stack_from_before_is_seeded_once_from_the_current_specs(tmp_path, local_trino, monkeypatch):
+    before = config(tmp_path / "a", gold_grants=TO_HANOI) / "datasets"
+    monkeypatch.setenv("LAKE_DATASETS_DIR", str(before))
+    assert trino_security.refresh(local_trino)  # `lake users` (or `lake up trino`) on an old stack
+    grants = local_trino.state_dir / "trino" / "etc" / "grants"
+    assert sorted(p.name for p in grants.iterdir()) == ["people.json", "people_by_province.json"]
+    assert _grants_in_force(local_trino) == {("so_ha_noi", "gold", "people_by_province")}
+    # from then on other specs change nothing until a dataset is published or withdrawn
+    monkeypatch.setenv("LAKE_DATASETS_DIR", str(config(tmp_path / "b", people_grants=TO_ANALYSTS) / "datasets"))
+    trino_security.refresh(local_trino)
+    assert _grants_in_force(local_trino) == {("so_ha_noi", "gold", "people_by_province")}
+
+
+def test_a_publish_waits_for_the_lock_so_rewrites_never_interleave(tmp_path, local_trino):
+    import fcntl
+    import threading
+
+    datasets = _seen_by(tmp_path, "a", gold_grants=TO_HANOI)
+    etc = local_trino.state_dir / "trino" / "etc"
+    (etc / "grants").mkdir()
+    with open(etc / "grants.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process is writing
+        publish = threading.Thread(target=trino_security.publish_grants,
+                                   args=(local_trino, datasets["people_by_province"], datasets))
+        publish.start()
+        publish.join(0.5)
+        assert publish.is_alive() and not (etc / "grants" / "people_by_province.json").exists()
+    publish.join(10)
+    assert _grants_in_force(local_trino) == {("so_ha_noi", "gold", "people_by_province")}
