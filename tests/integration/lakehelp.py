@@ -6,15 +6,17 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from lakehouse import storage, trino
+from lakehouse import storage, trino, trino_security
 from lakehouse.settings import LAYERS, Settings, quarantine_table
 
 PREFIXES = ("landing", "bronze", "silver", "gold", "staging", "_checkpoints")
 
 
 def reset(datasets: list[str], settings: Settings, tables: list[str] = ()) -> None:
-    """Forget every trace of ``datasets`` (objects, Trino registrations) and drop source ``tables``."""
+    """Forget every trace of ``datasets`` (objects, Trino registrations, their grants in the local Trino's
+    access rules) and drop source ``tables``."""
     for name in datasets:
+        trino_security.withdraw_grants(settings, name)  # no-op without a local Trino
         for prefix in PREFIXES:
             storage.delete_prefix(f"{prefix}/{name}/", settings)
         storage.delete_prefix(f"quarantine/{quarantine_table(name)}/", settings)

@@ -60,7 +60,6 @@ def shared(stack, tmp_path_factory):
         if started:
             services.down(["sharing"], stack)
         reset(DATASETS, stack)
-    trino_security.refresh(stack)  # back to the shipped specs' rules
 
 
 def test_the_client_reads_exactly_the_rows_trino_returns(shared):

@@ -2,8 +2,9 @@
 
 The specs are in tests/integration/datasets/access (acc_people, silver, granted to the analysts
 with the phone in clear; acc_contacts, gold, granted to the partner so_ha_noi for region 1 with
-names in clear); the users are the shipped lake_config/access.yaml's.  The publish step writes
-the rules from these specs; Trino re-reads them within seconds.
+names in clear); the users are the shipped lake_config/access.yaml's.  The publish step adds each
+dataset's grants to the rules, which hold every published dataset's grants (the shipped specs' too,
+once published); ``reset`` withdraws them.  Trino re-reads the rules within seconds.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pathlib import Path
 import pytest
 
 from lakehouse import trino, trino_security
+from lakehouse.spec import load_catalog
 from lakehelp import ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
+SHIPPED = HERE.parents[1] / "lake_config"
 SPECS = HERE / "datasets" / "access"
 DATASETS = ["acc_people", "acc_contacts"]
 PEOPLE = [  # person_id, citizen_id, full_name, date_of_birth, phone, region_code
@@ -52,24 +55,48 @@ def granted(stack, tmp_path_factory):
         reset(DATASETS, stack)
         ingest("acc_people", [source], "2026-11-20")
         deadline = time.monotonic() + 30  # the publish step wrote the rules; Trino re-reads them every 5 s
-        while as_user("hn_officer", "SHOW TABLES FROM lake.gold", stack) != [("acc_contacts",)]:
+        while ("acc_contacts",) not in as_user("hn_officer", "SHOW TABLES FROM lake.gold", stack):
             assert time.monotonic() < deadline, "Trino did not pick up the test specs' access rules"
             time.sleep(1)
         yield stack
         reset(DATASETS, stack)
-    trino_security.refresh(stack)  # back to the shipped specs' rules
 
 
 def test_a_partner_sees_only_its_granted_tables(granted):
     assert as_user("hn_officer", "SHOW SCHEMAS FROM lake", granted) == [("gold",)]
     assert "Access Denied" in denied("hn_officer", "SELECT count(*) FROM lake.silver.acc_people", granted)
     assert "Access Denied" in denied("hn_officer", "SELECT count(*) FROM lake.ops.run_log", granted)
-    # a partner with no grant in these specs sees no table at all
-    assert as_user("btc_analyst", "SHOW SCHEMAS FROM lake", granted) == []
-    assert "Access Denied" in denied("btc_analyst", "SHOW TABLES FROM lake.gold", granted)
+    # a partner with no grant in these specs sees none of their tables; the rules hold every published
+    # dataset's grants, so it may list the gold tables the shipped specs grant it (published by another test)
+    shipped = load_catalog(config_dir=SHIPPED).datasets
+    its_own = {name for name, spec in shipped.items() if any(g.to == "bo_tai_chinh" for g in spec.grants)}
+    schemas = as_user("btc_analyst", "SHOW SCHEMAS FROM lake", granted)
+    assert schemas in ([], [("gold",)])
+    if schemas:
+        listed = {t for (t,) in as_user("btc_analyst", "SHOW TABLES FROM lake.gold", granted)}
+        assert listed <= its_own and "acc_contacts" not in listed
+    else:
+        assert "Access Denied" in denied("btc_analyst", "SHOW TABLES FROM lake.gold", granted)
     assert "Access Denied" in denied("btc_analyst", "SELECT count(*) FROM lake.gold.acc_contacts", granted)
     # the platform's service user still sees everything
     assert trino.query("SELECT count(*) FROM lake.silver.acc_people", granted)[1] == [(3,)]
+
+
+def test_a_publish_that_sees_other_specs_keeps_these_grants(granted):
+    """A publish in another process with the shipped specs (a scheduled DAG) adds its dataset's grants and
+    leaves the test specs' ones: the rules are not the last publisher's specs."""
+    shipped = load_catalog(config_dir=SHIPPED).datasets
+    name = "enterprises_by_province"
+    had = (granted.state_dir / "trino" / "etc" / "grants" / f"{name}.json").exists()
+    try:
+        assert trino_security.publish_grants(granted, shipped[name], shipped)
+        time.sleep(6)  # Trino re-reads the rules every 5 s
+        assert ("acc_contacts",) in as_user("hn_officer", "SHOW TABLES FROM lake.gold", granted)
+        assert as_user("hn_officer", "SELECT person_id FROM lake.gold.acc_contacts ORDER BY 1", granted) == [
+            (1,), (3,)]
+    finally:
+        if not had:
+            trino_security.withdraw_grants(granted, name)
 
 
 def test_a_row_filter_limits_the_rows(granted):

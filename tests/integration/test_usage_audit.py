@@ -95,7 +95,6 @@ def used(stack, tmp_path_factory):
         if started:
             services.down(["sharing"], stack)
         reset(DATASETS, stack)
-    trino_security.refresh(stack)  # back to the shipped specs' rules
 
 
 def report(sql: str, settings) -> list[dict]:
