@@ -146,7 +146,7 @@ def write_site(all_reports: list[dict], settings: Settings | None = None) -> Pat
     settings = settings or get_settings()
     out = site_dir(settings)
     (out / "quarantine").mkdir(parents=True, exist_ok=True)
-    docs = quality.docs_index(settings)
+    docs = quality.build_data_docs(settings)  # from every stored validation (loads no longer rebuild them)
     for rep in all_reports:
         q = rep.get("quarantine")
         if q and q["open_rows"]:
@@ -158,7 +158,7 @@ def write_site(all_reports: list[dict], settings: Settings | None = None) -> Pat
                 writer.writerow(columns)
                 writer.writerows([[_cell(v) for v in r] for r in rows])
             q["csv"] = f"quarantine/{rep['dataset']}.csv"
-        if docs.exists():
+        if docs:
             rep["data_docs"] = "../gx/uncommitted/data_docs/local_site/index.html"
     index = render_site(all_reports, out)
     (out / "reports.json").write_text(json.dumps(all_reports, ensure_ascii=False, default=str, indent=1),
