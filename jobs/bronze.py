@@ -38,13 +38,6 @@ def landed_files(spec: SourceDataset, date: str, settings) -> tuple[str, dict[st
     return prefix, keep
 
 
-def _append_counted(spark, df, uri: str) -> int:
-    """Append ``df`` and return how many rows the commit says it wrote."""
-    delta_io.append(df, uri)
-    operation, metrics = delta_io.last_operation(spark, uri)
-    return int(metrics.get("numOutputRows", 0))
-
-
 def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "gold datasets have no bronze table")
@@ -87,20 +80,23 @@ def run(dataset: str, date: str) -> Accounting:
                   .withColumn("_landing_date", F.lit(date).cast("date"))
                   .withColumn("_batch_id", F.lit(acc.batch_id))
                   .withColumn("_ingested_at", F.to_timestamp(F.lit(at))))
-        # one aggregation pass counts what was read; then each half is written once (no cache:
-        # a large file would not fit), and each write's own row count must agree with it
-        counts = parsed.agg(F.count(F.lit(1)).alias("rows"),
-                            F.count_if(F.col("_parse_error").isNotNull()).alias("bad"),
-                            F.count_if(F.col("_source_hash").isNull()).alias("unmatched")).collect()[0]
-        acc.rows_in = counts["rows"]
-        if counts["unmatched"]:  # never drop rows silently: a path we cannot tie to its landed object stops the job
-            paths = parsed.where(F.col("_source_hash").isNull()).select("_source_file").distinct().collect()
-            raise jobrun.LakeError(f"bronze {dataset}: read rows from files that were not listed in landing: "
-                                   f"{[r[0] for r in paths]}")
-        split = split_parsed(parsed, spec, at)
-        acc.rows_written = _append_counted(spark, split.good, bronze_uri)
-        if counts["bad"]:  # new files only, so these rows are new too
-            acc.rows_quarantined = _append_counted(spark, split.rejected, settings.quarantine_uri(dataset))
+        # never drop rows silently: a row read from a path we cannot tie to its landed object fails the
+        # write itself (nothing is committed); the counts are observed while the rows are written
+        unlisted = f"bronze {dataset}: read rows from a file that was not listed in landing: "
+        parsed = parsed.withColumn("_source_hash", F.coalesce(
+            "_source_hash", F.raise_error(F.concat(F.lit(unlisted), F.col("_source_file")))))
+        observed, read = delta_io.counted(parsed, F.count_if(F.col("_parse_error").isNotNull()).alias("bad"))
+        try:
+            acc.rows_written = delta_io.append(split_parsed(observed, spec, at).good, bronze_uri)
+        except Exception as exc:
+            if unlisted in str(exc):
+                raise jobrun.LakeError(unlisted + str(exc).split(unlisted, 1)[1].split("\n", 1)[0]) from None
+            raise
+        acc.rows_in = int(read.get["rows"])
+        if read.get["bad"]:  # new files only, so these rows are new too
+            # (a second read of the new files, only when they hold unparseable records)
+            acc.rows_quarantined = delta_io.append(split_parsed(parsed, spec, at).rejected,
+                                                   settings.quarantine_uri(dataset))
         acc.check()
     return acc
 

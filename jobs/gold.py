@@ -78,13 +78,12 @@ def run(dataset: str, date: str) -> Accounting:
                       f"from {inc.source} versions {int(done) + 1}..{now}", flush=True)
                 return acc
 
-        result = spark.sql(gold_sql(spec))
+        result, written = delta_io.counted(spark.sql(gold_sql(spec)))  # counted while it is written
         writer = result.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
         writer.save(gold_uri)
-        operation, metrics = delta_io.last_operation(spark, gold_uri)
-        acc.rows_in = acc.rows_written = int(metrics.get("numOutputRows", 0))
+        acc.rows_in = acc.rows_written = int(written.get["rows"])
         if inc:  # after reading the write's metrics: setting a property is a commit of its own
             delta_io.set_properties(spark, gold_uri, {VERSION_MARK: str(delta_io.version(spark, silver[inc.source]))})
         acc.extra["mode"] = "full"

@@ -25,9 +25,17 @@ from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
 from lakehouse.spec import SourceDataset
-from lakehouse.transforms import flag_rows, late_rows, rule_failures, split_flagged
+from lakehouse.transforms import flag_rows, late_rows, rank_duplicates, rule_counts, split_flagged, staged_metrics
 
 STREAM_MARK = "lake.silver.ingested_through"  # silver table property: bronze rows up to here are done
+
+
+def written_as_staged(dataset: str, what: str, staged: int, written: int) -> None:
+    """A write must take exactly the rows staged for it; otherwise a row was lost or made up on the way."""
+    if staged != written:
+        raise jobrun.LakeError(f"silver {dataset}: {staged} rows were staged as {what} but the write took "
+                               f"{written}; the row accounting does not balance, nothing about this batch "
+                               "can be trusted")
 
 
 def run(dataset: str, date: str) -> Accounting:
@@ -53,35 +61,40 @@ def run(dataset: str, date: str) -> Accounting:
             batch = bronze.where(F.col("_batch_id") == acc.batch_id)
         at = jobrun.now_iso()
         codes = quality.reference_codes(spark, spec, settings)
-        # write: the refined batch, every rule each row broke, in one pass over bronze
-        delta_io.overwrite(flag_rows(batch, spec, at, codes), staging_uri)
-        staged = delta_io.read(spark, staging_uri)
-        split = split_flagged(staged, spec, at)
-        counts = split.counts.collect()[0]  # one aggregation pass counts everything
-        acc.rows_in, acc.rows_quarantined = counts["rows_in"], counts["rejected"]
-        acc.rows_written = counts["distinct_keys"]
-        acc.duplicates_collapsed = counts["valid"] - counts["distinct_keys"]
-        acc.check()  # before anything is written
+        # write: the refined batch, every rule each row broke and each key's duplicates ranked, in one pass
+        # over bronze; the counts are observed while it is written (no pass of their own)
+        staged_counts = delta_io.overwrite(rank_duplicates(flag_rows(batch, spec, at, codes), spec), staging_uri,
+                                           *staged_metrics(spec))
+        acc.rows_in, acc.rows_quarantined = staged_counts["rows"], staged_counts["quarantined"]
+        acc.rows_written, acc.duplicates_collapsed = staged_counts["kept"], staged_counts["duplicates"]
+        acc.check()  # every staged row is quarantined, kept or a duplicate: before anything is written
         if acc.rows_in == 0:
             print(f"[silver] {dataset}: no new bronze rows for {acc.batch_id}; nothing to do", flush=True)
             return acc
+        staged = delta_io.read(spark, staging_uri)
+        split = split_flagged(staged, spec, at)
 
         # audit
         checked = time.monotonic()
-        failures = {r["rule_id"]: r["rows"] for r in rule_failures(staged).collect()}
-        audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in, row_failures=failures,
+        audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
+                              row_failures=rule_counts(staged_counts, spec),
                               reference_values={rid: [r[0] for r in frame.collect()] for rid, frame in codes.items()},
-                              previous_rows=quality.previous_rows_in(spark, dataset, acc.batch_id, settings),
+                              previous_rows=(quality.previous_rows_in(spark, dataset, acc.batch_id, settings)
+                                             if quality.compares_with_previous(spec) else None),
                               duplicates=acc.duplicates_collapsed, settings=settings)
         acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
-        quality.print_results(audit.results, audit.docs_index)
+        quality.print_results(audit.results)
         # re-running a batch replaces its quarantine rows instead of adding them again
-        batches = [r[0] for r in staged.select("_batch_id").distinct().collect()]
-        listed = ", ".join("'" + b.replace("'", "''") + "'" for b in batches)
-        delta_io.replace_where(split.rejected, settings.quarantine_uri(dataset),
-                               f"layer = 'silver' AND _batch_id IN ({listed})")
+        quarantine_uri = settings.quarantine_uri(dataset)
+        listed = ", ".join("'" + b.replace("'", "''") + "'" for b in sorted(staged_counts["batches"]))
+        quarantined = 0
+        if acc.rows_quarantined or delta_io.exists(spark, quarantine_uri):
+            quarantined = delta_io.replace_where(split.rejected, quarantine_uri,
+                                                 f"layer = 'silver' AND _batch_id IN ({listed})")
+        written_as_staged(dataset, "quarantined", acc.rows_quarantined, quarantined)
         if audit.blocked_by:
-            quality.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings)
+            quality.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings,
+                           pending=acc.pending)
             failed = ", ".join(r.rule_id for r in audit.blocked_by)
             raise jobrun.LakeError(f"silver {dataset}: batch {acc.batch_id} not published: rules with action "
                                    f"'fail' failed: {failed}; silver still holds the last good batch")
@@ -101,14 +114,14 @@ def run(dataset: str, date: str) -> Accounting:
             acc.extra.update(delta_io.merge(spark, split.good, silver_uri, spec.keys, spec.load_mode,
                                             spec.partition_by, spec.order_by))
         source_rows = acc.extra.pop("source_rows", None)
-        if source_rows is not None and source_rows != acc.rows_written:  # the write saw what we counted
-            raise jobrun.LakeError(f"silver {dataset}: counted {acc.rows_written} rows to write but the "
-                                   f"write read {source_rows}; nothing about this batch can be trusted")
+        if source_rows is not None:  # what the merge read from its source: the rows it wrote or kept
+            written_as_staged(dataset, "written", acc.rows_written, source_rows)
         if through:
             delta_io.set_properties(spark, silver_uri, {STREAM_MARK: through})
         fresh = quality.check_freshness(spark, spec, settings, loading=True) if spec.freshness else []
         results = audit.results + fresh
-        judged = quality.record(spark, spec, acc.batch_id, "load", "published", results, acc.as_dict(), settings)
+        judged = quality.record(spark, spec, acc.batch_id, "load", "published", results, acc.as_dict(), settings,
+                                pending=acc.pending)  # committed with the run-log row
         acc.extra["scores"] = judged
         print(f"[quality] {dataset}: " + ", ".join(f"{k} {v:.1f}" for k, v in judged.items() if v is not None),
               flush=True)

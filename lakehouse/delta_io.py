@@ -9,7 +9,7 @@ Airflow's per-dataset pools keep two MERGEs off one table (see dags/README.md).
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakeError
@@ -35,8 +35,8 @@ def read(spark: SparkSession, uri: str) -> DataFrame:
     return spark.read.format("delta").load(uri)
 
 
-def append(df: DataFrame, uri: str) -> None:
-    """Add rows; a column the table lacks is added to it (bronze gains new source fields).
+def append(df: DataFrame, uri: str) -> int:
+    """Add rows; a column the table lacks is added to it (bronze gains new source fields); rows written.
 
     Parallel appends to one table (Airflow tasks writing ``ops/run_log``) are safe:
     they commit through one Spark driver, and Delta retries a blind append on the
@@ -45,12 +45,30 @@ def append(df: DataFrame, uri: str) -> None:
     try again once the winner's version 0 exists, and then simply append.
     """
     for attempt in range(3):
+        observed, seen = counted(df)
         try:
-            df.write.format("delta").mode("append").option("mergeSchema", "true").save(uri)
-            return
+            observed.write.format("delta").mode("append").option("mergeSchema", "true").save(uri)
+            return int(seen.get.get("rows", 0))
         except Exception as exc:  # Spark Connect wraps it: match Delta's error class
             if "DELTA_PROTOCOL_CHANGED" not in str(exc) or attempt == 2:
                 raise
+
+
+def append_all(writes: list[tuple[DataFrame, str]]) -> None:
+    """Append each ``(rows, uri)`` to its table, the commits side by side (one small commit is mostly waiting).
+
+    Every write is tried; the first failure is raised once all have ended.
+    """
+    if len(writes) <= 1:
+        for df, uri in writes:
+            append(df, uri)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        futures = [pool.submit(append, df, uri) for df, uri in writes]
+    for future in futures:
+        future.result()
 
 
 def properties(spark: SparkSession, uri: str) -> dict[str, str]:
@@ -67,17 +85,21 @@ def version(spark: SparkSession, uri: str) -> int:
     return int(spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").select("version").collect()[0][0])
 
 
-def create(df: DataFrame, uri: str, partition_by: list[str] | None = None, change_feed: bool = False) -> None:
-    """Write the first version of a table; ``change_feed`` records row changes (and turns on deletion vectors)."""
-    writer = df.write.format("delta").mode("overwrite")
+def create(df: DataFrame, uri: str, partition_by: list[str] | None = None, change_feed: bool = False) -> int:
+    """Write the first version of a table; rows written.
+
+    ``change_feed`` records row changes (and turns on deletion vectors), set in the same commit.
+    """
+    observed, seen = counted(df)
+    writer = observed.write.format("delta").mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(uri)
     if change_feed:
         # row changes feed incremental gold; deletion vectors let MERGE mark replaced rows instead of
         # rewriting whole files, so an increment costs what it changes, not what the table holds
-        set_properties(df.sparkSession, uri, {"delta.enableChangeDataFeed": "true",
-                                              "delta.enableDeletionVectors": "true"})
+        writer = writer.option("delta.enableChangeDataFeed", "true").option("delta.enableDeletionVectors", "true")
+    writer.save(uri)
+    return int(seen.get.get("rows", 0))
 
 
 def evolve_schema(spark: SparkSession, df: DataFrame, uri: str) -> list[str]:
@@ -96,18 +118,38 @@ def evolve_schema(spark: SparkSession, df: DataFrame, uri: str) -> list[str]:
     return added
 
 
-def replace_where(df: DataFrame, uri: str, condition: str) -> None:
-    """Replace exactly the rows matching ``condition`` with ``df`` (idempotent re-runs)."""
+def counted(df: DataFrame, *metrics) -> tuple[DataFrame, Observation]:
+    """``df`` observed while it is written: ``rows`` (every row that passed), plus any other aggregates.
+
+    The numbers come from the write's own pass (no second read); ``observation.get`` holds
+    them once the write has run.
+    """
+    observation = Observation()
+    return df.observe(observation, F.count(F.lit(1)).alias("rows"), *metrics), observation
+
+
+def replace_where(df: DataFrame, uri: str, condition: str, table_exists: bool | None = None) -> int:
+    """Replace exactly the rows matching ``condition`` with ``df`` (idempotent re-runs); rows written.
+
+    Without a table, ``df`` creates it (even empty).  ``table_exists`` spares the check when known.
+    """
     spark = df.sparkSession
-    if exists(spark, uri):
-        df.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(uri)
-    elif not df.isEmpty():
-        df.write.format("delta").mode("overwrite").save(uri)
+    observed, seen = counted(df)
+    if exists(spark, uri) if table_exists is None else table_exists:
+        observed.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(uri)
+    else:
+        observed.write.format("delta").mode("overwrite").save(uri)
+    return int(seen.get.get("rows", 0))
 
 
-def overwrite(df: DataFrame, uri: str) -> None:
-    """Replace the table's rows (and schema) in one atomic commit."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+def overwrite(df: DataFrame, uri: str, *metrics) -> dict:
+    """Replace the table's rows (and schema) in one atomic commit; what was observed while writing.
+
+    ``rows`` is always counted; ``metrics`` are more aggregates over the written rows.
+    """
+    observed, seen = counted(df, *metrics)
+    observed.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+    return dict(seen.get)
 
 
 def last_operation(spark: SparkSession, uri: str) -> tuple[str, dict[str, str]]:
@@ -116,21 +158,20 @@ def last_operation(spark: SparkSession, uri: str) -> tuple[str, dict[str, str]]:
     return last["operation"], dict(last["operationMetrics"] or {})
 
 
-def _first_write_rows(spark: SparkSession, uri: str) -> int:
-    """Rows the table's first commit wrote (the creating write, before its properties were set)."""
-    row = spark.sql(f"DESCRIBE HISTORY {_table(uri)}").where("version = 0").select("operationMetrics").collect()
-    return int((row[0][0] or {}).get("numOutputRows", 0)) if row else 0
+def _merged(spark: SparkSession, uri: str, sql: str) -> dict[str, int]:
+    """Run a MERGE; rows inserted, updated and deleted (its own answer), and ``source_rows`` it read.
 
-
-def _last_metrics(spark: SparkSession, uri: str, operation: str, with_source: bool = False) -> dict[str, int]:
-    name, metrics = last_operation(spark, uri)
-    if name != operation:
-        return {"inserted": 0, "updated": 0, "deleted": 0}
-    out = {"inserted": int(metrics.get("numTargetRowsInserted", 0)),
-           "updated": int(metrics.get("numTargetRowsUpdated", 0)),
-           "deleted": int(metrics.get("numTargetRowsDeleted", 0))}
-    if with_source:
-        out["source_rows"] = int(metrics.get("numSourceRows", 0))
+    ``source_rows`` comes from the MERGE's commit; a MERGE that changed nothing commits
+    nothing, and then has none (the newest commit is another operation's).
+    """
+    before = version(spark, uri)
+    answer = spark.sql(sql).collect()[0].asDict()
+    out = {"inserted": int(answer.get("num_inserted_rows") or 0), "updated": int(answer.get("num_updated_rows") or 0),
+           "deleted": int(answer.get("num_deleted_rows") or 0)}
+    last = (spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1")
+            .select("version", "operation", "operationMetrics").collect()[0])
+    if last["version"] > before and last["operation"] == "MERGE":
+        out["source_rows"] = int((last["operationMetrics"] or {}).get("numSourceRows", 0))
     return out
 
 
@@ -140,8 +181,7 @@ def _on(keys: list[str], left: str = "t", right: str = "s") -> str:
 
 def _create_keyed(spark: SparkSession, df: DataFrame, uri: str, partition_by: list[str] | None) -> dict[str, int]:
     """A silver table's first batch: create it and report its rows as the merge metrics would."""
-    create(df, uri, partition_by, change_feed=True)
-    written = _first_write_rows(spark, uri)
+    written = create(df, uri, partition_by, change_feed=True)
     return {"inserted": written, "updated": 0, "deleted": 0, "source_rows": written}
 
 
@@ -169,8 +209,7 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
                      "WHEN NOT MATCHED THEN INSERT *",
                      "WHEN NOT MATCHED BY SOURCE THEN DELETE"],
     }[mode]
-    spark.sql(f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}").collect()
-    return _last_metrics(spark, uri, "MERGE", with_source=True)
+    return _merged(spark, uri, f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}")
 
 
 def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
@@ -192,7 +231,7 @@ def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
                           for k in keys for f in staged.schema.fields if f.name == k)
     on_current = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     changed = f"t.`{ROW_HASH}` <> s.`{ROW_HASH}`"
-    spark.sql(f"""
+    merged = _merged(spark, uri, f"""
         MERGE INTO {_table(uri)} t
         USING (
             SELECT s.*, {merge_keys} FROM {view} s
@@ -207,8 +246,9 @@ def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
           THEN UPDATE SET {", ".join(f"t.`{c}` = s.`{c}`" for c in staged.columns)}
         WHEN NOT MATCHED THEN INSERT ({", ".join(f"`{c}`" for c in staged.columns)})
           VALUES ({", ".join(f"s.`{c}`" for c in staged.columns)})
-    """).collect()
-    return _last_metrics(spark, uri, "MERGE")
+    """)
+    merged.pop("source_rows", None)  # the source holds extra rows for the versions it closes
+    return merged
 
 
 def sql_name(uri: str) -> str:

@@ -38,6 +38,8 @@ class Accounting:
     started_at: str = field(default_factory=lambda: now_iso())
     finished_at: str | None = None
     spark: Any = field(default=None, repr=False, compare=False)  # the session, when the job opened one
+    # operational rows (quality results, scores) to commit with the run-log row: [(DataFrame, uri)]
+    pending: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def balanced(self) -> bool:
@@ -58,7 +60,7 @@ class Accounting:
 
     def as_dict(self) -> dict:
         # not dataclasses.asdict: it deep-copies every field, and a local SparkSession refuses to be copied
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "spark"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spark", "pending")}
 
 
 @contextmanager
@@ -76,9 +78,13 @@ def logged(acc: Accounting) -> Iterator[Accounting]:
         acc.seconds = time.monotonic() - started
         acc.finished_at = now_iso()
         from lakehouse import runlog
+        quality_rows = bool(acc.pending)
         try:
             runlog.record(acc)
         except Exception as exc:  # the job's own outcome matters more than its log line
+            if quality_rows and acc.status == "success":  # but its quality results must not be lost
+                raise LakeError(f"{acc.layer} {acc.dataset}: the batch was written but its quality results "
+                                f"and run-log row were not: {exc.__class__.__name__}: {exc}") from exc
             print(f"[runlog] warning: could not write the run log: {exc.__class__.__name__}: {exc}",
                   file=sys.stderr, flush=True)
         if acc.status == "success":

@@ -33,13 +33,18 @@ def row(acc) -> tuple:
 
 
 def record(acc, settings: Settings | None = None) -> None:
-    """Append one run's row (the job's session if it opened one, else a new one)."""
+    """Append one run's row (the job's session if it opened one, else a new one).
+
+    The job's other pending operational rows (``acc.pending``: quality results and scores)
+    are committed beside it, at the same time.
+    """
     from lakehouse.spark import get_spark
 
     settings = settings or get_settings()
     spark = acc.spark or get_spark("run log")
     df = spark.createDataFrame([row(acc)], SCHEMA)
-    delta_io.append(df, settings.table_uri("ops", NAME))
+    writes, acc.pending = [*acc.pending, (df, settings.table_uri("ops", NAME))], []
+    delta_io.append_all(writes)
 
 
 def read(spark, settings: Settings | None = None):

@@ -106,7 +106,9 @@ def nfc(column: SparkColumn) -> SparkColumn:
     """
     composed = F.call_function("reflect", F.lit("com.ibm.icu.text.Normalizer"), F.lit("compose"),
                                column, F.lit(False))
-    return F.when(column.isNull(), F.lit(None).cast("string")).otherwise(composed)
+    # ASCII text is already NFC: only values with another character pay for the call
+    return (F.when(column.isNull(), F.lit(None).cast("string"))
+            .when(~column.rlike("[^\\x00-\\x7F]"), column).otherwise(composed))
 
 
 def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:
@@ -220,10 +222,57 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
     return flagged.withColumn("_quarantined", F.exists("_failures", lambda f: f["action"] == "quarantine"))
 
 
+RANK = "_rank"  # 1 for the row kept for its key, 2… for the duplicates it replaces; NULL for quarantined rows
+
+
+def _rank_order(spec: SourceDataset, columns: list[str]) -> list[SparkColumn]:
+    """Which row of a key is kept: the newest by ``order_by``, then ingestion time, then file name."""
+    order = [F.col(spec.order_by).desc_nulls_last()] if spec.order_by else []
+    if "_ingested_at" in columns:
+        order.append(F.col("_ingested_at").desc())
+    order.append(F.col("_source_file").desc_nulls_last() if "_source_file" in columns else F.lit(1))
+    return order
+
+
+def rank_duplicates(flagged: DataFrame, spec: SourceDataset) -> DataFrame:
+    """Add ``_rank`` among the rows of each key that were not quarantined (NULL for quarantined rows)."""
+    window = Window.partitionBy(F.col("_quarantined"), *spec.keys).orderBy(*_rank_order(spec, flagged.columns))
+    return flagged.withColumn(RANK, F.when(~F.col("_quarantined"), F.row_number().over(window)))
+
+
+def rule_ids(spec: SourceDataset) -> list[str]:
+    """Every rule a row can break in :func:`flag_rows`: the type of each non-text column, then the row-level rules."""
+    return ([f"cast__{c.name}" for c in spec.columns if c.type != "string"]
+            + [r.rule_id for r in _ordered_rules(spec)])
+
+
+def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:
+    """What to observe while the ranked batch is written to staging (no pass of its own).
+
+    ``rows_in``; ``quarantined``, ``kept`` (first row of its key) and ``duplicates``, which
+    must add up to ``rows_in``; the ``_batch_id`` values; and per rule the rows that broke it
+    (``rule_<i>``, in the order of :func:`rule_ids`).
+    """
+    quarantined = F.col("_quarantined")
+    return [F.count(F.lit(1)).alias("rows_in"),
+            F.count_if(quarantined).alias("quarantined"),
+            F.count_if(F.col(RANK) == 1).alias("kept"),
+            F.count_if(F.col(RANK) > 1).alias("duplicates"),
+            F.collect_set("_batch_id").alias("batches"),
+            *[F.count_if(F.array_contains(F.col("_failures.rule_id"), rid)).alias(f"rule_{i}")
+              for i, rid in enumerate(rule_ids(spec))]]
+
+
+def rule_counts(metrics: dict, spec: SourceDataset) -> dict[str, int]:
+    """The observed rows per rule (``rule_<i>``) by rule id; rules no row broke are left out."""
+    return {rid: int(metrics[f"rule_{i}"]) for i, rid in enumerate(rule_ids(spec)) if metrics.get(f"rule_{i}")}
+
+
 def split_flagged(flagged: DataFrame, spec: SourceDataset, at: str) -> Split:
     """Flagged rows → rows to write (newest per key), quarantine rows, duplicates, and counts.
 
-    A quarantined row keeps every rule it broke; the first one names it.
+    A quarantined row keeps every rule it broke; the first one names it.  Rows already
+    ranked by :func:`rank_duplicates` (the staged batch) keep their ranks.
     Row accounting: ``rows in = good + rejected + duplicates``.
     """
     meta = [c for c in ROW_META if c in flagged.columns]
@@ -231,15 +280,10 @@ def split_flagged(flagged: DataFrame, spec: SourceDataset, at: str) -> Split:
         "_first", F.get(F.filter("_failures", lambda f: f["action"] == "quarantine"), 0))
     rejected = quarantine_rows(bad, spec.name, "silver", F.col("_first.rule_id"), F.col("_first.dimension"),
                                F.col("_first.reason"), F.col("_record"), at, failures=F.col("_failures"))
-    valid = flagged.where(~F.col("_quarantined")).select(*[c.name for c in spec.columns], *meta)
-
-    order = [F.col(spec.order_by).desc_nulls_last()] if spec.order_by else []
-    if "_ingested_at" in valid.columns:
-        order.append(F.col("_ingested_at").desc())
-    order.append(F.col("_source_file").desc_nulls_last() if "_source_file" in valid.columns else F.lit(1))
-    ranked = valid.withColumn("_rank", F.row_number().over(Window.partitionBy(*spec.keys).orderBy(*order)))
-    good = with_row_hash(ranked.where("_rank = 1").drop("_rank"), [c.name for c in spec.columns])
-    duplicates = ranked.where("_rank > 1").drop("_rank")
+    ranked = flagged if RANK in flagged.columns else rank_duplicates(flagged, spec)
+    valid = ranked.where(~F.col("_quarantined")).select(*[c.name for c in spec.columns], *meta, RANK)
+    good = with_row_hash(valid.where(F.col(RANK) == 1).drop(RANK), [c.name for c in spec.columns])
+    duplicates = valid.where(F.col(RANK) > 1).drop(RANK)
     ok = ~F.col("_quarantined")
     counts = flagged.agg(F.count(F.lit(1)).alias("rows_in"), F.count_if(~ok).alias("rejected"),
                          F.count_if(ok).alias("valid"),

@@ -190,3 +190,69 @@ def test_every_broken_rule_is_listed_and_only_quarantine_rules_set_rows_aside(sp
     assert [f["rule_id"] for f in bad[0]["failures"]] == ["in_set__status", "regex__code"]
     assert bad[0]["replayed_at"] is None and len(bad[0]["quarantine_id"]) == 64
     assert sorted(r["id"] for r in split.good.collect()) == [1, 3, 4]
+
+
+def staged_counts(frame, spec):
+    """What the silver job observes while it writes the staged batch (the same aggregates, as one query)."""
+    from lakehouse.transforms import staged_metrics
+    return frame.agg(*staged_metrics(spec)).collect()[0].asDict()
+
+
+def test_staged_counts_name_each_rule_and_add_up(spark):
+    from lakehouse.transforms import flag_rows, rank_duplicates, rule_counts
+    rows = [("1", "old", "2026-01-01"), ("1", "new", "2026-06-01"), ("2", "B", None), ("x", "bad", None),
+            ("3", "", "31/02/2026")]
+    staged = rank_duplicates(flag_rows(bronze(spark, rows), SPEC, AT), SPEC)
+    counts = staged_counts(staged, SPEC)
+    assert (counts["rows_in"], counts["quarantined"], counts["kept"], counts["duplicates"]) == (5, 2, 2, 1)
+    assert counts["batches"] == ["b1"]
+    # 'x' is no int, so its key is also empty; row 3 has no name and no real date
+    assert rule_counts(counts, SPEC) == {"cast__commune_code": 1, "not_null__commune_code": 1,
+                                         "cast__updated_on": 1, "not_null__commune_name": 1}
+
+
+def test_the_balance_fails_when_a_row_is_neither_quarantined_kept_nor_a_duplicate(spark):
+    """A row whose quarantine flag is lost (NULL) would vanish between staging and the writes: the check sees it."""
+    import pytest
+    from pyspark.sql import functions as F
+
+    from lakehouse.errors import LakeError
+    from lakehouse.jobrun import Accounting
+    from lakehouse.transforms import flag_rows, rank_duplicates
+
+    rows = [("1", "A", None), ("2", "B", None), ("x", "bad", None)]
+    flagged = flag_rows(bronze(spark, rows), SPEC, AT)
+    lost = flagged.withColumn("_quarantined", F.when(F.col("commune_code") == 2, F.lit(None).cast("boolean"))
+                              .otherwise(F.col("_quarantined")))
+    for frame, balanced in ((flagged, True), (lost, False)):
+        counts = staged_counts(rank_duplicates(frame, SPEC), SPEC)
+        acc = Accounting("communes", "silver", "b1", rows_in=counts["rows_in"], rows_written=counts["kept"],
+                         rows_quarantined=counts["quarantined"], duplicates_collapsed=counts["duplicates"])
+        if balanced:
+            acc.check()
+        else:
+            with pytest.raises(LakeError, match="does not balance"):
+                acc.check()
+
+
+def test_a_write_that_takes_other_rows_than_were_staged_stops_the_job():
+    import pytest
+
+    from jobs.silver import written_as_staged
+    from lakehouse.errors import LakeError
+
+    written_as_staged("communes", "written", 3, 3)
+    with pytest.raises(LakeError, match="3 rows were staged as written but the write took 2"):
+        written_as_staged("communes", "written", 3, 2)
+
+
+def test_ascii_text_skips_normalisation_and_other_text_is_nfc(spark):
+    from lakehouse.transforms import nfc
+    nfd = unicodedata.normalize("NFD", "Hà Nội")
+    df = spark.createDataFrame([("Ha Noi",), (nfd,), (None,)], "t string")
+    assert [r[0] for r in df.select(nfc(F_col("t"))).collect()] == ["Ha Noi", "Hà Nội", None]
+
+
+def F_col(name):
+    from pyspark.sql import functions as F
+    return F.col(name)
