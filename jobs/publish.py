@@ -14,14 +14,15 @@ def run(dataset: str, date: str) -> list[str]:
     tables = ([("gold", dataset)] if isinstance(spec, GoldDataset) else
               [("bronze", dataset), ("silver", dataset), ("quarantine", quarantine_table(dataset))])
     published = []
+    known = trino.registered(settings)  # one query instead of one per table
     for layer, table in tables:
         if not storage.list_keys(f"{layer}/{table}/_delta_log/", settings):
             continue  # e.g. no quarantine table when nothing was ever rejected
-        created = trino.register_table(layer, table, settings)
+        created = trino.register_table(layer, table, settings, known)
         name = f"{settings.trino_catalog}.{layer}.{table}"
         print(f"[publish] {name}: {'registered' if created else 'already registered'}", flush=True)
         published.append(name)
-    trino.register_ops(settings)
+    trino.register_ops(settings, known)
     # this dataset's grants reach the local Trino with its tables; other datasets' grants stay as published
     if trino_security.publish_grants(settings, spec, catalog.datasets):
         print(f"[publish] Trino access rules: {dataset}'s grants in force (to: "

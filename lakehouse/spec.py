@@ -576,6 +576,9 @@ class Catalog:
         return sorted({d.domain for d in self.datasets.values()})
 
 
+_catalogs: dict[tuple, "Catalog"] = {}
+
+
 def load_catalog(config_dir: Path | None = None) -> Catalog:
     """Load every ``datasets/**/<name>.yaml``, merging each folder's ``_defaults.yaml``.
 
@@ -592,6 +595,13 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
         root = Path(config_dir or CONFIG_DIR) / "datasets"
     if not root.is_dir():
         raise ConfigError(f"{root}: no datasets folder")
+    access_dir = None if config_dir is None else Path(config_dir)  # access.yaml: beside datasets/ of config_dir
+    # one parse per process while no file changes (a `lake run` step or a job asks several times)
+    stamp = (str(root), str(access_dir), *[(str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                                          for p in sorted(root.rglob("*.yaml")) + [access_file(access_dir)]
+                                          if p.exists()])
+    if stamp in _catalogs:
+        return _catalogs[stamp]
     datasets: dict[str, SourceDataset | GoldDataset] = {}
     files: dict[str, Path] = {}
     for path in sorted(root.rglob("*.yaml")):
@@ -619,9 +629,10 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
             for i, dep in enumerate(spec.depends_on):
                 if not isinstance(datasets.get(dep), SourceDataset):
                     raise ConfigError(f"{files[name]}: field 'depends_on[{i}]': {dep!r} is not a source dataset")
-    access_dir = None if config_dir is None else Path(config_dir)  # access.yaml: beside datasets/ of config_dir
     check_grants(datasets, files, load_access(access_dir), access_file(access_dir))
-    return Catalog(datasets, files)
+    _catalogs.clear()  # only the newest state of the files is worth keeping
+    _catalogs[stamp] = Catalog(datasets, files)
+    return _catalogs[stamp]
 
 
 def _check_master(datasets: dict, where: str, ref: Conform | Reference) -> None:

@@ -76,40 +76,60 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def register_location(schema: str, table: str, location: str, settings: Settings | None = None) -> bool:
+def registered(settings: Settings | None = None) -> set[tuple[str, str]]:
+    """Every ``(schema, table)`` of the lake's catalog Trino knows, in one query."""
+    settings = settings or get_settings()
+    _, rows = query(f"SELECT table_schema, table_name FROM {_quote(settings.trino_catalog)}.information_schema.tables "
+                    "WHERE table_schema <> 'information_schema'", settings)
+    return {(schema, table) for schema, table in rows}
+
+
+def register_location(schema: str, table: str, location: str, settings: Settings | None = None,
+                      known: set[tuple[str, str]] | None = None) -> bool:
     """Make the Delta table at ``location`` queryable as ``<catalog>.<schema>.<table>``.
 
     Idempotent: returns False when the table was already registered.  Trino reads
     the schema from the Delta log, so later writes need no re-registration.
+    ``known``: what :func:`registered` answered (spares a query per table); a table
+    registered here is added to it.
     """
     settings = settings or get_settings()
     catalog = _quote(settings.trino_catalog)
-    schema_location = location.rsplit("/", 1)[0]
-    query(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{_quote(schema)} WITH (location = '{schema_location}')", settings)
-    _, rows = query(f"SELECT table_name FROM {catalog}.information_schema.tables "
-                    f"WHERE table_schema = '{schema}' AND table_name = '{table}'", settings)
-    if rows:
+    if known is None:
+        _, rows = query(f"SELECT table_schema, table_name FROM {catalog}.information_schema.tables "
+                        f"WHERE table_schema = '{schema}' AND table_name = '{table}'", settings)
+        known = {(r[0], r[1]) for r in rows}
+    if (schema, table) in known:
         return False
+    if not any(s == schema for s, _ in known):
+        schema_location = location.rsplit("/", 1)[0]
+        query(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{_quote(schema)} WITH (location = '{schema_location}')",
+              settings)
     query(f"CALL {catalog}.system.register_table(schema_name => '{schema}', table_name => '{table}', "
           f"table_location => '{location}')", settings)
+    known.add((schema, table))
     return True
 
 
-def register_table(layer: str, name: str, settings: Settings | None = None) -> bool:
+def register_table(layer: str, name: str, settings: Settings | None = None,
+                   known: set[tuple[str, str]] | None = None) -> bool:
     """Register the lake table ``s3://<bucket>/<layer>/<name>`` as ``<catalog>.<layer>.<name>``."""
     settings = settings or get_settings()
-    return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings)
+    return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings, known)
 
 
 OPS_TABLES = ("run_log", "quality_results", "quality_scorecard",
               "query_log", "table_reads", "sharing_log")  # the last three: usage and audit (jobs/usage.py)
 
 
-def register_ops(settings: Settings | None = None) -> None:
+def register_ops(settings: Settings | None = None, known: set[tuple[str, str]] | None = None) -> None:
     """The run log, the quality tables and the usage tables, once they exist, are queryable as ``<catalog>.ops.*``."""
     from lakehouse import storage
 
     settings = settings or get_settings()
+    known = registered(settings) if known is None else known
     for table in OPS_TABLES:
-        if storage.list_keys(f"ops/{table}/_delta_log/", settings) and register_table("ops", table, settings):
+        if ("ops", table) in known:
+            continue
+        if storage.list_keys(f"ops/{table}/_delta_log/", settings) and register_table("ops", table, settings, known):
             print(f"[publish] {settings.trino_catalog}.ops.{table}: registered", flush=True)
