@@ -108,7 +108,7 @@ class SparkConfig(_Strict):
     mode: Literal["connect", "local"] = "connect"
     connect_url: str | None = None  # None: the local server from `services.spark`
     master: str = "local[2]"
-    driver_memory: str = "3g"
+    driver_memory: str = "auto"  # auto: a quarter of the machine's memory, 2–16 GB (lakehouse.spark.driver_memory)
     shuffle_partitions: int = 4
 
 

@@ -15,6 +15,19 @@ from lakehouse.errors import ServiceError
 from lakehouse.settings import Settings, get_settings
 
 
+def driver_memory(setting: str, machine_bytes: int | None = None) -> str:
+    """The Spark driver's heap: as set, or for ``auto`` a quarter of the machine's memory, 2–16 GB.
+
+    In local mode the driver is the whole engine; a fixed 3 GB was too little on a large
+    machine and too much on a small one.
+    """
+    if setting != "auto":
+        return setting
+    if machine_bytes is None:
+        machine_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{min(16, max(2, machine_bytes // 4 // 2**30))}g"
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark settings for this environment (pure: no session is created)."""
     env = settings.env
@@ -28,7 +41,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return {
         **jar_conf,
         "spark.master": env.spark.master,
-        "spark.driver.memory": env.spark.driver_memory,
+        "spark.driver.memory": driver_memory(env.spark.driver_memory),
         "spark.driver.bindAddress": settings.host,
         "spark.driver.host": settings.host,
         "spark.ui.enabled": "false",

@@ -114,3 +114,12 @@ def test_a_bad_connection_entry_names_file_and_field(tmp_path, monkeypatch):
         "name: x\nconnections:\n  ministry_db:\n    service: oracle\n    database: m\n    user: u\n")
     with pytest.raises(ConfigError, match=r"x.yaml: field 'connections.ministry_db.service'"):
         load_environment("x")
+
+
+def test_spark_memory_auto_is_a_quarter_of_the_machine_within_bounds():
+    from lakehouse.spark import driver_memory
+    gib = 2**30
+    assert driver_memory("auto", 24 * gib) == "6g"
+    assert driver_memory("auto", 4 * gib) == "2g"      # never below 2 GB
+    assert driver_memory("auto", 256 * gib) == "16g"   # nor above 16 GB
+    assert driver_memory("5g", 24 * gib) == "5g"       # a set value is kept
