@@ -9,7 +9,7 @@ demo: bootstrap
 
 ## test: unit tests, then integration tests against a real S3, Spark and Trino (own ports, own state)
 test: bootstrap
-	.venv/bin/python -m pytest tests/unit tests/integration
+	.venv/bin/python -m pytest --durations=30 tests/unit tests/integration
 
 unit: bootstrap
 	.venv/bin/python -m pytest tests/unit
