@@ -1,4 +1,4 @@
-"""TPC-H through the lake (landing → bronze → silver → gold) against pyarrow and DuckDB.
+"""TPC-H through the lake (landing → bronze → silver → gold) against four references.
 
 Data: `lineitem` and `orders` from the `tpchgen-cli` PyPI package as CSV, cached in
 ``~/.cache/lakehouse/tpch/sf<scale>/``, plus a deterministic 1 % increment of
@@ -8,16 +8,34 @@ The lake path runs the platform's own job entry points (``jobs.bronze.run``,
 ``jobs.silver.run``, ``jobs.gold.run``) on its own stack: environment `bench`
 from ``bench/tpch_config`` (S3 and Spark Connect on their own ports, state in
 ``~/.cache/lakehouse/tpch/lake-home``).  The references do the same work on the
-same CSV files, each step in its own process so its peak memory is measured:
+same CSV files:
 
 * pyarrow: CSV → Parquet of strings (bronze); typed, trimmed, NFC, de-duplicated
   Parquet (silver); TPC-H Q1 (gold); the increment as a rewrite of silver `orders`.
 * DuckDB: CSV → Parquet of strings (bronze); a typed, trimmed, NFC, de-duplicated
   table in a DuckDB file (silver); Q1 as a table (gold); the increment as
   ``MERGE INTO`` the silver table (an in-place upsert).
+* plain_spark: one plain Spark job per layer on the lake's own Spark Connect
+  server, reading the CSV landed in the same bucket and writing Delta tables under
+  ``plain_spark/``: bronze (strings + the lake's ingest metadata columns), silver
+  (typed, trimmed, NFC, ``dropDuplicates`` on the keys), gold (Q1), and the
+  increment as bronze append + ``MERGE INTO`` silver `orders`.
+* pyarrow_delta: pyarrow's compute (the fastest local reference for bronze and
+  silver) reading and writing the same S3 bucket, Delta tables written with the
+  ``deltalake`` package under ``pyarrow_delta/``; the increment as a Delta MERGE.
+
+pyarrow, DuckDB and every pyarrow_delta step run in a process of their own, so
+their peak memory comes from ``wait4`` (their CPU from ``getrusage`` around the
+work, after the imports); the lake and plain_spark each run in one client
+process, measured per step.  Per step: wall seconds, CPU seconds
+of the client and of the Spark Connect server (its process tree, from
+``/proc/<pid>/stat``), the Spark jobs it ran (from the event log the benchmark
+turns on for the `bench` server it starts), and the 1-minute load average at its
+start and end (``quiet`` is false above 1.5 at the start).
 
     .venv/bin/python bench/tpch.py                      # scale factor 1, everything
     .venv/bin/python bench/tpch.py --scale 0.1 --skip-lake
+    .venv/bin/python bench/tpch.py --scale 0.01 --engines lake,plain_spark
 Results: bench/results/tpch-sf<scale>-<timestamp>.json (with the command that made them).
 A benchmark, never a timed test.
 """
@@ -32,6 +50,8 @@ import json
 import os
 import platform
 import random
+import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -54,7 +74,15 @@ TABLES = ("lineitem", "orders")
 SF1_ROWS = {"lineitem": 6_001_215, "orders": 1_500_000}
 GOLD = "tpch_q1"
 LAYERS = ("land", "bronze", "silver", "gold")
-ENGINES = ("lake", "pyarrow", "duckdb")
+LOCAL_REFERENCES = ("pyarrow", "duckdb")             # local files, no services
+STACK_REFERENCES = ("plain_spark", "pyarrow_delta")  # the lake's S3 (and Spark) of the bench stack
+REFERENCES = LOCAL_REFERENCES + STACK_REFERENCES
+ENGINES = ("lake",) + REFERENCES
+SPARK_ENGINES = ("lake", "plain_spark")
+QUIET_LOAD = 1.5  # a layer that starts above this 1-minute load average is not "quiet"
+# the bench Spark Connect server's event log (the only way to see its jobs: spark.ui.enabled is false)
+SPARK_CONF_DIR = CACHE_ROOT / "spark-conf"
+EVENT_LOG_DIR = LAKE_HOME / "spark-events"
 INCREMENT_FRACTION = 0.01
 INCREMENT_SEED = 20261127
 FULL_DATE = "2026-01-01"       # logical date of the full load
@@ -292,8 +320,8 @@ class PeakSampler:
         self._thread.join()
 
 
-def run_child(cmd: list[str], env: dict | None = None) -> tuple[int, float, float, str]:
-    """Run a process; returns (exit code, peak RSS in MB from wait4, wall seconds, its stdout)."""
+def run_child(cmd: list[str], env: dict | None = None) -> tuple[int, float, float, str, float]:
+    """Run a process; returns (exit code, peak RSS in MB from wait4, wall seconds, its stdout, its CPU seconds)."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, text=True)
     out_lines = []
@@ -304,7 +332,8 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[int, float, floa
             print(line, end="", flush=True)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, round(usage.ru_maxrss / 1024, 1), round(time.monotonic() - started, 2), "".join(out_lines)
+    return (proc.returncode, round(usage.ru_maxrss / 1024, 1), round(time.monotonic() - started, 2),
+            "".join(out_lines), round(usage.ru_utime + usage.ru_stime, 2))
 
 
 def child_result(stdout: str) -> dict:
@@ -312,6 +341,217 @@ def child_result(stdout: str) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
     raise RuntimeError("the step printed no RESULT line")
+
+
+# ---- CPU, load and Spark jobs per step ------------------------------------------------------
+
+def parse_proc_stat(text: str) -> dict:
+    """``/proc/<pid>/stat`` → pid, ppid and the CPU clock ticks (own and of waited-for children).
+
+    The command name sits in parentheses and may itself hold spaces and ``)``, so
+    the fields are counted from the last ``)``: state is field 3, ppid 4, utime 14,
+    stime 15, cutime 16, cstime 17 (proc(5)).
+    """
+    head, rest = text.rsplit(")", 1)
+    fields = rest.split()
+    return {"pid": int(head.split("(", 1)[0]), "ppid": int(fields[1]), "utime": int(fields[11]),
+            "stime": int(fields[12]), "cutime": int(fields[13]), "cstime": int(fields[14])}
+
+
+def tree_cpu_seconds_from(stats: dict[int, str], root: int, clock_ticks: int) -> float | None:
+    """CPU seconds of ``root`` and its live descendants, from their stat texts (None when root is gone).
+
+    Each process counts its own time and that of children it has reaped (cutime,
+    cstime), so a Python worker that has exited is still counted, once.
+    """
+    parsed = {}
+    for pid, text in stats.items():
+        try:
+            parsed[pid] = parse_proc_stat(text)
+        except (ValueError, IndexError):
+            continue
+    if root not in parsed:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, p in parsed.items():
+        children.setdefault(p["ppid"], []).append(pid)
+    ticks, todo, seen = 0, [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        p = parsed[pid]
+        ticks += p["utime"] + p["stime"] + p["cutime"] + p["cstime"]
+        todo.extend(children.get(pid, []))
+    return ticks / clock_ticks
+
+
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds so far of a process and its descendants (the Spark Connect JVM and its Python workers)."""
+    if pid is None:
+        return None
+    stats = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stats[int(proc.name)] = (proc / "stat").read_text()
+            except OSError:
+                pass
+    return tree_cpu_seconds_from(stats, pid, os.sysconf("SC_CLK_TCK"))
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_1m() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def is_quiet(load_at_start: float | None, threshold: float = QUIET_LOAD) -> bool | None:
+    """A layer is measured quietly when the 1-minute load at its start is at most ``threshold``."""
+    return None if load_at_start is None else load_at_start <= threshold
+
+
+def cpu_delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(max(after - before, 0.0), 2)
+
+
+class Step:
+    """One measured step of a client process: wall seconds, its own CPU, the Spark server's CPU, the load.
+
+    ``window_ms`` (epoch milliseconds, the Spark event log's clock) tells which Spark
+    jobs the step ran.
+    """
+
+    def __init__(self, server_pid: int | None = None):
+        self.server_pid = server_pid
+        self.seconds = 0.0
+        self.resources: dict = {}
+
+    def __enter__(self) -> "Step":
+        self._load = load_1m()
+        self._epoch_ms = int(time.time() * 1000)
+        self._client = self_cpu_seconds()
+        self._server = tree_cpu_seconds(self.server_pid)
+        self._t = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.monotonic() - self._t
+        self.resources = {"client_cpu_seconds": cpu_delta(self._client, self_cpu_seconds()),
+                          "server_cpu_seconds": cpu_delta(self._server, tree_cpu_seconds(self.server_pid)),
+                          "load_1m_start": self._load, "load_1m_end": load_1m(),
+                          "window_ms": [self._epoch_ms, int(time.time() * 1000)]}
+
+
+def spark_job_name(props: dict, stage_name: str | None = None) -> str:
+    """A short label for a job: under Spark Connect its description is a truncated plan dump, so the label is
+    the plan's first operation (``sql``, ``write_operation``, ``read`` …), the SQL text or path it names, and
+    what Delta said it was doing (``Filtering files for query``, ``Compute snapshot …``)."""
+    desc = props.get("spark.job.description") or ""
+    plan = props.get("callSite.long") or desc
+    op = re.search(r"plan \{\s*(?:root|command) \{\s*(?:common \{[^}]*\}\s*)?(\w+)", plan)
+    if not op:
+        return (desc or stage_name or "")[:120]
+    parts = [op.group(1)]
+    named = re.search(r'(?:query|paths?): "((?:[^"\\]|\\.){1,80})', plan)
+    if named:
+        parts.append(named.group(1).replace("\\n", " "))
+    delta = re.search(r"\.\.\.: (.+)$", desc, re.S)
+    if delta:
+        parts.append(delta.group(1).strip())
+    return " | ".join(parts)[:160]
+
+
+def spark_jobs_from_events(lines) -> list[dict]:
+    """Spark jobs from an event log (JSON lines): id, submitted/completed (epoch ms), seconds, stages, name.
+
+    Only job start/end lines are parsed (the log is mostly task events).  A job
+    without an end (still running) has no ``seconds``.
+    """
+    started: dict[int, dict] = {}
+    ended: dict[int, dict] = {}
+    for line in lines:
+        if '"SparkListenerJobStart"' in line:
+            ev = json.loads(line)
+            started[ev["Job ID"]] = ev
+        elif '"SparkListenerJobEnd"' in line:
+            ev = json.loads(line)
+            ended[ev["Job ID"]] = ev
+    jobs = []
+    for job_id, ev in sorted(started.items()):
+        end = ended.get(job_id)
+        stages = ev.get("Stage Infos") or []
+        name = spark_job_name(ev.get("Properties") or {}, stages[0].get("Stage Name") if stages else None)
+        submitted = ev.get("Submission Time")
+        completed = end.get("Completion Time") if end else None
+        jobs.append({"id": job_id, "submitted_ms": submitted, "completed_ms": completed,
+                     "seconds": round((completed - submitted) / 1000, 3) if completed and submitted else None,
+                     "stages": len(ev.get("Stage IDs") or stages),
+                     "result": (end.get("Job Result") or {}).get("Result") if end else None,
+                     "name": name})
+    return jobs
+
+
+def jobs_summary(jobs: list[dict], window_ms: list[int] | None) -> dict:
+    """The jobs submitted inside a step's window: how many, their seconds added up, and each one."""
+    start, end = window_ms or (0, 0)
+    inside = [j for j in jobs if j["submitted_ms"] is not None and start <= j["submitted_ms"] <= end]
+    return {"count": len(inside), "seconds": round(sum(j["seconds"] or 0 for j in inside), 3),
+            "jobs": [{k: j[k] for k in ("id", "seconds", "stages", "name")} for j in inside]}
+
+
+def read_event_log(since_ms: int, directory: Path = EVENT_LOG_DIR) -> tuple[list[dict] | None, str | None]:
+    """The bench Spark server's jobs from its event log written since ``since_ms``; else None and why."""
+    # one file per application (<app id>[.inprogress]), or with rolling logs (Spark 4's default)
+    # eventlog_v2_<app id>/events_<n>_<app id> beside an empty appstatus file
+    files = [p for p in directory.rglob("*") if p.is_file() and not p.name.startswith((".", "appstatus"))] \
+        if directory.is_dir() else []
+    fresh = [p for p in files if p.stat().st_mtime * 1000 >= since_ms]
+    if not fresh:
+        return None, (f"no Spark event log written during this run in {directory}: the bench Spark Connect "
+                      "server was already running, started without the benchmark's SPARK_CONF_DIR "
+                      "(spark.ui.enabled is false for every environment, so its jobs cannot be listed)")
+    jobs: list[dict] = []
+    def order(p: Path) -> tuple:
+        n = re.match(r"events_(\d+)_", p.name)
+        return (p.parent.stat().st_mtime if n else p.stat().st_mtime, int(n.group(1)) if n else 0)
+
+    for path in sorted(fresh, key=order):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            jobs.extend(spark_jobs_from_events(fh))
+    return jobs, None
+
+
+def attach_spark_jobs(records: dict, jobs: list[dict] | None, reason: str | None) -> None:
+    """Give every step record with a ``window_ms`` its Spark jobs (or None and the reason there are none)."""
+    for rec in records.values():
+        if "window_ms" not in rec:
+            continue
+        if jobs is None:
+            rec["spark_jobs"], rec["spark_jobs_reason"] = None, reason
+        else:
+            rec["spark_jobs"], rec["spark_jobs_reason"] = jobs_summary(jobs, rec["window_ms"]), None
+
+
+def write_spark_event_conf(conf_dir: Path = SPARK_CONF_DIR, log_dir: Path = EVENT_LOG_DIR) -> Path:
+    """A ``spark-defaults.conf`` that turns on the event log, for the bench server only (via SPARK_CONF_DIR).
+
+    ``lakehouse.spark`` passes every setting it makes as ``--conf``, which wins over
+    this file; the event log is not among them, and pyspark ships no conf/ of its own.
+    """
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (conf_dir / "spark-defaults.conf").write_text(
+        "# written by bench/tpch.py: the bench Spark Connect server's jobs, per step\n"
+        "spark.eventLog.enabled true\n"
+        f"spark.eventLog.dir {log_dir.as_uri()}\n"
+        "spark.eventLog.compress false\n"
+        "spark.eventLog.rolling.enabled false\n")
+    return conf_dir
 
 
 # ---- references: one step per process --------------------------------------------------------
@@ -336,8 +576,8 @@ def _arrow_read_strings(path: Path):
         column_types={n: pa.string() for n in names}, strings_can_be_null=False))
 
 
-def _arrow_refine(table, name: str):
-    """Typed, trimmed, NFC, de-duplicated on the keys (the first row of a key wins)."""
+def _arrow_refine(table, name: str, keep: tuple[str, ...] = ()):
+    """Typed, trimmed, NFC, de-duplicated on the keys (the first row of a key wins); ``keep`` columns as they are."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -349,6 +589,8 @@ def _arrow_refine(table, name: str):
             cols[col] = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         else:
             cols[col] = pc.cast(text, _arrow_type(declared))
+    for col in keep:
+        cols[col] = table[col]
     typed = pa.table(cols)
     keys = spec_keys(name)
     typed = typed.append_column("_i", pa.array(range(typed.num_rows), pa.int64()))
@@ -425,6 +667,115 @@ def reference_pyarrow(layer: str, dataset: str, data_dir: Path, work: Path) -> d
     else:
         raise ValueError(layer)
     return {"seconds": round(time.monotonic() - started, 3), "rows": rows_in, "rows_out": rows_out}
+
+
+BRONZE_META = ("_source_file", "_source_hash", "_landing_date", "_batch_id", "_ingested_at", "_rescued_data")
+SILVER_META = ("_source_file", "_batch_id", "_ingested_at")  # what the lake's silver carries from bronze
+
+
+def batch_of(dataset: str, date: str) -> str:
+    return f"{dataset}@{date}"  # as lakehouse.jobrun.batch_id
+
+
+def delta_storage_options(settings) -> dict[str, str]:
+    """``deltalake`` options for the lake's S3 (SeaweedFS): path-style, the bench credentials, no lock.
+
+    delta-rs refuses S3 commits without a locking provider unless unsafe renames are
+    allowed; the benchmark is the only writer of its tables, as Spark is of the lake's.
+    """
+    return {"AWS_ENDPOINT_URL": settings.s3_endpoint, "AWS_ACCESS_KEY_ID": settings.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key, "AWS_REGION": settings.env.storage.region,
+            "AWS_ALLOW_HTTP": str(settings.s3_endpoint.startswith("http://")).lower(),
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false", "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
+
+
+def stack_key(engine: str, *parts: str) -> str:
+    """Where a stack reference keeps its objects: ``<engine>/<layer>/<name>`` in the lake's bucket."""
+    return "/".join((engine, *parts))
+
+
+def landing_key(engine: str, dataset: str, date: str, path: Path) -> str:
+    return stack_key(engine, "landing", dataset, date, path.name)
+
+
+def reference_pyarrow_delta(layer: str, dataset: str, data_dir: Path, work: Path) -> dict:
+    """pyarrow's compute on the lake's storage: CSV landed in S3 in, Delta tables (``deltalake``) out."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.fs as pafs
+    from deltalake import DeltaTable, write_deltalake
+
+    from lakehouse import storage
+    from lakehouse.settings import get_settings
+
+    _load_specs()
+    settings = get_settings()
+    engine = "pyarrow_delta"
+    opts = delta_storage_options(settings)
+    uri = lambda lyr, name: f"s3://{settings.bucket}/{stack_key(engine, lyr, name)}"  # noqa: E731
+    increment = layer.startswith("increment-")
+    step = layer.removeprefix("increment-")
+    date = INCREMENT_DATE if increment else FULL_DATE
+    csv_path = data_dir / ("orders_increment.csv" if increment else f"{dataset}.csv")
+    if layer == "wipe":
+        return {"seconds": 0, "rows": storage.delete_prefix(engine + "/", settings)}
+    started = time.monotonic()
+    if step == "land":
+        storage.put_file(landing_key(engine, dataset, date, csv_path), csv_path, settings)
+        rows_in = rows_out = None
+    elif step == "bronze":
+        key = landing_key(engine, dataset, date, csv_path)
+        etag = storage.list_objects(key.rsplit("/", 1)[0] + "/", settings)[key]
+        endpoint = settings.s3_endpoint
+        fs = pafs.S3FileSystem(access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                               region=settings.env.storage.region, scheme=endpoint.split("://", 1)[0],
+                               endpoint_override=endpoint.split("://", 1)[1])
+        with fs.open_input_stream(f"{settings.bucket}/{key}") as fh:
+            t = pacsv.read_csv(fh, convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c, _ in spec_columns(dataset)}, strings_can_be_null=False))
+        n = t.num_rows
+        at = dt.datetime.now(dt.timezone.utc)
+        for name, value in (("_source_file", pa.repeat(f"s3a://{settings.bucket}/{key}", n)),
+                            ("_source_hash", pa.repeat(etag, n)),
+                            ("_landing_date", pa.repeat(pa.scalar(dt.date.fromisoformat(date), pa.date32()), n)),
+                            ("_batch_id", pa.repeat(batch_of(dataset, date), n)),
+                            ("_ingested_at", pa.repeat(pa.scalar(at, pa.timestamp("us", tz="UTC")), n)),
+                            ("_rescued_data", pa.nulls(n, pa.string()))):
+            t = t.append_column(name, value)
+        write_deltalake(uri("bronze", dataset), t, mode="append", storage_options=opts)
+        rows_in = rows_out = n
+    elif step == "silver":
+        bronze = DeltaTable(uri("bronze", dataset), storage_options=opts).to_pyarrow_table(
+            filters=[("_batch_id", "=", batch_of(dataset, date))])
+        out = _arrow_refine(bronze, dataset, keep=SILVER_META)
+        rows_in, rows_out = bronze.num_rows, out.num_rows
+        if not increment:
+            write_deltalake(uri("silver", dataset), out, mode="overwrite", storage_options=opts)
+        else:
+            keys = spec_keys(dataset)
+            metrics = (DeltaTable(uri("silver", dataset), storage_options=opts)
+                       .merge(out, " AND ".join(f"t.{k} = s.{k}" for k in keys), source_alias="s", target_alias="t")
+                       .when_matched_update_all().when_not_matched_insert_all().execute())
+            seconds = time.monotonic() - started
+            return {"seconds": round(seconds, 3), "rows": rows_in, "rows_out": rows_out,
+                    "updated": metrics.get("num_target_rows_updated"),
+                    "inserted": metrics.get("num_target_rows_inserted"),
+                    "how": "deltalake MERGE into the silver Delta table in S3"}
+    elif step == "gold":
+        t = DeltaTable(uri("silver", "lineitem"), storage_options=opts).to_pyarrow_table(
+            columns=["l_returnflag", "l_linestatus", "l_quantity", "l_extendedprice", "l_discount", "l_tax",
+                     "l_shipdate"])
+        out = _arrow_q1(t)
+        write_deltalake(uri("gold", GOLD), out, mode="overwrite", storage_options=opts)
+        seconds = time.monotonic() - started
+        return {"seconds": round(seconds, 3), "rows": t.num_rows, "rows_out": out.num_rows,
+                "result": _q1_rows(out.to_pylist())}
+    else:
+        raise ValueError(layer)
+    seconds = time.monotonic() - started
+    if rows_in is None:
+        rows_in = rows_out = count_rows(csv_path)  # land: the file's rows, counted after the clock
+    return {"seconds": round(seconds, 3), "rows": rows_in, "rows_out": rows_out}
 
 
 def _duck_typed_select(dataset: str, source: str) -> str:
@@ -509,40 +860,100 @@ def _q1_rows(rows: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: (r["l_returnflag"], r["l_linestatus"]))
 
 
-def run_references(data_dir: Path, manifest: dict, scale: float) -> dict:
-    """Each engine, each step in its own process; per layer the seconds add up and the peaks are the max."""
-    results: dict = {}
-    for engine in ("pyarrow", "duckdb"):
-        work = CACHE_ROOT / "work" / f"sf{scale_label(scale)}" / engine
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        steps = [("bronze", t) for t in TABLES] + [("silver", t) for t in TABLES] + [("gold", GOLD)] + \
-                [("increment", "orders")]
-        engine_res: dict = {"layers": {}, "datasets": {}}
-        for layer, dataset in steps:
-            say(f"{engine}: {layer} {dataset} ...")
-            code, peak, wall, out = run_child(
-                [PYTHON, __file__, "--reference-step", engine, layer, dataset,
-                 "--data-dir", str(data_dir), "--work-dir", str(work)])
-            if code != 0:
-                raise SystemExit(f"{engine} {layer} {dataset} failed (exit {code})")
-            res = child_result(out)
-            res.update(peak_rss_mb=peak, process_seconds=wall)
-            engine_res["datasets"][f"{layer}/{dataset}"] = res
-            say(f"{engine}: {layer} {dataset}: {res['seconds']:.2f} s, {res['rows']:,} rows, peak {peak:,.0f} MB")
-        for layer in ("bronze", "silver", "gold"):
-            parts = [v for k, v in engine_res["datasets"].items() if k.startswith(layer + "/")]
-            engine_res["layers"][layer] = layer_summary(parts)
-        inc = engine_res["datasets"]["increment/orders"]
-        full_orders = (engine_res["datasets"]["bronze/orders"]["seconds"]
-                       + engine_res["datasets"]["silver/orders"]["seconds"])
-        engine_res["increment"] = increment_summary(inc["rows"], inc["seconds"], full_orders,
-                                                    updated=inc["updated"], inserted=inc["inserted"],
-                                                    how=inc["how"], peak_rss_mb=inc["peak_rss_mb"])
-        engine_res["gold_result"] = engine_res["datasets"][f"gold/{GOLD}"].pop("result")
-        results[engine] = engine_res
-        shutil.rmtree(work, ignore_errors=True)
-    return results
+def reference_steps(engine: str) -> list[tuple[str, str]]:
+    """The steps of a reference, in order: (layer, dataset); a stack reference lands its files first."""
+    core = [("bronze", t) for t in TABLES] + [("silver", t) for t in TABLES] + [("gold", GOLD)]
+    if engine in STACK_REFERENCES:
+        return ([("land", t) for t in TABLES] + core
+                + [("increment-land", "orders"), ("increment-bronze", "orders"), ("increment-silver", "orders")])
+    return core + [("increment", "orders")]
+
+
+REFERENCE_FUNCTIONS = {"pyarrow": "reference_pyarrow", "duckdb": "reference_duckdb",
+                       "pyarrow_delta": "reference_pyarrow_delta"}
+
+
+def reference_step(engine: str, layer: str, dataset: str, data_dir: Path, work: Path) -> dict:
+    """One step in this process; its CPU is this process's, from after the imports to the end of the work."""
+    fn = globals()[REFERENCE_FUNCTIONS[engine]]
+    _load_specs()
+    __import__({"pyarrow": "pyarrow", "duckdb": "duckdb", "pyarrow_delta": "deltalake"}[engine])
+    cpu = self_cpu_seconds()
+    res = fn(layer, dataset, data_dir, work)
+    res["client_cpu_seconds"] = cpu_delta(cpu, self_cpu_seconds())
+    return res
+
+
+def run_reference(engine: str, data_dir: Path, scale: float, env: dict | None = None, keep: bool = False) -> dict:
+    """Each step of one reference in its own process; the per-step records, by ``<layer>/<dataset>``."""
+    work = CACHE_ROOT / "work" / f"sf{scale_label(scale)}" / engine
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    def child(layer: str, dataset: str) -> tuple[int, float, float, str, float]:
+        return run_child([PYTHON, __file__, "--reference-step", engine, layer, dataset,
+                          "--data-dir", str(data_dir), "--work-dir", str(work)], env)
+
+    if engine in STACK_REFERENCES and child("wipe", "all")[0] != 0:
+        raise SystemExit(f"{engine}: could not clear its prefix in the bucket")
+    datasets: dict = {}
+    for layer, dataset in reference_steps(engine):
+        say(f"{engine}: {layer} {dataset} ...")
+        load_start = load_1m()
+        code, peak, wall, out, cpu = child(layer, dataset)
+        if code != 0:
+            raise SystemExit(f"{engine} {layer} {dataset} failed (exit {code})")
+        res = child_result(out)
+        res.update(peak_rss_mb=peak, process_seconds=wall, process_cpu_seconds=cpu, server_cpu_seconds=None,
+                   load_1m_start=load_start, load_1m_end=load_1m(), spark_jobs=None,
+                   spark_jobs_reason=f"no Spark: {engine} computes in its own process")
+        datasets[f"{layer}/{dataset}"] = res
+        say(f"{engine}: {layer} {dataset}: {res['seconds']:.2f} s, {res['rows']:,} rows, peak {peak:,.0f} MB, "
+            f"cpu {res['client_cpu_seconds']} s")
+    if engine in STACK_REFERENCES and not keep:
+        child("wipe", "all")
+    shutil.rmtree(work, ignore_errors=True)
+    return datasets
+
+
+def summarize_engine(datasets: dict) -> dict:
+    """Per-step records → per-layer sums, the increment against the full load of `orders`, the Q1 rows.
+
+    The increment's steps are ``increment/orders`` or ``increment-<step>/orders``; the
+    full load they compare with is `orders` through the same steps on the first date.
+    """
+    out: dict = {"layers": {}, "datasets": datasets}
+    for layer in LAYERS:
+        parts = [v for k, v in datasets.items() if k.startswith(layer + "/")]
+        if parts:
+            out["layers"][layer] = layer_summary(parts)
+    inc_keys = [k for k in datasets if k.startswith("increment")]
+    inc_parts = [datasets[k] for k in inc_keys]
+    if inc_parts:
+        # one step doing bronze + silver (pyarrow, DuckDB), or land, bronze, silver as steps of their own
+        same = ("bronze", "silver") if inc_keys == ["increment/orders"] else \
+            [k.split("/", 1)[0].removeprefix("increment-") for k in inc_keys]
+        full = [datasets[f"{layer}/orders"] for layer in same if f"{layer}/orders" in datasets]
+        last = inc_parts[-1]
+        out["increment"] = increment_summary(
+            last["rows"], sum(p["seconds"] for p in inc_parts), sum(p["seconds"] for p in full),
+            updated=last.get("updated"), inserted=last.get("inserted"), how=last.get("how"),
+            peak_rss_mb=max((p["peak_rss_mb"] for p in inc_parts if p.get("peak_rss_mb") is not None), default=None),
+            **({"by_step": {k.split("/", 1)[0].removeprefix("increment-") + "_seconds": datasets[k]["seconds"]
+                            for k in inc_keys}} if len(inc_keys) > 1 else {}),
+            **{k: last[k] for k in ("merge_operation_metrics", "silver_rows_after") if k in last},
+            **resource_summary(inc_parts))
+    gold = datasets.get(f"gold/{GOLD}", {})
+    if "result" in gold:
+        out["gold_result"] = gold.pop("result")
+    return out
+
+
+def run_references(data_dir: Path, manifest: dict, scale: float,
+                   engines: tuple[str, ...] = LOCAL_REFERENCES) -> dict:
+    """The local references (pyarrow, DuckDB): each step in its own process."""
+    return {engine: summarize_engine(run_reference(engine, data_dir, scale))
+            for engine in engines if engine in LOCAL_REFERENCES}
 
 
 # ---- result arithmetic (pure) -----------------------------------------------------------------
@@ -551,13 +962,38 @@ def rows_per_second(rows: int, seconds: float) -> float | None:
     return round(rows / seconds) if seconds and seconds > 0 else None
 
 
+def merge_spark_jobs(parts: list[dict]) -> tuple[dict | None, str | None]:
+    """The Spark jobs of several steps together; None (and the first reason) when a step has none recorded."""
+    for p in parts:
+        if p.get("spark_jobs") is None:
+            return None, p.get("spark_jobs_reason") or "not recorded"
+    jobs = [j for p in parts for j in p["spark_jobs"]["jobs"]]
+    return {"count": sum(p["spark_jobs"]["count"] for p in parts),
+            "seconds": round(sum(p["spark_jobs"]["seconds"] for p in parts), 3), "jobs": jobs}, None
+
+
+def resource_summary(parts: list[dict]) -> dict:
+    """CPU seconds (client, Spark server) add up over the steps; the load is the first step's start and the
+    last step's end; ``quiet`` follows the load at the start."""
+    def total(key: str) -> float | None:
+        values = [p.get(key) for p in parts]
+        return round(sum(values), 2) if values and all(v is not None for v in values) else None
+
+    load_start = parts[0].get("load_1m_start") if parts else None
+    jobs, reason = merge_spark_jobs(parts)
+    return {"client_cpu_seconds": total("client_cpu_seconds"), "server_cpu_seconds": total("server_cpu_seconds"),
+            "spark_jobs": jobs, "spark_jobs_reason": reason,
+            "load_1m_start": load_start, "load_1m_end": parts[-1].get("load_1m_end") if parts else None,
+            "quiet": is_quiet(load_start)}
+
+
 def layer_summary(parts: list[dict]) -> dict:
-    """Datasets of one layer together: seconds and rows add up, the memory peak is the largest."""
+    """Datasets of one layer together: seconds, rows and CPU add up, the memory peak is the largest."""
     seconds = round(sum(p["seconds"] for p in parts), 3)
     rows = sum(p["rows"] for p in parts)
     peaks = [p["peak_rss_mb"] for p in parts if p.get("peak_rss_mb") is not None]
     return {"seconds": seconds, "rows": rows, "rows_per_second": rows_per_second(rows, seconds),
-            "peak_rss_mb": max(peaks) if peaks else None}
+            "peak_rss_mb": max(peaks) if peaks else None, **resource_summary(parts)}
 
 
 def increment_summary(rows: int, seconds: float, full_load_seconds: float, **extra) -> dict:
@@ -566,19 +1002,55 @@ def increment_summary(rows: int, seconds: float, full_load_seconds: float, **ext
             "ratio": ratio, **extra}
 
 
+def _layer_seconds(engines: dict, engine: str, layer: str) -> float | None:
+    return engines.get(engine, {}).get("layers", {}).get(layer, {}).get("seconds")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def fastest_reference(engines: dict, layer: str) -> str | None:
+    """The reference engine (any but the lake) with the fewest seconds for ``layer`` in this run."""
+    refs = {e: _layer_seconds(engines, e, layer) for e in engines if e != "lake"}
+    refs = {e: v for e, v in refs.items() if v}
+    return min(refs, key=refs.get) if refs else None
+
+
 def ratios_to_fastest(engines: dict, target: float = 3.0) -> dict:
     """Per layer: lake seconds / the fastest reference's seconds, and whether it is within ``target``."""
     out = {}
     for layer in ("bronze", "silver", "gold"):
-        refs = {e: engines[e]["layers"][layer]["seconds"] for e in ("pyarrow", "duckdb")
-                if e in engines and layer in engines[e].get("layers", {})}
-        lake = engines.get("lake", {}).get("layers", {}).get(layer, {}).get("seconds")
-        if not refs or lake is None:
+        fastest = fastest_reference(engines, layer)
+        lake = _layer_seconds(engines, "lake", layer)
+        if fastest is None or lake is None:
             continue
-        fastest = min(refs, key=refs.get)
-        ratio = round(lake / refs[fastest], 2) if refs[fastest] else None
-        out[layer] = {"lake_seconds": lake, "fastest_reference": fastest, "reference_seconds": refs[fastest],
+        ref = _layer_seconds(engines, fastest, layer)
+        ratio = _ratio(lake, ref)
+        out[layer] = {"lake_seconds": lake, "fastest_reference": fastest, "reference_seconds": ref,
                       "ratio": ratio, "within_target": ratio is not None and ratio <= target}
+    return out
+
+
+def ratios(engines: dict) -> dict:
+    """Lake seconds over a reference's, per layer, and the lake's increment against its full load.
+
+    ``<layer>_vs_plain_spark``: against one plain Spark job on the same server and bucket;
+    ``<layer>_vs_fastest``: against the fastest reference of this run for that layer;
+    ``increment_vs_full``: the lake's silver step for the 1 % increment of `orders` (the
+    MERGE) over its silver step for the full load of `orders`.  None when a side is missing.
+    """
+    out = {}
+    for layer in ("bronze", "silver", "gold"):
+        out[f"{layer}_vs_plain_spark"] = _ratio(_layer_seconds(engines, "lake", layer),
+                                                _layer_seconds(engines, "plain_spark", layer))
+    for layer in ("bronze", "silver", "gold"):
+        fastest = fastest_reference(engines, layer)
+        out[f"{layer}_vs_fastest"] = _ratio(_layer_seconds(engines, "lake", layer),
+                                            _layer_seconds(engines, fastest, layer) if fastest else None)
+    lake = engines.get("lake", {})
+    out["increment_vs_full"] = _ratio((lake.get("increment") or {}).get("by_step", {}).get("silver_seconds"),
+                                      (lake.get("datasets") or {}).get("silver/orders", {}).get("seconds"))
     return out
 
 
@@ -609,7 +1081,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"tpchgen-cli": tpchgen_version()}
-    for pkg in ("pyarrow", "duckdb", "pyspark", "delta-spark"):
+    for pkg in ("pyarrow", "duckdb", "pyspark", "delta-spark", "deltalake"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -627,7 +1099,12 @@ def build_results(command: str, scale: float, manifest: dict, engines: dict, lak
         "scale_factor": scale,
         "machine": machine,
         "data": manifest,
-        "engines": {e: {"layers": v["layers"], "datasets": v.get("datasets", {})} for e, v in engines.items()},
+        "engines": {e: {"layers": v["layers"], "datasets": v.get("datasets", {}),
+                        **({"fixed_costs": v["fixed_costs"]} if "fixed_costs" in v else {})}
+                    for e, v in engines.items()},
+        "ratios": ratios(engines),
+        "fastest_reference": {layer: fastest_reference(engines, layer) for layer in ("bronze", "silver", "gold")},
+        "quiet_load_threshold": QUIET_LOAD,
         "ratio_to_fastest_reference": ratios_to_fastest(engines),
         "increment": increment,
         "lake": lake_extra,
@@ -648,12 +1125,12 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     import great_expectations  # noqa: F401  (every silver task process pays this once; timed apart)
     ge_import = time.monotonic() - t0
     from jobs import bronze, gold, silver
-    from lakehouse import delta_io, storage
+    from lakehouse import delta_io, services, storage
     from lakehouse.settings import get_settings
     from lakehouse.spark import get_spark
 
     settings = get_settings()
-    spark_pid = int((settings.state_dir / "run" / "spark.pid").read_text().strip())
+    spark_pid = services.select(["spark"], settings)[0].pid()
     sampler = PeakSampler({"spark_server": spark_pid, "client": os.getpid()}).start()
 
     def wipe() -> None:
@@ -670,61 +1147,61 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     connect_seconds = time.monotonic() - t0
     per: dict[str, dict] = {}
 
-    def record(layer: str, dataset: str, seconds: float, rows: int, **extra) -> None:
-        per[f"{layer}/{dataset}"] = {"seconds": round(seconds, 3), "rows": rows, **extra}
-        say(f"lake: {layer} {dataset}: {seconds:.1f} s, {rows:,} rows")
-
-    def land(dataset: str, date: str, path: Path) -> tuple[float, str]:
-        key = settings.landing_key(dataset, date, path.name)
-        t = time.monotonic()
-        storage.put_file(key, path, settings)  # streamed multipart upload
-        return time.monotonic() - t, key
-
     def peaks(phase: str) -> dict:
         p = sampler.peaks.get(phase, {})
         return {"peak_rss_mb": p.get("spark_server"), "client_peak_rss_mb": p.get("client")}
 
+    def record(layer: str, dataset: str, step: Step, rows: int, **extra) -> None:
+        key = f"{layer}/{dataset}"
+        per[key] = {"seconds": round(step.seconds, 3), "rows": rows, **extra, **step.resources, **peaks(key)}
+        say(f"lake: {layer} {dataset}: {step.seconds:.1f} s, {rows:,} rows")
+
+    def land(dataset: str, date: str, path: Path) -> Step:
+        key = settings.landing_key(dataset, date, path.name)
+        with Step(spark_pid) as st:
+            storage.put_file(key, path, settings)  # streamed multipart upload
+        return st
+
     for table in TABLES:
         sampler.enter(f"land/{table}")
-        seconds, _ = land(table, FULL_DATE, data_dir / f"{table}.csv")
-        record("land", table, seconds, count_rows(data_dir / f"{table}.csv"), **peaks(f"land/{table}"))
+        st = land(table, FULL_DATE, data_dir / f"{table}.csv")
+        record("land", table, st, count_rows(data_dir / f"{table}.csv"))
     for table in TABLES:
         sampler.enter(f"bronze/{table}")
-        t = time.monotonic()
-        acc = bronze.run(table, FULL_DATE)
-        record("bronze", table, time.monotonic() - t, acc.rows_in, rows_out=acc.rows_written,
-               job_seconds=round(acc.seconds, 3), quarantined=acc.rows_quarantined,
-               **peaks(f"bronze/{table}"))
+        with Step(spark_pid) as st:
+            acc = bronze.run(table, FULL_DATE)
+        record("bronze", table, st, acc.rows_in, rows_out=acc.rows_written,
+               job_seconds=round(acc.seconds, 3), quarantined=acc.rows_quarantined)
     for table in TABLES:
         sampler.enter(f"silver/{table}")
-        t = time.monotonic()
-        acc = silver.run(table, FULL_DATE)
-        record("silver", table, time.monotonic() - t, acc.rows_in, rows_out=acc.rows_written,
+        with Step(spark_pid) as st:
+            acc = silver.run(table, FULL_DATE)
+        record("silver", table, st, acc.rows_in, rows_out=acc.rows_written,
                job_seconds=round(acc.seconds, 3), quarantined=acc.rows_quarantined,
-               duplicates=acc.duplicates_collapsed, merge=acc.extra, **peaks(f"silver/{table}"))
+               duplicates=acc.duplicates_collapsed, merge=acc.extra)
     sampler.enter(f"gold/{GOLD}")
-    t = time.monotonic()
-    acc = gold.run(GOLD, FULL_DATE)  # an Accounting (an int of rows before the medallion engine)
-    seconds = time.monotonic() - t
-    record("gold", GOLD, seconds, per["silver/lineitem"]["rows_out"],
+    with Step(spark_pid) as st:
+        acc = gold.run(GOLD, FULL_DATE)  # an Accounting (an int of rows before the medallion engine)
+    record("gold", GOLD, st, per["silver/lineitem"]["rows_out"],
            rows_out=acc if isinstance(acc, int) else acc.rows_written,
-           job_seconds=None if isinstance(acc, int) else round(acc.seconds, 3), **peaks(f"gold/{GOLD}"))
+           job_seconds=None if isinstance(acc, int) else round(acc.seconds, 3))
     sampler.enter("check")
     gold_rows = [r.asDict() for r in delta_io.read(spark, settings.table_uri("gold", GOLD)).collect()]
 
     # the increment: 1 % of orders landed under the next date, then bronze + silver for that date
     inc_path = data_dir / "orders_increment.csv"
-    inc: dict = {}
+    inc: dict = {"steps": {}}
     sampler.enter("increment/land")
-    inc["land_seconds"], _ = land("orders", INCREMENT_DATE, inc_path)
+    st = land("orders", INCREMENT_DATE, inc_path)
+    inc["land_seconds"], inc["steps"]["land"] = st.seconds, st.resources
     sampler.enter("increment/bronze")
-    t = time.monotonic()
-    acc_b = bronze.run("orders", INCREMENT_DATE)
-    inc["bronze_seconds"] = time.monotonic() - t
+    with Step(spark_pid) as st:
+        acc_b = bronze.run("orders", INCREMENT_DATE)
+    inc["bronze_seconds"], inc["steps"]["bronze"] = st.seconds, st.resources
     sampler.enter("increment/silver")
-    t = time.monotonic()
-    acc_s = silver.run("orders", INCREMENT_DATE)
-    inc["silver_seconds"] = time.monotonic() - t
+    with Step(spark_pid) as st:
+        acc_s = silver.run("orders", INCREMENT_DATE)
+    inc["silver_seconds"], inc["steps"]["silver"] = st.seconds, st.resources
     inc["job_seconds"] = {"bronze": round(acc_b.seconds, 3), "silver": round(acc_s.seconds, 3)}
     sampler.enter("check")
     inc["rows"] = acc_b.rows_in
@@ -748,6 +1225,169 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     }, indent=2, default=str))
 
 
+# ---- plain_spark: one straightforward Spark job per layer, same server, same bucket ---------------------
+
+def _plain_nfc(text):
+    """NFC the way a Spark 4 job can: ICU4J (shipped with Spark) through ``reflect``, only for non-ASCII values."""
+    from pyspark.sql import functions as F
+
+    composed = F.call_function("reflect", F.lit("com.ibm.icu.text.Normalizer"), F.lit("compose"), text, F.lit(False))
+    return F.when(~text.rlike("[^\\x00-\\x7F]"), text).otherwise(composed)
+
+
+def plain_spark_columns(dataset: str) -> list:
+    """Silver columns: each declared column trimmed and cast to its type (text: NFC, empty → NULL), then the
+    ingest columns the lake's silver carries."""
+    from pyspark.sql import functions as F
+
+    cols = []
+    for col, declared in spec_columns(dataset):
+        text = F.trim(F.col(col))
+        if declared == "string":
+            cols.append(F.nullif(_plain_nfc(text), F.lit("")).alias(col))
+        else:
+            cols.append(text.cast(declared).alias(col))
+    return cols + [F.col(c) for c in SILVER_META]
+
+
+def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
+    """Runs inside its own process with lake_env() set: land, bronze, silver, gold, increment, plainly."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from lakehouse import services, storage
+    from lakehouse.settings import get_settings
+    from lakehouse.spark import get_spark
+
+    engine = "plain_spark"
+    started_all = time.monotonic()
+    _load_specs()
+    settings = get_settings()
+    server_pid = services.select(["spark"], settings)[0].pid()
+    sampler = PeakSampler({"spark_server": server_pid, "client": os.getpid()}).start()
+    uri = lambda layer, name: f"s3a://{settings.bucket}/{stack_key(engine, layer, name)}"  # noqa: E731
+    say(f"{engine}: clearing s3://{settings.bucket}/{engine}/ ...")
+    storage.delete_prefix(engine + "/", settings)
+    t0 = time.monotonic()
+    spark = get_spark("tpch plain spark")
+    spark.sql("SELECT 1").collect()
+    connect_seconds = time.monotonic() - t0
+
+    # warm-up, not timed: this engine is the first to use a freshly started server, and the JVM's first
+    # CSV read, Delta write and MERGE load classes and compile code the later steps (and the lake) reuse
+    t0 = time.monotonic()
+    warm = uri("warmup", "t")
+    spark.range(100).selectExpr("id", "CAST(id AS STRING) AS s").write.format("delta").mode("overwrite").save(warm)
+    spark.range(50, 150).selectExpr("id", "CAST(id AS STRING) AS s").createOrReplaceTempView("_plain_warm")
+    spark.sql(f"MERGE INTO delta.`{warm}` t USING _plain_warm s ON t.id = s.id "
+              "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect()
+    spark.read.format("delta").load(warm).count()
+    storage.delete_prefix(stack_key(engine, "warmup") + "/", settings)
+    warm_up_seconds = time.monotonic() - t0
+
+    per: dict[str, dict] = {}
+    headers = {}
+    for t in TABLES:  # the CSV's own column order, as the lake reads it from the header
+        with open(data_dir / f"{t}.csv", encoding="utf-8", newline="") as fh:
+            headers[t] = next(csv.reader([fh.readline()]))
+
+    def peaks(phase: str) -> dict:
+        p = sampler.peaks.get(phase, {})
+        return {"peak_rss_mb": p.get("spark_server"), "client_peak_rss_mb": p.get("client")}
+
+    def record(key: str, step: Step, rows: int, **extra) -> None:
+        per[key] = {"seconds": round(step.seconds, 3), "rows": rows, **extra, **step.resources, **peaks(key)}
+        say(f"{engine}: {key}: {step.seconds:.1f} s, {rows:,} rows")
+
+    def last_metrics(table_uri: str) -> dict:
+        row = spark.sql(f"DESCRIBE HISTORY delta.`{table_uri}` LIMIT 1").collect()[0]
+        return dict(row["operationMetrics"] or {})
+
+    def bronze(table: str, date: str, path: Path) -> None:
+        """CSV → strings + ingest metadata, appended to a Delta table."""
+        key = landing_key(engine, table, date, path)
+        folder = key.rsplit("/", 1)[0] + "/"
+        etag = storage.list_objects(folder, settings)[key]
+        schema = StructType([StructField(h, StringType()) for h in headers[table]])
+        at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        (spark.read.schema(schema).option("header", True).csv(f"s3a://{settings.bucket}/{folder}")
+         .withColumns({"_source_file": F.col("_metadata.file_path"), "_source_hash": F.lit(etag),
+                       "_landing_date": F.lit(date).cast("date"), "_batch_id": F.lit(batch_of(table, date)),
+                       "_ingested_at": F.to_timestamp(F.lit(at)),
+                       "_rescued_data": F.lit(None).cast("string")})
+         .write.format("delta").mode("append").save(uri("bronze", table)))
+
+    def silver_batch(table: str, date: str):
+        """The date's bronze rows typed, trimmed, NFC, one row per key."""
+        return (spark.read.format("delta").load(uri("bronze", table))
+                .where(F.col("_batch_id") == batch_of(table, date))
+                .select(*plain_spark_columns(table)).dropDuplicates(spec_keys(table)))
+
+    def land(key: str, table: str, date: str, path: Path) -> None:
+        sampler.enter(key)
+        with Step(server_pid) as st:
+            storage.put_file(landing_key(engine, table, date, path), path, settings)
+        record(key, st, count_rows(path))
+
+    for table in TABLES:
+        land(f"land/{table}", table, FULL_DATE, data_dir / f"{table}.csv")
+    for table in TABLES:
+        sampler.enter(f"bronze/{table}")
+        with Step(server_pid) as st:
+            bronze(table, FULL_DATE, data_dir / f"{table}.csv")
+        sampler.enter("check")
+        rows = int(last_metrics(uri("bronze", table)).get("numOutputRows", 0))
+        record(f"bronze/{table}", st, rows, rows_out=rows)
+    for table in TABLES:
+        sampler.enter(f"silver/{table}")
+        with Step(server_pid) as st:
+            silver_batch(table, FULL_DATE).write.format("delta").mode("overwrite").save(uri("silver", table))
+        sampler.enter("check")
+        rows_out = int(last_metrics(uri("silver", table)).get("numOutputRows", 0))
+        rows_in = per[f"bronze/{table}"]["rows_out"]
+        record(f"silver/{table}", st, rows_in, rows_out=rows_out)
+    sampler.enter(f"gold/{GOLD}")
+    with Step(server_pid) as st:
+        spark.read.format("delta").load(uri("silver", "lineitem")).createOrReplaceTempView("lineitem")
+        spark.sql(gold_sql()).write.format("delta").mode("overwrite").save(uri("gold", GOLD))
+    sampler.enter("check")
+    gold_rows = [r.asDict() for r in spark.read.format("delta").load(uri("gold", GOLD)).collect()]
+    record(f"gold/{GOLD}", st, per["silver/lineitem"]["rows_out"], rows_out=len(gold_rows))
+
+    # the increment: landed under the next date, appended to bronze, merged into silver orders
+    inc_path = data_dir / "orders_increment.csv"
+    land("increment-land/orders", "orders", INCREMENT_DATE, inc_path)
+    sampler.enter("increment-bronze/orders")
+    with Step(server_pid) as st:
+        bronze("orders", INCREMENT_DATE, inc_path)
+    sampler.enter("check")
+    rows = int(last_metrics(uri("bronze", "orders")).get("numOutputRows", 0))
+    record("increment-bronze/orders", st, rows, rows_out=rows)
+    sampler.enter("increment-silver/orders")
+    with Step(server_pid) as st:
+        silver_batch("orders", INCREMENT_DATE).createOrReplaceTempView("_plain_increment")
+        on = " AND ".join(f"t.{k} = s.{k}" for k in spec_keys("orders"))
+        answer = spark.sql(f"MERGE INTO delta.`{uri('silver', 'orders')}` t USING _plain_increment s ON {on} "
+                           "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect()[0].asDict()
+    sampler.enter("check")
+    merge_metrics = last_metrics(uri("silver", "orders"))
+    record("increment-silver/orders", st, rows, rows_out=int(answer.get("num_affected_rows") or 0),
+           updated=int(answer.get("num_updated_rows") or 0), inserted=int(answer.get("num_inserted_rows") or 0),
+           how="bronze append + MERGE INTO the silver Delta table (on o_orderkey)", merge_operation_metrics=merge_metrics,
+           silver_rows_after=spark.read.format("delta").load(uri("silver", "orders")).count())
+
+    sampler.stop()
+    if not keep:
+        say(f"{engine}: clearing its tables (use --keep to keep them) ...")
+        storage.delete_prefix(engine + "/", settings)
+    out_path.write_text(json.dumps({
+        "datasets": per, "gold_result": _q1_rows(gold_rows),
+        "fixed_costs": {"spark_connect_session_seconds": round(connect_seconds, 3),
+                        "warm_up_seconds": round(warm_up_seconds, 3)},
+        "peaks_by_phase": sampler.peaks, "total_seconds": round(time.monotonic() - started_all, 1),
+    }, indent=2, default=str))
+
+
 # Spark's catalog is the Hive Metastore (on PostgreSQL), even for tables read by path
 BENCH_SERVICES = ("s3", "postgres", "metastore", "spark")
 
@@ -762,54 +1402,98 @@ def services_running(env: dict) -> dict[str, bool]:
     return state
 
 
-def run_lake(data_dir: Path, manifest: dict, scale: float, keep: bool) -> dict:
+def summarize_lake(child: dict, jobs: list[dict] | None, reason: str | None) -> dict:
+    """The lake child's records → layers (with its Spark jobs), the increment, and what is reported apart."""
+    per = child["datasets"]
+    attach_spark_jobs(per, jobs, reason)
+    inc = child["increment"]
+    attach_spark_jobs(inc["steps"], jobs, reason)
+    layers = {}
+    for layer in LAYERS:
+        parts = [v for k, v in per.items() if k.startswith(layer + "/")]
+        layers[layer] = layer_summary(parts)
+        client_peaks = [p["client_peak_rss_mb"] for p in parts if p.get("client_peak_rss_mb") is not None]
+        layers[layer]["client_peak_rss_mb"] = max(client_peaks) if client_peaks else None
+    steps = ("land", "bronze", "silver")
+    inc_parts = [{"seconds": inc[f"{s}_seconds"], **inc["steps"][s]} for s in steps]
+    inc_seconds = sum(inc[f"{s}_seconds"] for s in steps)
+    full_orders = sum(per[f"{layer}/orders"]["seconds"] for layer in steps)
+    increment = increment_summary(inc["rows"], inc_seconds, full_orders,
+                                  updated=inc["merge"].get("updated"), inserted=inc["merge"].get("inserted"),
+                                  how="land + jobs.bronze + jobs.silver (Delta MERGE on o_orderkey) for the next date",
+                                  by_step={f"{s}_seconds": round(inc[f"{s}_seconds"], 3) for s in steps},
+                                  peak_rss_mb=max((p.get("spark_server", 0) for p in inc["peaks"].values()),
+                                                  default=None),
+                                  merge_operation_metrics=inc["merge_operation_metrics"],
+                                  silver_rows_after=inc["silver_rows_after"], **resource_summary(inc_parts))
+    extra = {"fixed_costs": child["fixed_costs"], "code": child.get("code"), "peaks_by_phase": child["peaks_by_phase"],
+             "gold_result": child["gold_result"], "validation": validation_overhead(per, inc)}
+    return {"layers": layers, "datasets": per, "increment": increment, "extra": extra}
+
+
+def run_stack(data_dir: Path, scale: float, keep: bool, engines: tuple[str, ...]) -> tuple[dict, dict]:
+    """The engines that need the bench stack: plain_spark, then the lake, then pyarrow_delta.
+
+    Starts what of s3, postgres, metastore and spark is not running (the Spark Connect
+    server with the event log on, through SPARK_CONF_DIR) and stops only that, unless
+    ``keep``.  Returns the engines' results and what the stack itself cost.
+    """
     env = lake_env()
     lake = str(ROOT / ".venv" / "bin" / "lake")
     before = services_running(env)
     started_by_us = [s for s in BENCH_SERVICES if not before.get(s)]
+    if "spark" in started_by_us:  # a fresh server: a fresh event log, in our own folder
+        shutil.rmtree(EVENT_LOG_DIR, ignore_errors=True)
+        write_spark_event_conf()
+    since_ms = int(time.time() * 1000)
     t = time.monotonic()
     if started_by_us:
-        say(f"lake: starting {', '.join(started_by_us)} (environment bench, state in {LAKE_HOME}) ...")
-        subprocess.run([lake, "up", "--no-install", *started_by_us], cwd=ROOT, env={**os.environ, **env}, check=True)
+        say(f"stack: starting {', '.join(started_by_us)} (environment bench, state in {LAKE_HOME}) ...")
+        subprocess.run([lake, "up", "--no-install", *started_by_us], cwd=ROOT,
+                       env={**os.environ, **env, "SPARK_CONF_DIR": str(SPARK_CONF_DIR)}, check=True)
     up_seconds = time.monotonic() - t
-    out_path = CACHE_ROOT / "lake-result.json"
-    out_path.unlink(missing_ok=True)
+    raw: dict = {}
     try:
-        code, client_peak, wall, _ = run_child(
-            [PYTHON, __file__, "--lake-step", "--data-dir", str(data_dir), "--out", str(out_path)]
-            + (["--keep"] if keep else []), env)
-        if code != 0:
-            raise SystemExit(f"the lake path failed (exit {code}); see the output above")
+        for engine, flag in (("plain_spark", "--plain-spark-step"), ("lake", "--lake-step")):
+            if engine not in engines:
+                continue
+            out_path = CACHE_ROOT / f"{engine}-result.json"
+            out_path.unlink(missing_ok=True)
+            code, client_peak, wall, _, cpu = run_child(
+                [PYTHON, __file__, flag, "--data-dir", str(data_dir), "--out", str(out_path)]
+                + (["--keep"] if keep else []), env)
+            if code != 0:
+                raise SystemExit(f"{engine} failed (exit {code}); see the output above")
+            raw[engine] = {"child": json.loads(out_path.read_text()), "client_peak": client_peak, "wall": wall,
+                           "cpu": cpu}
+        if "pyarrow_delta" in engines:
+            raw["pyarrow_delta"] = run_reference("pyarrow_delta", data_dir, scale, env, keep)
+        jobs, reason = read_event_log(since_ms) if raw.keys() & set(SPARK_ENGINES) else (None, None)
     finally:
         if started_by_us and not keep:
-            say(f"lake: stopping {', '.join(started_by_us)} (started by this run)")
+            say(f"stack: stopping {', '.join(started_by_us)} (started by this run)")
             subprocess.run([lake, "down", *started_by_us], cwd=ROOT, env={**os.environ, **env}, check=False)
-    child = json.loads(out_path.read_text())
-    per = child["datasets"]
-    layers = {}
-    for layer in LAYERS:
-        parts = [{**v, "peak_rss_mb": v.get("peak_rss_mb")} for k, v in per.items() if k.startswith(layer + "/")]
-        layers[layer] = layer_summary(parts)
-        client_peaks = [p["client_peak_rss_mb"] for p in parts if p.get("client_peak_rss_mb") is not None]
-        layers[layer]["client_peak_rss_mb"] = max(client_peaks) if client_peaks else None
-    inc = child["increment"]
-    inc_seconds = inc["land_seconds"] + inc["bronze_seconds"] + inc["silver_seconds"]
-    full_orders = sum(per[f"{layer}/orders"]["seconds"] for layer in ("land", "bronze", "silver"))
-    increment = increment_summary(inc["rows"], inc_seconds, full_orders,
-                                  updated=inc["merge"].get("updated"), inserted=inc["merge"].get("inserted"),
-                                  how="land + jobs.bronze + jobs.silver (Delta MERGE on o_orderkey) for the next date",
-                                  by_step={k: round(inc[k], 3) for k in ("land_seconds", "bronze_seconds",
-                                                                          "silver_seconds")},
-                                  peak_rss_mb=max((p.get("spark_server", 0) for p in inc["peaks"].values()),
-                                                  default=None),
-                                  merge_operation_metrics=inc["merge_operation_metrics"],
-                                  silver_rows_after=inc["silver_rows_after"])
-    extra = {"services_started_by_this_run": started_by_us, "lake_up_seconds": round(up_seconds, 1),
-             "client_process_peak_rss_mb": client_peak, "lake_child_wall_seconds": wall,
-             "fixed_costs": child["fixed_costs"], "code": child.get("code"), "peaks_by_phase": child["peaks_by_phase"],
-             "environment": env, "gold_result": child["gold_result"]}
-    extra["validation"] = validation_overhead(per, inc)
-    return {"layers": layers, "datasets": per, "increment": increment, "extra": extra}
+    results: dict = {}
+    stack = {"services_started_by_this_run": started_by_us, "lake_up_seconds": round(up_seconds, 1),
+             "environment": env, "spark_event_log": str(EVENT_LOG_DIR) if jobs is not None else None,
+             "spark_jobs_reason": reason}
+    if "plain_spark" in raw:
+        child = raw["plain_spark"]["child"]
+        attach_spark_jobs(child["datasets"], jobs, reason)
+        res = summarize_engine(child["datasets"])
+        res["gold_result"] = child["gold_result"]
+        res["fixed_costs"] = {**child["fixed_costs"], "client_process_peak_rss_mb": raw["plain_spark"]["client_peak"],
+                              "child_wall_seconds": raw["plain_spark"]["wall"],
+                              "child_cpu_seconds": raw["plain_spark"]["cpu"]}
+        results["plain_spark"] = res
+    if "lake" in raw:
+        res = summarize_lake(raw["lake"]["child"], jobs, reason)
+        res["extra"].update(client_process_peak_rss_mb=raw["lake"]["client_peak"],
+                            lake_child_wall_seconds=raw["lake"]["wall"], lake_child_cpu_seconds=raw["lake"]["cpu"])
+        results["lake"] = res
+    if "pyarrow_delta" in raw:
+        results["pyarrow_delta"] = summarize_engine(raw["pyarrow_delta"])
+    return results, stack
 
 
 VALIDATION_TARGET = 0.25  # issue: validation at most 25 % of the silver job's time
@@ -836,24 +1520,35 @@ def validation_overhead(per: dict, inc: dict) -> dict:
 # ---- report -----------------------------------------------------------------------------------
 
 def table_text(results: dict) -> str:
-    lines = [f"{'layer':<10}{'engine':<9}{'seconds':>9}{'rows/s':>12}{'peak MB':>10}  {'lake/fastest'}"]
+    lines = [f"{'layer':<8}{'engine':<15}{'seconds':>9}{'rows/s':>11}{'peak MB':>9}{'cpu cl':>8}{'cpu srv':>9}"
+             f"{'jobs':>6}{'load':>11}  quiet"]
     for layer in LAYERS:
         for engine, res in results["engines"].items():
             cell = res["layers"].get(layer)
             if not cell:
                 continue
-            ratio = ""
-            if engine == "lake" and layer in results["ratio_to_fastest_reference"]:
-                r = results["ratio_to_fastest_reference"][layer]
-                ratio = f"{r['ratio']}x {r['fastest_reference']}"
             rps = f"{cell['rows_per_second']:,}" if cell["rows_per_second"] else "-"
             peak = f"{cell['peak_rss_mb']:,.0f}" if cell["peak_rss_mb"] is not None else "-"
-            lines.append(f"{layer:<10}{engine:<9}{cell['seconds']:>9.2f}{rps:>12}{peak:>10}  {ratio}".rstrip())
+            num = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+            jobs = cell.get("spark_jobs")
+            load = f"{num(cell.get('load_1m_start'))}-{num(cell.get('load_1m_end'))}"
+            quiet = {True: "yes", False: "no"}.get(cell.get("quiet"), "-")
+            lines.append(f"{layer:<8}{engine:<15}{cell['seconds']:>9.2f}{rps:>11}{peak:>9}"
+                         f"{num(cell.get('client_cpu_seconds')):>8}{num(cell.get('server_cpu_seconds')):>9}"
+                         f"{jobs['count'] if jobs else '-':>6}{load:>11}  {quiet}")
     lines.append("")
-    lines.append(f"{'increment':<10}{'engine':<9}{'rows':>9}{'seconds':>9}{'full load':>11}{'ratio':>8}")
+    lines.append(f"{'increment':<10}{'engine':<15}{'rows':>9}{'seconds':>9}{'full load':>11}{'ratio':>8}")
     for engine, inc in results["increment"].items():
-        lines.append(f"{'orders 1%':<10}{engine:<9}{inc['rows']:>9,}{inc['seconds']:>9.2f}"
+        lines.append(f"{'orders 1%':<10}{engine:<15}{inc['rows']:>9,}{inc['seconds']:>9.2f}"
                      f"{inc['full_load_seconds']:>11.2f}{inc['ratio']:>8}")
+    ratio_block = results.get("ratios") or {}
+    if any(v is not None for v in ratio_block.values()):
+        lines.append("")
+        fastest = results.get("fastest_reference") or {}
+        for key, value in ratio_block.items():
+            layer = key.split("_vs_", 1)[0]
+            note = f" ({fastest.get(layer)})" if key.endswith("_vs_fastest") and fastest.get(layer) else ""
+            lines.append(f"lake {key:<22}{'-' if value is None else f'{value}x':>9}{note}")
     validation = (results.get("lake") or {}).get("validation")
     if validation:
         lines.append("")
@@ -865,55 +1560,77 @@ def table_text(results: dict) -> str:
     return "\n".join(lines)
 
 
+def selected_engines(spec: str, skip_lake: bool = False, skip_references: bool = False) -> tuple[str, ...]:
+    """``--engines`` (comma-separated, or ``all``) less what ``--skip-lake`` / ``--skip-references`` leave out."""
+    wanted = ENGINES if spec.strip() == "all" else tuple(e.strip() for e in spec.split(",") if e.strip())
+    unknown = [e for e in wanted if e not in ENGINES]
+    if unknown:
+        raise SystemExit(f"unknown engine {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    return tuple(e for e in ENGINES if e in wanted and not (skip_lake and e == "lake")
+                 and not (skip_references and e in REFERENCES))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (default 1; 0.01 works)")
-    parser.add_argument("--skip-lake", action="store_true", help="run only the pyarrow and DuckDB references")
+    parser.add_argument("--engines", default="all",
+                        help=f"comma-separated, of {', '.join(ENGINES)} (default all)")
+    parser.add_argument("--skip-lake", action="store_true", help="leave the lake path out")
     parser.add_argument("--skip-references", action="store_true", help="run only the lake path")
     parser.add_argument("--keep", action="store_true",
                         help="keep the benchmark's lake tables and leave the services it started running")
     parser.add_argument("--data-only", action="store_true", help="generate (or verify) the data and stop")
     parser.add_argument("--reference-step", nargs=3, metavar=("ENGINE", "LAYER", "DATASET"), help=argparse.SUPPRESS)
     parser.add_argument("--lake-step", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-spark-step", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.reference_step or args.lake_step or args.plain_spark_step:
+        sys.path.insert(0, str(ROOT))  # the platform's code from this checkout
     if args.reference_step:
         engine, layer, dataset = args.reference_step
-        fn = {"pyarrow": reference_pyarrow, "duckdb": reference_duckdb}[engine]
-        print("RESULT " + json.dumps(fn(layer, dataset, args.data_dir, args.work_dir), default=str), flush=True)
+        res = reference_step(engine, layer, dataset, args.data_dir, args.work_dir)
+        print("RESULT " + json.dumps(res, default=str), flush=True)
         return
     if args.lake_step:
-        sys.path.insert(0, str(ROOT))
         lake_child(args.data_dir, args.out, args.keep)
         return
+    if args.plain_spark_step:
+        plain_spark_child(args.data_dir, args.out, args.keep)
+        return
 
+    wanted = selected_engines(args.engines, args.skip_lake, args.skip_references)
     command = "python " + " ".join(shlex.quote(a) for a in
                                    [os.path.relpath(__file__, ROOT), *(sys.argv[1:] if argv is None else argv)])
     when = dt.datetime.now()
     machine = machine_info()
     say(f"scale factor {scale_label(args.scale)}; {machine['cpus']} cpus, {machine['ram_gb']} GB; "
-        f"load average {machine['load_average_at_start']}")
+        f"load average {machine['load_average_at_start']}; engines {', '.join(wanted)}")
     data_dir, manifest = prepare_data(args.scale)
     if args.data_only:
         return
     engines: dict = {}
-    if not args.skip_references:
-        engines.update(run_references(data_dir, manifest, args.scale))
-    lake_extra = None
-    if not args.skip_lake:
-        lake = run_lake(data_dir, manifest, args.scale, args.keep)
-        lake_extra = lake.pop("extra")
-        engines["lake"] = lake
+    engines.update(run_references(data_dir, manifest, args.scale, wanted))
+    lake_extra = stack = None
+    if any(e in wanted for e in ("lake",) + STACK_REFERENCES):
+        on_stack, stack = run_stack(data_dir, args.scale, args.keep, wanted)
+        engines.update(on_stack)
+        if "lake" in engines:
+            lake_extra = engines["lake"].pop("extra")
+    engines = {e: engines[e] for e in ENGINES if e in engines}  # the lake first, then the references
     gold_results = {e: (lake_extra["gold_result"] if e == "lake" else v.get("gold_result"))
                     for e, v in engines.items()}
     results = build_results(command, args.scale, manifest, engines, lake_extra, machine,
                             when.isoformat(timespec="seconds"))
+    results["stack"] = stack
     results["versions"] = versions()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["gold_results_agree"] = len({json.dumps(v, sort_keys=True) for v in gold_results.values()}) <= 1
+    if not results["gold_results_agree"]:
+        results["gold_results"] = gold_results
     results["gold_result"] = next(iter(gold_results.values()), None)
     if lake_extra:
         lake_extra.pop("gold_result", None)
@@ -923,7 +1640,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table_text(results))
     if not results["gold_results_agree"]:
-        say("WARNING: the engines' Q1 results differ; see gold_result in the JSON")
+        say("WARNING: the engines' Q1 results differ; see gold_results in the JSON")
     say(f"written to {out.relative_to(ROOT)}")
 
 
