@@ -1,4 +1,5 @@
-"""The administrative-units pipeline through Airflow (`lake run --airflow`), Spark, Delta on S3, GE and Trino."""
+"""The administrative-units pipeline with `lake run` (in one process, and its DAGs through `airflow dags test`),
+Spark, Delta on S3, GE and Trino."""
 
 import json
 import os
@@ -20,7 +21,12 @@ DATE = "2026-11-27"
 
 def lake_run(*args: str) -> str:
     """`lake run admin_units --date DATE [ARGS]` as a user types it."""
-    result = subprocess.run([sys.executable, "-m", "lakehouse.cli", "run", "admin_units", "--date", DATE, *args],
+    return lake_run_target("admin_units", *args)
+
+
+def lake_run_target(target: str, *args: str) -> str:
+    """`lake run TARGET --date DATE [ARGS]` as a user types it."""
+    result = subprocess.run([sys.executable, "-m", "lakehouse.cli", "run", target, "--date", DATE, *args],
                             cwd=REPO_ROOT, env={**os.environ}, capture_output=True, text=True)
     assert result.returncode == 0, f"lake run {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result.stdout
@@ -55,10 +61,9 @@ def admin_units_only(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first_run(stack, admin_units_only):
-    """Through Airflow: `airflow dags test` of each dataset's DAG, masters first, gold last."""
-    out = lake_run("--airflow")
-    assert ("4 DAGs, one after the other (masters first, gold last): lake__communes, lake__provinces, "
-            "lake__commune_counts_by_province, lake__communes_with_province") in out
+    """In one process (`lake run`): every step of the domain with one Spark Connect session."""
+    out = lake_run()
+    assert "[lake] 18/18 steps done" in out
     return snapshot()
 
 
@@ -89,15 +94,23 @@ def test_silver_is_typed_and_unique(first_run):
     assert types["commune_name"] == "varchar"
 
 
-def test_rerunning_the_same_date_without_airflow_changes_no_row(first_run, stack):
-    """The same jobs in one process (`lake run`): a re-run of the date is idempotent, whichever runner ran it."""
-    lake_run()
+def test_rerunning_a_dag_through_airflow_changes_no_row(first_run, stack):
+    """`lake run provinces --airflow`: the province DAG and the gold DAGs it feeds, each task a process as
+    Airflow runs it (`airflow dags test`); a re-run of the date is idempotent, whichever runner ran it.
+    (That the DAGs build gold from nothing through the real scheduler is test_airflow_scheduler's.)"""
+    out = lake_run_target("provinces", "--airflow")
+    assert ("3 DAGs, one after the other (masters first, gold last): lake__provinces, "
+            "lake__commune_counts_by_province, lake__communes_with_province") in out
     assert snapshot() == first_run
 
 
-def test_quality_docs_were_written(first_run, stack):
-    index = stack.state_dir / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    assert index.exists()
+def test_each_load_keeps_its_validation_and_data_docs_are_built_from_them(first_run, stack):
+    from lakehouse import quality
+
+    validations = stack.state_dir / "quality" / "gx" / "uncommitted" / "validations"
+    assert any(validations.glob("communes__silver/**/*.json"))  # the loads stored their results
+    index = quality.build_data_docs(stack)  # what the quality site (lake quality --site, hourly DAG) does
+    assert index == stack.state_dir / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert "communes__silver" in index.read_text(encoding="utf-8")
 
 
