@@ -51,7 +51,10 @@ def append(df: DataFrame, uri: str) -> int:
     for attempt in range(3):
         observed, seen = counted(df)
         try:
-            observed.write.format("delta").mode("append").option("mergeSchema", "true").save(uri)
+            # a table created here (bronze, quarantine, ops) compacts itself once it holds 50 small files:
+            # appends of a few rows each would otherwise make every later read open thousands of files
+            (observed.write.format("delta").mode("append").option("mergeSchema", "true")
+             .option("delta.autoOptimize.autoCompact", "true").save(uri))
             return int(seen.get.get("rows", 0))
         except Exception as exc:  # Spark Connect wraps it: match Delta's error class
             if "DELTA_PROTOCOL_CHANGED" not in str(exc) or attempt == 2:

@@ -94,8 +94,12 @@ def connect_server_command(settings: Settings) -> list[str]:
     """spark-submit for the Spark Connect server that `lake up` runs (no shell script needed)."""
     cmd = [os.path.join(spark_home(), "bin", "spark-submit"),
            "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--name", "lake-connect"]
+    from lakehouse.settings import REPO_ROOT
+
+    log_config = REPO_ROOT / "infra" / "spark" / "log4j2.properties"  # warnings, not every job's plan
     conf = {
         **spark_conf(settings),
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log_config.as_uri()}",
         "spark.connect.grpc.binding.address": settings.host,
         "spark.connect.grpc.binding.port": str(settings.env.services.spark.port),
     }

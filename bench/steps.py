@@ -1,0 +1,126 @@
+"""Benchmark: what each step of one demo day costs, against the floor of one Delta commit.
+
+Plays the demo sources for a fresh date (`lake generate`), then runs every dataset
+through land, bronze, silver, publish and gold with `lake run --all` in its own
+process, as a user would, and reads each step's seconds from its summary table.
+The reference, measured in the same run on the same Spark Connect server, is the
+floor any step pays: a one-row Delta append followed by a read of it.
+
+    .venv/bin/python bench/steps.py            # `local` environment; starts S3, PostgreSQL,
+                                               # the metastore, Spark Connect, events and Trino if needed
+Results: bench/results/steps-<timestamp>.json.  The machine's load is recorded at the
+start and the end; a one-minute load above 1.5 at the start marks the run ``quiet: false``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stack import write_results  # noqa: E402
+
+SERVICES = ["s3", "postgres", "metastore", "spark", "events", "trino"]
+SMALL = 10_000  # the issue's "small batch": a silver step on at most this many rows
+QUIET_LOAD = 1.5  # one-minute load above this at the start (2 cores): the figures are not from a quiet machine
+
+
+def floor_seconds(repeat: int = 5) -> dict:
+    """The reference: median seconds of a one-row Delta append and of reading it back, on the shared server."""
+    from lakehouse import delta_io
+    from lakehouse.settings import get_settings
+    from lakehouse.spark import get_spark
+
+    settings = get_settings()
+    spark = get_spark("bench floor")
+    uri = f"s3a://{settings.bucket}/bench/step_floor"
+    appends, reads = [], []
+    for i in range(repeat + 1):  # the first of each is a warm-up
+        started = time.monotonic()
+        delta_io.append(spark.createDataFrame([(i, "x")], "n int, s string"), uri)
+        appended = time.monotonic()
+        delta_io.read(spark, uri).where(f"n = {i}").collect()
+        if i:
+            appends.append(appended - started)
+            reads.append(time.monotonic() - appended)
+    return {"append_one_row": round(statistics.median(appends), 2), "read_it": round(statistics.median(reads), 2),
+            "commit_and_read": round(statistics.median(a + r for a, r in zip(appends, reads)), 2)}
+
+
+def parse_summary(out: str) -> list[dict]:
+    """The step table `lake run` prints: step | dataset | in | written | quarantined | duplicates | seconds."""
+    rows = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 7 and cells[0] in ("land", "bronze", "silver", "publish", "gold"):
+            rows.append({"step": cells[0], "dataset": cells[1], "rows_in": int(cells[2]) if cells[2] else None,
+                         "seconds": float(cells[6])})
+    return rows
+
+
+def summarise(steps: list[dict]) -> dict:
+    out = {}
+    for job in ("land", "bronze", "silver", "publish", "gold"):
+        times = [s["seconds"] for s in steps if s["step"] == job]
+        if times:
+            out[job] = {"steps": len(times), "median": round(statistics.median(times), 2), "max": max(times)}
+    small = [s["seconds"] for s in steps if s["step"] == "silver" and (s["rows_in"] or 0) <= SMALL]
+    if small:
+        out["silver_small"] = {"steps": len(small), "median": round(statistics.median(small), 2),
+                               "max": max(small), "rows_at_most": SMALL}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="demo data scale (default 1: the demo's day)")
+    args = parser.parse_args()
+    from lakehouse import services
+    from lakehouse.settings import get_settings
+
+    settings = get_settings()
+    services.up(SERVICES, settings)
+    date = (dt.date(2032, 1, 1) + dt.timedelta(days=int(time.time()) % 3000)).isoformat()  # a date no run used
+    python = str(ROOT / ".venv" / "bin" / "python")
+    load_start = os.getloadavg()
+    results: dict = {"command": "python bench/steps.py " + " ".join(sys.argv[1:]),
+                     "when": dt.datetime.now().isoformat(timespec="seconds"),
+                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "load_average_at_start": load_start},
+                     "quiet": load_start[0] <= QUIET_LOAD, "date": date, "scale": args.scale}
+    print(f"reference: a one-row Delta commit and read on the shared server ...", flush=True)
+    results["reference_floor_seconds"] = floor_seconds()
+    print(f"lake generate --date {date} ...", flush=True)
+    subprocess.run([python, "-m", "lakehouse.cli", "generate", "--date", date, "--scale", str(args.scale)],
+                   cwd=ROOT, check=True, capture_output=True)
+    print(f"lake run --all --date {date} ...", flush=True)
+    started = time.monotonic()
+    proc = subprocess.run([python, "-m", "lakehouse.cli", "run", "--all", "--date", date], cwd=ROOT,
+                          capture_output=True, text=True)
+    results["day_seconds"] = round(time.monotonic() - started, 1)
+    if proc.returncode != 0:
+        sys.exit(f"lake run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    steps = parse_summary(proc.stdout)
+    results["steps"] = steps
+    results["by_step"] = summarise(steps)
+    floor = results["reference_floor_seconds"]["commit_and_read"]
+    results["ratios"] = {f"{job}_median_vs_floor": round(v["median"] / floor, 1)
+                         for job, v in results["by_step"].items()}
+    # the memory the running stack holds after the day (RSS with children), as `lake status` shows it
+    memory = {r["service"]: r["rss_mb"] for r in services.status(settings) if r["rss_mb"] != ""}
+    results["stack_memory_mb"] = {**memory, "total": sum(memory.values())}
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    write_results("steps", results)
+
+
+if __name__ == "__main__":
+    main()
