@@ -188,8 +188,9 @@ class Rule(_Strict):
     message: Message
     min: float | None = Field(None, description="range, row_count: smallest allowed value")
     max: float | None = Field(None, description="range, row_count: largest allowed value")
-    pattern: str | None = Field(None, description="regex: a Java regex the value must match (anywhere in it: "
-                                                   "anchor with ^…$ for the whole value)")
+    pattern: str | None = Field(None, description="regex: a regular expression the value must match (anywhere in it: "
+                                                   "anchor with ^…$ for the whole value), in the syntax Java "
+                                                   "(Spark) and Python (a batch audited on pandas) share")
     values: list[str | int | float] | None = Field(None, description="in_set: the allowed values")
     reference: Reference | None = Field(None, description="reference: master data holding the valid codes")
     max_change_pct: float | None = Field(
