@@ -136,14 +136,14 @@ def counted(df: DataFrame, *metrics) -> tuple[DataFrame, Observation]:
     return df.observe(observation, F.count(F.lit(1)).alias("rows"), *metrics), observation
 
 
-def replace_where(df: DataFrame, uri: str, condition: str, table_exists: bool | None = None) -> int:
+def replace_where(df: DataFrame, uri: str, condition: str) -> int:
     """Replace exactly the rows matching ``condition`` with ``df`` (idempotent re-runs); rows written.
 
-    Without a table, ``df`` creates it (even empty).  ``table_exists`` spares the check when known.
+    Without a table, ``df`` creates it (even empty).
     """
     spark = df.sparkSession
     observed, seen = counted(df)
-    if exists(spark, uri) if table_exists is None else table_exists:
+    if exists(spark, uri):
         observed.write.format("delta").mode("overwrite").option("replaceWhere", condition).save(uri)
     else:
         observed.write.format("delta").mode("overwrite").save(uri)
@@ -158,12 +158,6 @@ def overwrite(df: DataFrame, uri: str, *metrics) -> dict:
     observed, seen = counted(df, *metrics)
     observed.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
     return dict(seen.get)
-
-
-def last_operation(spark: SparkSession, uri: str) -> tuple[str, dict[str, str]]:
-    """The newest commit's operation and its metrics (e.g. WRITE: numOutputRows)."""
-    last = spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").select("operation", "operationMetrics").collect()[0]
-    return last["operation"], dict(last["operationMetrics"] or {})
 
 
 def _merged(spark: SparkSession, uri: str, sql: str) -> dict[str, int]:
