@@ -65,6 +65,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # VACUUM lists a table's files in this many tasks (Spark's default, 10,000, made VACUUM of a
         # one-file table take 22-53 s on 2 cores; 8 tasks: 3 s)
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
+        # Auto compaction (tables created by append) runs once 50 small files were added since the
+        # server started.  In its default mode it also compacts a table's first append after a start
+        # and, as compacting a table it has counted fewer files of drops its count, every append
+        # after that too: +1.2 s per append of the run log, the bronze and quarantine tables.
+        "spark.databricks.delta.autoCompact.modifiedPartitionsOnly.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
