@@ -163,16 +163,23 @@ def overwrite(df: DataFrame, uri: str, *metrics) -> dict:
 def _merged(spark: SparkSession, uri: str, sql: str) -> dict[str, int]:
     """Run a MERGE; rows inserted, updated and deleted (its own answer), and ``source_rows`` it read.
 
-    ``source_rows`` comes from the MERGE's commit; a MERGE that changed nothing commits
-    nothing, and then has none (the newest commit is another operation's).
+    ``source_rows`` comes from the MERGE's commit, found by a token in its user metadata;
+    a MERGE that changed nothing commits nothing, and then has none.
     """
-    before = version(spark, uri)
-    answer = spark.sql(sql).collect()[0].asDict()
+    import uuid
+
+    token = f"lake-merge-{uuid.uuid4().hex}"
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, token)
+    try:
+        answer = spark.sql(sql).collect()[0].asDict()
+    finally:
+        spark.conf.unset(key)
     out = {"inserted": int(answer.get("num_inserted_rows") or 0), "updated": int(answer.get("num_updated_rows") or 0),
            "deleted": int(answer.get("num_deleted_rows") or 0)}
     last = (spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1")
-            .select("version", "operation", "operationMetrics").collect()[0])
-    if last["version"] > before and last["operation"] == "MERGE":
+            .select("operation", "operationMetrics", "userMetadata").collect()[0])
+    if last["userMetadata"] == token and last["operation"] == "MERGE":
         out["source_rows"] = int((last["operationMetrics"] or {}).get("numSourceRows", 0))
     return out
 
