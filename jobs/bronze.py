@@ -11,8 +11,6 @@ Stream sources (``kind: stream``) are read by ``jobs.stream`` instead.
 
 from __future__ import annotations
 
-import fnmatch
-
 from pyspark.sql import functions as F
 
 from lakehouse import delta_io, jobrun, readers, storage
@@ -23,19 +21,57 @@ from lakehouse.spec import SourceDataset
 from lakehouse.transforms import split_parsed
 
 
-def landed_files(spec: SourceDataset, date: str, settings) -> tuple[str, dict[str, str]]:
-    """The date's landed objects that match the spec's pattern: key → ETag."""
+REFUSED = "refused_files"  # ops table: one row per refused file
+REFUSED_SCHEMA = ("refused_at timestamp, dataset string, batch_id string, run_id string, source_file string, "
+                  "size_bytes bigint, sha256 string, code string, reason string")
+
+
+def landed_files(spec: SourceDataset, date: str, settings) -> tuple[str, dict[str, str], list[str]]:
+    """The date's landed objects that match the spec's pattern (key → ETag), and those that do not."""
     prefix = f"landing/{spec.name}/{date}/"
     found = storage.list_objects(prefix, settings)
-    keep = {}
+    keep, strays = {}, []
     for key, etag in found.items():
         relative = key[len(prefix):]
         name = relative.rsplit("/", 1)[-1]
         if name.startswith(("_", ".")):  # _SUCCESS markers and hidden files are not data
             continue
-        if fnmatch.fnmatch(relative, spec.source.pattern) or fnmatch.fnmatch(name, spec.source.pattern):
+        if spec.source.matches(relative):
             keep[key] = etag
-    return prefix, keep
+        else:
+            strays.append(key)
+    return prefix, keep, sorted(strays)
+
+
+def refusals(spec: SourceDataset, keys: list[str], strays: list[str], settings) -> dict[str, tuple]:
+    """The landed files refused whole, before any of their rows is read: key → (blob, code, reason).
+
+    A file the pattern does not match is refused too: it was delivered to this dataset, and
+    ignoring it would report a day without rows as a success.
+    """
+    from lakehouse import filecheck
+
+    out = {}
+    for key in strays:
+        out[key] = (storage.S3Blob(key, settings), "pattern",
+                    f"{key.rsplit('/', 1)[-1]}: the name does not match source.pattern {spec.source.pattern!r}; "
+                    "rename the file (or change the pattern) and land it again")
+    for key in keys:
+        blob = storage.S3Blob(key, settings)
+        refusal = filecheck.check_file(blob, spec)
+        if refusal is not None:
+            out[key] = (blob, refusal.code, refusal.reason)
+    return out
+
+
+def refused_rows(spark, refused: dict[str, tuple], acc: Accounting, settings):
+    """The ``ops/refused_files`` rows of this run's refused files (path, size, SHA-256, reason)."""
+    import datetime as dt
+
+    at = dt.datetime.now(dt.timezone.utc)
+    rows = [(at, acc.dataset, acc.batch_id, acc.run_id, f"s3://{settings.bucket}/{key}", blob.size, blob.sha256(),
+             code, reason) for key, (blob, code, reason) in sorted(refused.items())]
+    return spark.createDataFrame(rows, REFUSED_SCHEMA)
 
 
 def run(dataset: str, date: str) -> Accounting:
@@ -46,8 +82,8 @@ def run(dataset: str, date: str) -> Accounting:
         return stream.run(dataset, date)
     acc = Accounting(dataset, "bronze", jobrun.batch_id(dataset, date))
     with jobrun.logged(acc):
-        prefix, landed = landed_files(spec, date, settings)
-        if not landed:
+        prefix, landed, strays = landed_files(spec, date, settings)
+        if not landed and not strays:
             print(f"[bronze] {dataset}: no files under s3://{settings.bucket}/{prefix} matching "
                   f"{spec.source.pattern!r}; nothing to ingest", flush=True)
             return acc
@@ -64,41 +100,65 @@ def run(dataset: str, date: str) -> Accounting:
         todo = {key: etag for key, etag in landed.items() if (uri_of(key), etag) not in seen}
         for key in sorted(set(landed) - set(todo)):
             print(f"[bronze] {dataset}: skip s3://{settings.bucket}/{key} (already ingested)", flush=True)
+        # a wrong file is refused whole (never read as rows): it stays in landing for a fix, is recorded
+        # in ops/refused_files, and fails this run once the other files are in
+        refused = refusals(spec, sorted(todo), strays, settings)
+        for key, (_, code, reason) in sorted(refused.items()):
+            print(f"[bronze] {dataset}: REFUSED s3://{settings.bucket}/{key} ({code}): {reason}", flush=True)
+            todo.pop(key, None)
+        if refused:
+            acc.extra["files_refused"] = len(refused)
+            acc.pending.append((refused_rows(spark, refused, acc, settings), settings.table_uri("ops", REFUSED)))
         acc.extra["files"] = len(todo)
-        acc.extra["files_skipped"] = len(landed) - len(todo)
-        if not todo:
-            return acc
-        kind = "binary" if spec.source.kind == "documents" else spec.source.format
-        print(f"[bronze] {dataset}: reading {len(todo)} file(s) ({spec.source.kind}, {kind})", flush=True)
-
-        at = jobrun.now_iso()
-        files = {uri_of(key): etag for key, etag in todo.items()}
-        hashes = spark.createDataFrame(list(files.items()), "_source_file string, _source_hash string")
-        parsed = (readers.read_landed(spark, spec, sorted(files), storage.fetcher(settings),
-                                      base=f"s3a://{settings.bucket}/{prefix}")
-                  .join(F.broadcast(hashes), "_source_file", "left")
-                  .withColumn("_landing_date", F.lit(date).cast("date"))
-                  .withColumn("_batch_id", F.lit(acc.batch_id))
-                  .withColumn("_ingested_at", F.to_timestamp(F.lit(at))))
-        # never drop rows silently: a row read from a path we cannot tie to its landed object fails the
-        # write itself (nothing is committed); the counts are observed while the rows are written
-        unlisted = f"bronze {dataset}: read rows from a file that was not listed in landing: "
-        parsed = parsed.withColumn("_source_hash", F.coalesce(
-            "_source_hash", F.raise_error(F.concat(F.lit(unlisted), F.col("_source_file")))))
-        observed, read = delta_io.counted(parsed, F.count_if(F.col("_parse_error").isNotNull()).alias("bad"))
-        try:
-            acc.rows_written = delta_io.append(split_parsed(observed, spec, at).good, bronze_uri)
-        except Exception as exc:
-            if unlisted in str(exc):
-                raise jobrun.LakeError(unlisted + str(exc).split(unlisted, 1)[1].split("\n", 1)[0]) from None
-            raise
-        acc.rows_in = int(read.get["rows"])
-        if read.get["bad"]:  # new files only, so these rows are new too
-            # (a second read of the new files, only when they hold unparseable records)
-            acc.rows_quarantined = delta_io.append(split_parsed(parsed, spec, at).rejected,
-                                                   settings.quarantine_uri(dataset))
-        acc.check()
+        acc.extra["files_skipped"] = len(landed) - len(todo) - len(set(refused) & set(landed))
+        if todo:
+            ingest(spark, spec, todo, prefix, date, acc, settings)
+        if refused:
+            raise jobrun.LakeError(
+                f"bronze {dataset}: {len(refused)} file(s) refused for {date}, kept in landing: "
+                + "; ".join(f"[{code}] {reason}" for _, (_, code, reason) in sorted(refused.items()))
+                + f". Fix or replace them under s3://{settings.bucket}/{prefix} and run the date again "
+                  "(files already ingested are skipped); `lake sql \"SELECT * FROM lake.ops.refused_files\"` "
+                  "lists every refusal")
     return acc
+
+
+def ingest(spark, spec: SourceDataset, todo: dict[str, str], prefix: str, date: str, acc: Accounting,
+           settings) -> None:
+    """Read the new landed files into bronze (unparseable records to quarantine), counting as they are written."""
+    dataset = spec.name
+    bronze_uri = settings.table_uri("bronze", dataset)
+    uri_of = lambda key: f"s3a://{settings.bucket}/{key}"  # noqa: E731
+    kind = "binary" if spec.source.kind == "documents" else spec.source.format
+    print(f"[bronze] {dataset}: reading {len(todo)} file(s) ({spec.source.kind}, {kind})", flush=True)
+
+    at = jobrun.now_iso()
+    files = {uri_of(key): etag for key, etag in todo.items()}
+    hashes = spark.createDataFrame(list(files.items()), "_source_file string, _source_hash string")
+    parsed = (readers.read_landed(spark, spec, sorted(files), storage.fetcher(settings),
+                                  base=f"s3a://{settings.bucket}/{prefix}")
+              .join(F.broadcast(hashes), "_source_file", "left")
+              .withColumn("_landing_date", F.lit(date).cast("date"))
+              .withColumn("_batch_id", F.lit(acc.batch_id))
+              .withColumn("_ingested_at", F.to_timestamp(F.lit(at))))
+    # never drop rows silently: a row read from a path we cannot tie to its landed object fails the
+    # write itself (nothing is committed); the counts are observed while the rows are written
+    unlisted = f"bronze {dataset}: read rows from a file that was not listed in landing: "
+    parsed = parsed.withColumn("_source_hash", F.coalesce(
+        "_source_hash", F.raise_error(F.concat(F.lit(unlisted), F.col("_source_file")))))
+    observed, read = delta_io.counted(parsed, F.count_if(F.col("_parse_error").isNotNull()).alias("bad"))
+    try:
+        acc.rows_written = delta_io.append(split_parsed(observed, spec, at).good, bronze_uri)
+    except Exception as exc:
+        if unlisted in str(exc):
+            raise jobrun.LakeError(unlisted + str(exc).split(unlisted, 1)[1].split("\n", 1)[0]) from None
+        raise
+    acc.rows_in = int(read.get["rows"])
+    if read.get["bad"]:  # new files only, so these rows are new too
+        # (a second read of the new files, only when they hold unparseable records)
+        acc.rows_quarantined = delta_io.append(split_parsed(parsed, spec, at).rejected,
+                                               settings.quarantine_uri(dataset))
+    acc.check()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lakehouse.errors import ConfigError, format_validation_error
@@ -162,12 +161,9 @@ def load_access(config_dir: Path | None = None, service_user: str | None = None)
     path = access_file(config_dir)
     if not path.exists():
         return AccessConfig()
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with partners and groups, got {type(raw).__name__}")
+    from lakehouse import yamlfile
+
+    raw: Any = yamlfile.read_mapping(path, "a mapping with partners and groups")
     try:
         access = AccessConfig.model_validate(raw)
     except ValidationError as exc:

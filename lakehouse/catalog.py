@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lakehouse.errors import ConfigError, format_validation_error
@@ -129,10 +128,9 @@ def load_config(config_dir: Path | None = None) -> CatalogsConfig:
     if not path.exists():
         raise ConfigError(f"{path}: no such file; it names the publisher, contact and licence of the catalogs "
                           "(see lake_config/README.md#catalogs)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    from lakehouse import yamlfile
+
+    raw = yamlfile.read_mapping(path)
     try:
         return CatalogsConfig.model_validate(raw)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import os
 import sys
 import time
 from typing import Any, Sequence
@@ -677,6 +678,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        said = spark_error(exc)
+        if said is None or os.environ.get("LAKE_DEBUG"):
+            raise
+        print(f"error: {said}", file=sys.stderr)
+        sys.exit(1)
+
+
+def spark_error(exc: BaseException) -> str | None:
+    """A Spark error as the user should see it: its first line and class, not a JVM stack (None: not Spark's)."""
+    errors = sys.modules.get("pyspark.errors")  # loaded only by a command that used Spark
+    if errors is None or not isinstance(exc, errors.PySparkException):
+        return None
+    text = str(exc).split("JVM stacktrace:", 1)[0].strip()
+    first = text.splitlines()[0].strip() if text else ""
+    return (f"Spark failed: {first or '(no message)'} ({exc.__class__.__name__}). The Spark server's log: "
+            "`lake logs spark`; LAKE_DEBUG=1 shows the Python traceback")
 
 
 if __name__ == "__main__":

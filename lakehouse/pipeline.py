@@ -153,12 +153,19 @@ def land_files(dataset: str, files: list[Path], date: str) -> list[str]:
     if spec.source.kind in ("jdbc", "builtin"):
         raise LakeError(f"{dataset} is read from its {spec.source.kind} source by `lake run {dataset}`; "
                         "files are ingested into `files`, `stream` or `documents` datasets only")
-    keys = []
+    names = {}
     for path in files:
         if not path.is_file():
             raise LakeError(f"{path}: no such file")
         # a relative path keeps its folders (documents are linked to a dossier by folder)
-        name = path.as_posix() if not path.is_absolute() and ".." not in path.parts else path.name
+        names[path] = path.as_posix() if not path.is_absolute() and ".." not in path.parts else path.name
+    # bronze reads only files matching the pattern: landing another would be ingesting nothing, silently
+    unread = [str(p) for p, name in names.items() if not spec.source.matches(name)]
+    if unread:
+        raise LakeError(f"{dataset} reads files matching {spec.source.pattern!r} (source.pattern in its spec); "
+                        f"not landed: {', '.join(unread)}. Rename the file, or change the pattern")
+    keys = []
+    for path, name in names.items():
         key = settings.landing_key(dataset, date, name)
         storage.put_file(key, path, settings)
         print(f"[land] {path} -> s3://{settings.bucket}/{key} ({path.stat().st_size:,} bytes)", flush=True)

@@ -15,10 +15,8 @@ they never build clients or look at the environment.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
-import unicodedata
 from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
@@ -26,13 +24,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.errors import LakeError
+from lakehouse.filecheck import HEADER_LIMIT, csv_header, sheet_header
 from lakehouse.spec import DOCUMENT_FIELDS, SourceDataset
 from lakehouse.transforms import parse_json_lines
 
 Fetch = Callable[[str, int | None], bytes]
 # Python codec → Java charset, for Spark's CSV reader
 JAVA_CHARSET = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "windows-1258": "windows-1258"}
-HEADER_BYTES = 64 * 1024
+HEADER_BYTES = HEADER_LIMIT  # what file checks accept as a header line
 
 
 def source_fields(spec: SourceDataset) -> list[str]:
@@ -62,20 +61,6 @@ def shape(df: DataFrame, fields: list[str], present: list[str]) -> DataFrame:
 
 
 # ---- CSV ------------------------------------------------------------------------
-
-def csv_header(head: bytes, encoding: str, delimiter: str) -> list[str]:
-    """Column names from the first line of a CSV file (BOM removed, NFC, trimmed)."""
-    text = head.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding, errors="replace")
-    first = text.splitlines()[0] if text else ""
-    names = next(csv.reader([first], delimiter=delimiter), [])
-    names = [unicodedata.normalize("NFC", n.strip()) for n in names]
-    if not names or any(not n for n in names):
-        raise LakeError(f"the header line {first!r} has an empty column name")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise LakeError(f"the header line repeats column names {dupes}")
-    return names
-
 
 def read_csv(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: Fetch) -> DataFrame:
     """CSV files with a header line, in the spec's encoding and delimiter.
@@ -165,8 +150,8 @@ def xlsx_rows(body: bytes, header_row: int, sheet: str | None) -> tuple[list[str
     book.close()
     if not rows:
         raise LakeError(f"no header at row {header_row}")
-    width = max((i + 1 for i, v in enumerate(rows[0]) if v not in (None, "")), default=0)
-    header = [unicodedata.normalize("NFC", str(v).strip()) if v is not None else "" for v in rows[0][:width]]
+    header = sheet_header(rows[0])
+    width = len(header)
     if not header or "" in header:
         raise LakeError(f"row {header_row} is not a header: {list(rows[0])!r}")
     data = []

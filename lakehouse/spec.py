@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from lakehouse.access import Grant, access_file, check_grants, load_access
@@ -124,6 +123,16 @@ class Source(_Strict):
             except re.error as exc:
                 raise ValueError(f"dossier_id_pattern: not a regular expression: {exc}") from None
         return self
+
+    def matches(self, relative: str) -> bool:
+        """Is a file at ``relative`` (its path under the date folder) one this source reads?
+
+        ``pattern`` matches the whole relative path or the file's name alone.
+        """
+        import fnmatch
+
+        name = relative.rsplit("/", 1)[-1]
+        return fnmatch.fnmatch(relative, self.pattern) or fnmatch.fnmatch(name, self.pattern)
 
 
 ROW_CHECKS = ("not_null", "range", "regex", "in_set", "reference",
@@ -526,15 +535,9 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(data).__name__}")
-    return data
+    from lakehouse import yamlfile
+
+    return yamlfile.read_mapping(path)
 
 
 def load_dataset_file(path: Path, defaults: dict | None = None) -> SourceDataset | GoldDataset:
@@ -596,6 +599,9 @@ def load_catalog(config_dir: Path | None = None) -> Catalog:
         root = Path(config_dir or CONFIG_DIR) / "datasets"
     if not root.is_dir():
         raise ConfigError(f"{root}: no datasets folder")
+    other = sorted(root.rglob("*.yml"))
+    if other:  # a spec that is never loaded is a dataset that silently does not exist
+        raise ConfigError(f"{other[0]}: spec files end in .yaml; rename it to {other[0].with_suffix('.yaml').name}")
     access_dir = None if config_dir is None else Path(config_dir)  # access.yaml: beside datasets/ of config_dir
     # one parse per process while no file changes (a `lake run` step or a job asks several times)
     stamp = (str(root), str(access_dir), *[(str(p), p.stat().st_mtime_ns, p.stat().st_size)

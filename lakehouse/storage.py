@@ -81,6 +81,50 @@ def fetcher(settings: Settings | None = None):
     return fetch
 
 
+class S3Blob:
+    """A landed object as the file checks read it (``filecheck.Blob``): its head, its tail, or all of it streamed."""
+
+    def __init__(self, key: str, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        self.key = key
+        self.name = key.rsplit("/", 1)[-1]
+        self._s3 = client(self.settings)
+        self.size = self._s3.stat_object(self.settings.bucket, key).size
+
+    def _get(self, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        resp = self._s3.get_object(self.settings.bucket, self.key, offset=offset, length=length)
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def head(self, n: int) -> bytes:
+        return self._get(0, min(n, self.size))
+
+    def tail(self, n: int) -> bytes:
+        n = min(n, self.size)
+        return self._get(self.size - n, n)
+
+    def chunks(self, size: int = 1 << 20):
+        if self.size == 0:
+            return
+        resp = self._s3.get_object(self.settings.bucket, self.key)
+        try:
+            yield from resp.stream(size)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
 def delete_prefix(prefix: str, settings: Settings | None = None) -> int:
     """Remove every object under ``prefix``; returns how many."""
     from minio.deleteobjects import DeleteObject

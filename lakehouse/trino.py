@@ -118,7 +118,7 @@ def register_table(layer: str, name: str, settings: Settings | None = None,
     return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings, known)
 
 
-OPS_TABLES = ("run_log", "quality_results", "quality_scorecard",
+OPS_TABLES = ("run_log", "quality_results", "quality_scorecard", "refused_files",
               "query_log", "table_reads", "sharing_log")  # the last three: usage and audit (jobs/usage.py)
 
 

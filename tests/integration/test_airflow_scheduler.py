@@ -199,6 +199,7 @@ def test_a_backfill_of_three_dates_run_twice_gives_the_same_rows(triggered):
         api.patch(f"/api/v2/dags/{dag_id(gold)}", {"is_paused": True})
     snapshots = []
     for attempt in range(2):
+        since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
         backfill = create_backfill(api, dag_id("provinces"))
         wait(f"backfill {backfill['id']}",
              lambda: api.get(f"/api/v2/backfills/{backfill['id']}")["completed_at"] is not None, timeout=1200)
@@ -206,6 +207,11 @@ def test_a_backfill_of_three_dates_run_twice_gives_the_same_rows(triggered):
         assert sorted(r["logical_date"][:10] for r in runs) == ["2026-11-20", "2026-11-21", "2026-11-22"]
         assert all(r["state"] == "success" for r in runs), runs
         settled(api, [dag_id(g) for g in GOLDS])
+        # each backfill really ran the jobs of its three dates (the second too: not a no-op)
+        ran = trino.query(f"SELECT batch_id, status FROM lake.ops.run_log WHERE dataset = 'provinces' "
+                          f"AND layer = 'silver' AND started_at >= TIMESTAMP '{since}' ORDER BY batch_id")[1]
+        assert ran == [(f"provinces@{d}", "success") for d in ("2026-11-20", "2026-11-21", "2026-11-22")], \
+            (attempt, ran)
         snapshots.append(snapshot())
     assert snapshots[0] == snapshots[1]
     assert len(snapshots[1]["silver.provinces"]) == 34

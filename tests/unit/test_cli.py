@@ -47,3 +47,30 @@ def test_unknown_service_is_named(capsys):
     with pytest.raises(SystemExit):
         main(["logs", "hdfs"])
     assert "unknown service hdfs" in capsys.readouterr().err
+
+
+def test_a_spark_error_reaches_the_user_as_one_line_not_a_java_traceback(monkeypatch, capsys):
+    from pyspark.errors.exceptions.connect import AnalysisException
+
+    from lakehouse import cli
+
+    def fails(args):
+        raise AnalysisException(message="[PATH_NOT_FOUND] Path does not exist: s3a://lake/bronze/x. SQLSTATE: 42K03"
+                                        "\n\nJVM stacktrace:\norg.apache.spark.sql.AnalysisException\n\tat org.apache")
+
+    monkeypatch.setattr(cli, "cmd_status", fails)
+    monkeypatch.delenv("LAKE_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["status"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "PATH_NOT_FOUND" in err and "lake logs spark" in err
+    assert "JVM stacktrace" not in err and "at org.apache" not in err and "Traceback" not in err
+
+
+def test_an_error_that_is_not_spark_s_keeps_its_traceback(monkeypatch):
+    from lakehouse import cli
+
+    monkeypatch.setattr(cli, "cmd_status", lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["status"])

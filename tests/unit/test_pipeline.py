@@ -81,3 +81,25 @@ def test_accounting_reports_without_copying_its_spark_session():
     acc.spark = Uncopyable()
     assert "spark" not in acc.as_dict() and acc.as_dict()["rows_in"] == 1
     acc.report()
+
+
+def test_a_source_reads_files_whose_path_or_name_matches_its_pattern():
+    source = load_catalog()["citizens"].source  # pattern "*.csv"
+    assert source.matches("citizens-2026.csv") and source.matches("sub/folder/citizens.csv")
+    assert not source.matches("citizens.txt") and not source.matches("citizens.csv.bak")
+
+
+def test_lake_ingest_refuses_a_file_the_pattern_does_not_match_before_landing_anything(tmp_path, monkeypatch):
+    import pytest
+
+    from lakehouse import pipeline, storage
+    from lakehouse.errors import LakeError
+
+    landed = []
+    monkeypatch.setattr(storage, "put_file", lambda *a, **k: landed.append(a))
+    good, odd = tmp_path / "people.csv", tmp_path / "people.txt"
+    good.write_text("a\n1\n")
+    odd.write_text("a\n1\n")
+    with pytest.raises(LakeError, match=r"'\*\.csv'.*people\.txt"):
+        pipeline.land_files("citizens", [good, odd], "2026-03-01")
+    assert landed == []  # not even the good one: the command is refused whole

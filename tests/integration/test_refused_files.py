@@ -1,0 +1,116 @@
+"""A wrong file is refused whole, before any of its rows is read, and never replaces good rows.
+
+The case that once lost data: a Windows-1258 export ingested into a dataset declared UTF-8 was
+decoded with replacement characters and replaced 919 good names in silver.  Now the file is
+refused, recorded in ``ops/refused_files`` and kept in landing; silver keeps its rows; after the
+steward replaces the file, running the date again ingests it.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakehouse import storage
+from lakehouse.errors import LakeError
+from lakehouse.spark import get_spark
+
+from .lakehelp import ingest, reset, table, use_datasets
+
+HERE = Path(__file__).parent
+DATASETS = HERE / "datasets" / "refusal"
+ROOT = HERE.parent.parent
+NAME = "ref_people"
+HEADER = "ma_ho_so,ho_ten,ngay_sinh,so_tien"
+DAY1, DAY2, DAY3 = "2026-03-01", "2026-03-02", "2026-03-03"
+PEOPLE = [("HS-001", "Trần Văn Tý", "1980-02-01", "1200.5"),
+          ("HS-002", "Nguyễn Thị Ánh", "1991-11-30", "80"),
+          ("HS-003", "Lê Đức Thọ", "1975-07-15", "0")]
+
+
+def csv_bytes(rows, encoding="utf-8") -> bytes:
+    from lakehouse.demo_data import encode_cp1258  # Vietnamese the legacy way: base letters + combining marks
+
+    text = "\n".join([HEADER, *(",".join(r) for r in rows)]) + "\n"
+    return encode_cp1258(text) if encoding == "cp1258" else text.encode(encoding)
+
+
+def names(spark, settings) -> dict[str, str]:
+    return {r["ma_ho_so"]: r["ho_ten"] for r in table(spark, "silver", NAME, settings).collect()}
+
+
+def refused(spark, settings, date: str) -> list:
+    from lakehouse import delta_io
+    return (delta_io.read(spark, settings.table_uri("ops", "refused_files"))
+            .where(f"dataset = '{NAME}' AND batch_id = '{NAME}@{date}'").collect())
+
+
+@pytest.fixture(scope="module")
+def ref(stack, tmp_path_factory):
+    with use_datasets(DATASETS):
+        reset([NAME], stack)
+        yield {"settings": stack, "tmp": tmp_path_factory.mktemp("refused")}
+        reset([NAME], stack)
+
+
+def test_a_legacy_encoded_export_is_refused_and_silver_keeps_its_names(ref):
+    settings, tmp = ref["settings"], ref["tmp"]
+    spark = get_spark("test refused files")
+    good = tmp / "people-1.csv"
+    good.write_bytes(csv_bytes(PEOPLE))
+    ingest(NAME, [good], DAY1)
+    before = names(spark, settings)
+    assert before == {p[0]: p[1] for p in PEOPLE}
+
+    legacy = tmp / "people-2.csv"  # the same register, exported by the old system in Windows-1258
+    changed = [(i, n.replace("Tý", "Tú"), d, m) for i, n, d, m in PEOPLE]
+    legacy.write_bytes(csv_bytes(changed, "cp1258"))
+    with pytest.raises(LakeError) as refusal:
+        ingest(NAME, [legacy], DAY2)
+    message = str(refusal.value)
+    assert "people-2.csv" in message and "[encoding]" in message and "windows-1258" in message
+
+    assert names(spark, settings) == before  # no U+FFFD, no replaced row
+    [row] = refused(spark, settings, DAY2)
+    assert row["code"] == "encoding"
+    assert row["sha256"] == hashlib.sha256(legacy.read_bytes()).hexdigest()
+    assert row["size_bytes"] == legacy.stat().st_size
+    key = settings.landing_key(NAME, DAY2, "people-2.csv")
+    assert storage.exists(key, settings)  # kept in landing for the steward
+
+    # the steward re-exports it as UTF-8 under the same name, and runs the date again
+    storage.put_bytes(key, csv_bytes(changed), settings)
+    from lakehouse.pipeline import plan, run_steps
+    from lakehouse.spec import load_catalog
+    run_steps(plan(load_catalog(), [NAME], with_land=False), DAY2)
+    assert names(spark, settings) == {p[0]: p[1] for p in changed}
+    assert len(refused(spark, settings, DAY2)) == 1  # the fix adds no refusal
+
+
+def test_a_file_without_the_declared_columns_is_refused_not_quarantined_row_by_row(ref):
+    settings, tmp = ref["settings"], ref["tmp"]
+    spark = get_spark("test refused files")
+    before = names(spark, settings)
+    wrong = tmp / "export.csv"
+    wrong.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    with pytest.raises(LakeError, match=r"\[header_none\] export\.csv: none of the declared columns"):
+        ingest(NAME, [wrong], DAY3)
+    assert names(spark, settings) == before
+    quarantine = table(spark, "quarantine", NAME, settings).where(f"_batch_id = '{NAME}@{DAY3}'").count()
+    assert quarantine == 0
+    assert [r["code"] for r in refused(spark, settings, DAY3)] == ["header_none"]
+
+
+def test_lake_ingest_refuses_a_file_the_pattern_does_not_match_before_landing_it(ref):
+    settings, tmp = ref["settings"], ref["tmp"]
+    odd = tmp / "people.txt"
+    odd.write_bytes(csv_bytes(PEOPLE))
+    env = {**os.environ, "LAKE_DATASETS_DIR": str(DATASETS)}
+    done = subprocess.run([sys.executable, "-m", "lakehouse.cli", "ingest", NAME, str(odd), "--date", "2026-03-09"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "'*.csv'" in done.stderr + done.stdout and "people.txt" in done.stderr + done.stdout
+    assert storage.list_keys(f"landing/{NAME}/2026-03-09/", settings) == []
