@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
+import os
 import sys
 import time
 import uuid
@@ -63,9 +65,60 @@ class Accounting:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spark", "pending")}
 
 
+_held: set[str] = set()  # datasets whose run lock this process holds
+
+
+@contextmanager
+def exclusive(dataset: str, doing: str) -> Iterator[None]:
+    """One job of ``dataset`` at a time on this machine: a second one waits, and says for which run.
+
+    Two `lake ingest` runs, or a `lake run` beside a scheduled task, would otherwise race their
+    MERGEs into one table (one fails) or read a half-done batch.  The lock is a file under
+    ``<state>/locks/`` held with flock, so it is released when the process ends, even killed.
+    Re-entrant within a process.  (Airflow's per-dataset pools serialise its own tasks on any
+    number of machines; this lock covers one machine.)
+    """
+    if dataset in _held:
+        yield
+        return
+    from lakehouse.settings import get_settings
+
+    folder = get_settings().state_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{dataset}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "r+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock.read().strip() or "another run"
+            print(f"[lake] {dataset}: waiting for {holder} to finish", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{doing} (pid {os.getpid()}, since {now_iso()})")
+        lock.flush()
+        _held.add(dataset)
+        try:
+            yield
+        finally:
+            _held.discard(dataset)
+            lock.seek(0)
+            lock.truncate()
+
+
 @contextmanager
 def logged(acc: Accounting) -> Iterator[Accounting]:
-    """Time a job, then write its accounting to the run log (``ops/run_log``), failed or not."""
+    """Time a job, then write its accounting to the run log (``ops/run_log``), failed or not.
+
+    The job holds its dataset's run lock (:func:`exclusive`) throughout.
+    """
+    with exclusive(acc.dataset, f"{acc.layer} {acc.batch_id}"):
+        with _logged(acc):
+            yield acc
+
+
+@contextmanager
+def _logged(acc: Accounting) -> Iterator[Accounting]:
     started = time.monotonic()
     try:
         yield acc
