@@ -18,7 +18,7 @@ from lakehouse import delta_io
 from lakehouse.errors import LakeError
 from lakehouse.spark import get_spark
 
-from .lakehelp import ingest, reset, table, use_datasets
+from lakehelp import ingest, reset, table, use_datasets
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
 MANIFEST = yaml.safe_load((CORPUS / "manifest.yaml").read_text(encoding="utf-8"))
