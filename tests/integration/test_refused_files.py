@@ -99,8 +99,9 @@ def test_a_file_without_the_declared_columns_is_refused_not_quarantined_row_by_r
     with pytest.raises(LakeError, match=r"\[header_none\] export\.csv: none of the declared columns"):
         ingest(NAME, [wrong], DAY3)
     assert names(spark, settings) == before
-    quarantine = table(spark, "quarantine", NAME, settings).where(f"_batch_id = '{NAME}@{DAY3}'").count()
-    assert quarantine == 0
+    from lakehouse import delta_io
+    if delta_io.exists(spark, settings.quarantine_uri(NAME)):  # no row of it was ever quarantined
+        assert table(spark, "quarantine", NAME, settings).where(f"_batch_id = '{NAME}@{DAY3}'").count() == 0
     assert [r["code"] for r in refused(spark, settings, DAY3)] == ["header_none"]
 
 
