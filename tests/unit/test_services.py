@@ -1,6 +1,7 @@
 """Start-up errors a user can act on (no service is started here)."""
 
 import os
+import shutil
 import socket
 import sys
 import time
@@ -81,10 +82,14 @@ def test_the_postgres_service_runs_our_own_cluster(tmp_path, monkeypatch):
     settings = Settings(load_environment("test"))
     pg = services.select(["postgres"], settings)[0]
     cmd = pg.command()
-    data = tmp_path / "postgres" / "data"
+    # pytest's tmp_path is under /tmp/pytest-of-root (drwx------) when we are root: out of the server's reach
+    home = tmp_path / "postgres" if services.postgres_closed_folder(tmp_path) is None \
+        else services.postgres_elsewhere(tmp_path)
+    assert services.postgres_home(settings) == home and services.postgres_socket_dir(settings) == home / "run"
+    data = home / "data"
     assert cmd[cmd.index("-D") + 1] == str(data) and cmd[cmd.index("-p") + 1] == "5542"
     assert "listen_addresses=127.0.0.1" in cmd
-    assert f"unix_socket_directories={tmp_path / 'postgres' / 'run'}" in cmd
+    assert f"unix_socket_directories={home / 'run'}" in cmd
     if os.geteuid() == 0:  # postgres refuses root; setpriv execs, so the recorded pid is the server's
         assert cmd[0] == "setpriv" and "--reuid=postgres" in cmd
     assert pg.marker in " ".join(cmd) and str(data) in pg.marker
@@ -177,6 +182,60 @@ def test_a_service_starts_after_what_it_needs(tmp_path, monkeypatch):
     assert names[0] == "postgres" and "airflow-api-server" in names
     order = [s.name for s in services.all_services(settings)]
     assert all(order.index(need) < order.index(s.name) for s in services.all_services(settings) for need in s.needs)
+
+
+# ---- where PostgreSQL keeps its files (root runs the server as the `postgres` OS user) --------------
+
+PG_UID, PG_GID, SSL_CERT = 101, 104, 103  # the postgres user, its group, a group it is also in
+
+
+def _chain(*folders):
+    return [(Path(path), stat_mode, owner, group) for path, stat_mode, owner, group in folders]
+
+
+def test_a_private_home_keeps_the_postgres_user_out():
+    chain = _chain(("/", 0o40755, 0, 0), ("/root", 0o40700, 0, 0), ("/root/lake", 0o40755, 0, 0))
+    assert services.first_closed_folder(chain, PG_UID, {PG_GID, SSL_CERT}) == Path("/root")
+    assert services.first_closed_folder(chain, 0, {0}) is None  # root enters anything
+
+
+@pytest.mark.parametrize("mode, owner, group, reachable", [
+    (0o40711, 1000, 1000, True),       # others may enter (not list)
+    (0o40750, 1000, 1000, False),      # a developer's home, group-only
+    (0o40750, 1000, SSL_CERT, True),   # ... whose group the postgres user is in
+    (0o40705, 1000, PG_GID, False),    # the group's bits apply to members, not the others' bits
+    (0o40700, PG_UID, PG_GID, True),   # its own folder
+    (0o40070, PG_UID, PG_GID, False),  # the owner's bits apply to the owner
+])
+def test_the_mode_bits_that_let_the_postgres_user_in(mode, owner, group, reachable):
+    chain = _chain(("/", 0o40755, 0, 0), ("/home", 0o40755, 0, 0), ("/home/dev", mode, owner, group))
+    closed = services.first_closed_folder(chain, PG_UID, {PG_GID, SSL_CERT})
+    assert closed == (None if reachable else Path("/home/dev"))
+
+
+def test_postgres_files_move_out_of_a_folder_the_server_cannot_enter(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path / "lake"))
+    settings = Settings(load_environment("local"))
+    state = settings.state_dir.resolve()
+    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: None)
+    assert services.postgres_home(settings) == state / "postgres"  # in place
+
+    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: Path("/root"))
+    elsewhere = services.postgres_home(settings)
+    assert elsewhere == services.postgres_elsewhere(state) and elsewhere.parent == services.POSTGRES_ELSEWHERE
+    assert elsewhere.name.startswith("postgres-") and elsewhere != services.postgres_elsewhere(tmp_path)
+    pg = services.select(["postgres"], settings)[0]  # status and down look for the server there
+    assert pg.marker == f"postgres -D {elsewhere / 'data'}"
+
+    (state / "postgres" / "data").mkdir(parents=True)  # a cluster already in place stays there
+    (state / "postgres" / "data" / "PG_VERSION").write_text("15\n")
+    assert services.postgres_home(settings) == state / "postgres"
+
+    shutil.rmtree(state / "postgres")  # once moved, the symlink says where, whatever the folders' modes
+    (state / "postgres").symlink_to(tmp_path / "moved")
+    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: None)
+    assert services.postgres_home(settings) == tmp_path / "moved"
+    assert services.postgres_socket_dir(settings) == tmp_path / "moved" / "run"
 
 
 # ---- set-up on every `up`, and stopping ------------------------------------------------------
