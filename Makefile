@@ -29,6 +29,10 @@ down:
 status:
 	.venv/bin/lake status
 
-## clean-state: stop the stack and delete local lake data (.lake/); caches are kept
+## clean-state: stop the stack and delete local lake data (.lake/, and PostgreSQL's folder that
+## .lake/postgres points to when root's postgres user could not enter .lake); caches are kept
 clean-state: down
+	@if [ -L .lake/postgres ]; then target=$$(readlink .lake/postgres); case "$$target" in \
+	  /var/lib/lakehouse/postgres-*) echo "rm -rf $$target"; rm -rf "$$target";; \
+	  *) echo "left alone: $$target (.lake/postgres points there; not a folder lake made)";; esac; fi
 	rm -rf .lake

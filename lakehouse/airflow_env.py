@@ -108,8 +108,9 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
-def migrate(settings: Settings | None = None) -> None:
-    """Create or upgrade the metadata database (idempotent; fast when current)."""
+def migrate(settings: Settings | None = None, pools: bool = True) -> None:
+    """Create or upgrade the metadata database (idempotent; fast when current), then the pools unless
+    ``pools`` is false (`lake up` syncs them once the api-server answers)."""
     settings = settings or get_settings()
     ensure_metadata_database(settings)
     started = time.monotonic()
@@ -119,7 +120,8 @@ def migrate(settings: Settings | None = None) -> None:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
         raise LakeError(f"`airflow db migrate` failed:\n{tail}")
     print(f"[lake] airflow: metadata database ready ({time.monotonic() - started:.0f}s)", flush=True)
-    sync_pools(settings)
+    if pools:
+        sync_pools(settings)
 
 
 def sync_pools(settings: Settings | None = None) -> None:

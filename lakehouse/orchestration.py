@@ -28,12 +28,11 @@ import os
 import shlex
 import sys
 
-from lakehouse.settings import REPO_ROOT
+from lakehouse.settings import REPO_ROOT, port_variables
 from lakehouse.spec import Catalog, GoldDataset, SourceDataset, load_catalog
 
 PASS_THROUGH_ENV = ("LAKE_HOME", "LAKE_ENV", "LAKE_CACHE", "LAKE_CONFIG_DIR", "LAKE_DATASETS_DIR", "JAVA_HOME",
-                    "LAKE_S3_PORT", "LAKE_SPARK_PORT", "LAKE_TRINO_PORT", "LAKE_AIRFLOW_PORT", "LAKE_POSTGRES_PORT",
-                    "LAKE_TEST_FAIL_ONCE_DIR")
+                    *port_variables(), "LAKE_TEST_FAIL_ONCE_DIR")
 START_DATE = dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc)  # the 2025 administrative reform
 TIMEZONE = "UTC"  # the specs' crons are read in UTC
 QUALITY_DAG = "lake__quality"

@@ -8,11 +8,14 @@ whose command line is still ours.  All servers listen on 127.0.0.1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -21,11 +24,11 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection, Sequence
 
 from lakehouse import airflow_env, install
 from lakehouse.errors import ServiceError
-from lakehouse.settings import Settings, get_settings
+from lakehouse.settings import Settings, get_settings, port_variables
 
 
 def say(message: str) -> None:
@@ -66,8 +69,11 @@ class Service:
     healthy: Callable[[], bool]
     url: str = ""
     env: Callable[[], dict[str, str]] = dict
-    prepare: Callable[[], None] = lambda: None
-    after_start: Callable[[], None] = lambda: None
+    prepare: Callable[[], None] = lambda: None  # before the process starts (config files, first-start init)
+    # What the running service must hold (a bucket, roles and databases, pools); idempotent. `up` runs it
+    # once the service answers, whether it started it or found it running, so a stack a failed `up`
+    # left half set up is completed by the next `up`.
+    set_up: Callable[[], None] = lambda: None
     start_timeout: float = 180.0
     marker: str = ""  # a string every command line of ours contains
     group: str = ""
@@ -75,6 +81,9 @@ class Service:
     # how `down` asks it to stop: signal and whether to send it to the whole process group
     stop_signal: int = signal.SIGTERM
     stop_group: bool = True
+    # seconds `down` waits after stop_signal before it sends SIGKILL to the service's process group
+    stop_timeout: float = 30.0
+    stop_note: str = ""  # why a SIGKILL after stop_timeout is expected and harmless, said with it
     settings: Settings = field(default_factory=get_settings)
 
     @property
@@ -109,10 +118,12 @@ class Service:
     def start(self) -> None:
         busy = [p for p in self.ports if port_open(self.settings.host, p)]
         if busy:
+            variables = [v for v, (service, _) in port_variables().items() if service == (self.group or self.name)]
             raise ServiceError(
                 f"{self.name}: port {', '.join(map(str, busy))} on {self.settings.host} is already in use by a "
                 f"program lake did not start. Stop that program, or move {self.name} to a free port in "
-                f"lake_config/environments/{self.settings.env.name}.yaml (or LAKE_{self.group.upper() or self.name.upper()}_PORT).")
+                f"lake_config/environments/{self.settings.env.name}.yaml (or "
+                f"{', '.join(variables) or f'LAKE_{self.name.upper()}_PORT'}).")
         self.prepare()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +153,34 @@ class Service:
         raise ServiceError(f"{self.name} did not become healthy in {self.start_timeout:.0f}s. "
                            f"Last lines of {self.log_file}:\n" + tail(self.log_file, 25))
 
+    def _still_ours(self, pid: int) -> bool:
+        """``pid`` runs and is ours: its command line holds our marker, or is empty, as it is while the
+        process exits (or execs); a zombie or another program that got the pid is not ours."""
+        if not _process_alive(pid):
+            return False
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return False
+        return not cmdline.strip() or self.marker in cmdline
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for our process ``pid`` to end; True when it has."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:  # reap it if this process started it (`up` and `down` in one process, as in tests)
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            if not self._still_ours(pid):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
     def stop(self) -> bool:
+        """Send stop_signal, wait up to stop_timeout, then SIGKILL the process group (pgid = our pid,
+        from start_new_session) and say so. False when it was not running."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -154,14 +192,14 @@ class Service:
                 os.kill(pid, self.stop_signal)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and self.pid() is not None:
-            time.sleep(0.5)
-        if self.pid() is not None:
+        if not self._wait_exit(pid, self.stop_timeout):
+            say(f"{self.name}: still running {self.stop_timeout:g}s after {signal.Signals(self.stop_signal).name}; "
+                f"sending SIGKILL to its process group {pid}" + (f" ({self.stop_note})" if self.stop_note else ""))
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            self._wait_exit(pid, 10)
         # An exiting process loses its command line before its sockets close: wait for the
         # ports too, or a `down` then `up` finds the old one still answering.
         deadline = time.monotonic() + 15
@@ -179,6 +217,9 @@ def tail(path: Path, lines: int) -> str:
 
 
 # ---- SeaweedFS S3 -------------------------------------------------------------------
+
+S3_STOP_TIMEOUT = 5.0
+
 
 def _s3_service(settings: Settings) -> Service:
     cfg = settings.env.services.s3
@@ -202,21 +243,28 @@ def _s3_service(settings: Settings) -> Service:
                 "-filer", f"-filer.port={cfg.filer_port}",
                 "-s3", f"-s3.port={cfg.port}", f"-s3.config={s3_config}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0",  # REST catalogs we do not use
-                "-master.volumeSizeLimitMB=1024", "-volume.max=0"]
+                "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+                # one volume server, so no client to redirect before it stops: skip its 10 s pre-stop wait
+                "-volume.preStopSeconds=0"]
 
     def healthy() -> bool:
         return http_status(f"http://{settings.host}:{cfg.port}/") is not None and \
             http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200
 
-    def after_start() -> None:
+    def set_up() -> None:
         from lakehouse.storage import ensure_bucket
         ensure_bucket(settings)
 
+    # each server's port and its gRPC port (+10000), the S3 API's included
     ports = [cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port,
-             cfg.master_port + 10000, cfg.volume_port + 10000, cfg.filer_port + 10000]
+             cfg.port + 10000, cfg.master_port + 10000, cfg.volume_port + 10000, cfg.filer_port + 10000]
     return Service("s3", ports, command, healthy, url=f"http://{settings.host}:{cfg.port}",
-                   prepare=prepare, after_start=after_start, start_timeout=90, marker="weed", group="s3",
-                   settings=settings)
+                   prepare=prepare, set_up=set_up, start_timeout=90, marker="weed", group="s3",
+                   # On SIGTERM weed stops its volume server before its filer, whose last metadata-log flush
+                   # then retries against the closed volumes for 15 s and is dropped anyway. Objects are on
+                   # disk once the volume server has closed (well under a second): SIGKILL after 5 s.
+                   stop_timeout=S3_STOP_TIMEOUT, stop_note="its volume server has closed its files; the filer "
+                   "would wait 15 s to write its change log to it", settings=settings)
 
 
 # ---- Spark Connect ---------------------------------------------------------------
@@ -365,29 +413,135 @@ def _pg_connect(settings: Settings, socket_dir: Path, dbname: str = "postgres", 
                            user=POSTGRES_SUPERUSER, dbname=dbname, connect_timeout=timeout, autocommit=True)
 
 
+# ---- where PostgreSQL keeps its files ----
+# As root, the server runs as the `postgres` OS user, which must enter every folder above its data.
+# A state folder under a private home (/root is drwx------) is out of its reach: its files then
+# live in POSTGRES_ELSEWHERE/postgres-<hash of the state folder>, and <state>/postgres is a
+# symlink to that folder, which is how `up`, `status`, `down` and `make clean-state` find it.
+# Not /var/tmp: systemd-tmpfiles deletes files there that nobody touched for 30 days.
+POSTGRES_ELSEWHERE = Path("/var/lib/lakehouse")
+
+
+def can_enter(mode: int, owner: int, group: int, uid: int, gids: Collection[int]) -> bool:
+    """Whether user ``uid`` (member of ``gids``) may enter a folder with permission bits ``mode`` owned by
+    ``owner``:``group`` (the owner's bits apply to the owner, the group's to its members, the others' to the rest)."""
+    if uid == 0:
+        return True
+    if owner == uid:
+        return bool(mode & stat.S_IXUSR)
+    if group in gids:
+        return bool(mode & stat.S_IXGRP)
+    return bool(mode & stat.S_IXOTH)
+
+
+def first_closed_folder(folders: Sequence[tuple[Path, int, int, int]], uid: int,
+                        gids: Collection[int]) -> Path | None:
+    """The outermost of ``folders`` (path, mode, owner uid, owner gid; from / down) that ``uid`` cannot enter,
+    or None when it can enter all of them."""
+    for path, mode, owner, group in folders:
+        if not can_enter(mode, owner, group, uid, gids):
+            return path
+    return None
+
+
+def _folder_chain(folder: Path) -> list[tuple[Path, int, int, int]]:
+    """``folder`` and every folder above it, from / down, with mode and owners (of where a symlink
+    leads): as written, then as resolved, since a path through a symlink needs both."""
+    chain, seen = [], set()
+    for path in (folder.absolute(), folder.resolve()):
+        for step in [*reversed(path.parents), path]:
+            if step not in seen:
+                seen.add(step)
+                st = step.stat()
+                chain.append((step, st.st_mode, st.st_uid, st.st_gid))
+    return chain
+
+
+def _postgres_os_user():
+    import pwd
+    try:
+        return pwd.getpwnam(POSTGRES_OS_USER)
+    except KeyError as exc:
+        raise ServiceError(f"postgres: no `{POSTGRES_OS_USER}` OS user to run the server as "
+                           "(PostgreSQL refuses to run as root); reinstall the `postgresql` package") from exc
+
+
+def postgres_closed_folder(state_dir: Path) -> Path | None:
+    """The folder above PostgreSQL's files in ``state_dir`` that the server's OS user cannot enter (None:
+    it can enter them all, or we are not root and the server runs as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pw = _postgres_os_user()
+    except ServiceError:  # `prepare` says so when it matters; `status` and `down` need no such user
+        return None
+    return first_closed_folder(_folder_chain(state_dir), pw.pw_uid, set(os.getgrouplist(pw.pw_name, pw.pw_gid)))
+
+
+def postgres_elsewhere(state_dir: Path) -> Path:
+    """The folder PostgreSQL's files move to when the server cannot reach ``state_dir``: one per state folder."""
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    return POSTGRES_ELSEWHERE / f"postgres-{digest}"
+
+
+def postgres_home(settings: Settings) -> Path:
+    """The folder of PostgreSQL's data (``data/``) and socket (``run/``): ``<state>/postgres``, or where that
+    symlink points, or (not started yet) where ``prepare`` will put it: elsewhere when the server's OS
+    user cannot enter the state folder and no cluster is in place yet."""
+    link = settings.state_dir.absolute() / "postgres"
+    if link.is_symlink():
+        return Path(os.readlink(link))
+    if (link / "data" / "PG_VERSION").exists() or postgres_closed_folder(link.parent) is None:
+        return link
+    return postgres_elsewhere(link.parent)
+
+
+def _place_postgres_home(settings: Settings, home: Path) -> None:
+    """Create ``home`` for the server's OS user (mode 700); when it is not ``<state>/postgres``, make that
+    a symlink to it and say once where it went and why."""
+    link = settings.state_dir.absolute() / "postgres"
+    pw = _postgres_os_user() if os.geteuid() == 0 else None
+    if home != link:
+        POSTGRES_ELSEWHERE.mkdir(mode=0o755, parents=True, exist_ok=True)
+        try:
+            home.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        st = os.lstat(home)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, pw.pw_uid if pw else os.geteuid()):
+            raise ServiceError(f"postgres: {home} exists but is not a folder of root or `{POSTGRES_OS_USER}`; "
+                               "remove it and run `lake up postgres` again")
+        if not link.is_symlink():
+            if link.exists():  # what an earlier, failed start left: no cluster (postgres_home checked)
+                shutil.rmtree(link)
+            link.symlink_to(home)
+            say(f"postgres: the `{POSTGRES_OS_USER}` OS user cannot enter {postgres_closed_folder(link.parent)}, "
+                f"so PostgreSQL's data and socket live in {home} ({link} points there)")
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    if pw is not None:
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+
+
 def _postgres_service(settings: Settings) -> Service:
     cfg = settings.env.services.postgres
-    root = settings.state_dir / "postgres"
+    root = postgres_home(settings)
     data = root / "data"
-    socket_dir = postgres_socket_dir(settings)
+    socket_dir = root / "run"
 
     def prepare() -> None:
         bindir = install.find_postgres(install=False)
-        root.mkdir(parents=True, exist_ok=True)
+        _place_postgres_home(settings, root)
         socket_dir.mkdir(parents=True, exist_ok=True)
         socket_dir.chmod(0o700)
         if os.geteuid() == 0:
-            try:
-                import pwd
-                pw = pwd.getpwnam(POSTGRES_OS_USER)
-            except KeyError as exc:
-                raise ServiceError(f"postgres: no `{POSTGRES_OS_USER}` OS user to run the server as "
-                                   "(PostgreSQL refuses to run as root); reinstall the `postgresql` package") from exc
-            for path in (root, socket_dir):
-                os.chown(path, pw.pw_uid, pw.pw_gid)
+            pw = _postgres_os_user()
+            os.chown(socket_dir, pw.pw_uid, pw.pw_gid)
+            # the mode bits said yes (or the cluster was already here); ask the system itself (ACLs, mounts)
             if subprocess.run(_as_postgres_user(["test", "-w", str(root)])).returncode != 0:
-                raise ServiceError(f"postgres: the `{POSTGRES_OS_USER}` OS user cannot reach {root}; "
-                                   f"every parent folder needs o+x (or move LAKE_HOME)")
+                raise ServiceError(f"postgres: the `{POSTGRES_OS_USER}` OS user cannot reach {root}; every "
+                                   f"folder above it needs o+x, or move {root} to a folder it can reach and "
+                                   "leave a symlink to it in its place")
         if (data / "PG_VERSION").exists():
             return
         partial = root / "data.partial"
@@ -420,12 +574,12 @@ def _postgres_service(settings: Settings) -> Service:
         except psycopg.Error:
             return False
 
-    def after_start() -> None:
+    def set_up() -> None:
         _ensure_roles_and_databases(settings, socket_dir)
 
     # our command line (setpriv execs into it) holds the data dir, so another cluster is never ours
     return Service("postgres", [cfg.port], command, healthy,
-                   url=f"postgresql://{settings.host}:{cfg.port}", prepare=prepare, after_start=after_start,
+                   url=f"postgresql://{settings.host}:{cfg.port}", prepare=prepare, set_up=set_up,
                    start_timeout=60, marker=f"postgres -D {data}", group="postgres",
                    # SIGINT to the postmaster alone = "fast" shutdown: roll back sessions, checkpoint, exit
                    stop_signal=signal.SIGINT, stop_group=False, settings=settings)
@@ -440,12 +594,13 @@ def _ensure_roles_and_databases(settings: Settings, socket_dir: Path) -> None:
 
 
 def postgres_socket_dir(settings: Settings) -> Path:
-    return settings.state_dir / "postgres" / "run"
+    return postgres_home(settings) / "run"
 
 
 def ensure_database(settings: Settings, user: str, database: str, password: str,
-                    socket_dir: Path | None = None) -> None:
-    """A login role (its password set to ``password``) owning ``database`` on our PostgreSQL; idempotent."""
+                    socket_dir: Path | None = None) -> bool:
+    """A login role (its password set to ``password``) owning ``database`` on our PostgreSQL; idempotent.
+    True when it created the database."""
     from psycopg import sql
 
     with _pg_connect(settings, socket_dir or postgres_socket_dir(settings), timeout=10) as conn:
@@ -457,6 +612,8 @@ def ensure_database(settings: Settings, user: str, database: str, password: str,
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8'").format(
                 sql.Identifier(database), sql.Identifier(user)))
             say(f"postgres: created database {database} owned by {user}")
+            return True
+    return False
 
 
 def drop_database(settings: Settings, database: str) -> None:
@@ -492,12 +649,24 @@ def _airflow_services(settings: Settings) -> list[Service]:
             f"airflow-{component}", ports, command, healthy,
             url=f"http://{settings.host}:{cfg.port}" if component == "api-server" else "",
             env=lambda: airflow_env.environment(settings),
-            prepare=(lambda: airflow_env.migrate(settings)) if component == "api-server" else (lambda: None),
-            after_start=(lambda: _warm_execution_api(settings)) if component == "api-server" else (lambda: None),
+            prepare=(lambda: airflow_env.migrate(settings, pools=False)) if component == "api-server"
+            else (lambda: None),
+            set_up=(lambda: _airflow_set_up(settings)) if component == "api-server" else (lambda: None),
             # the api-server renames itself "airflow api_server -- host:…", hence the shorter marker
             start_timeout=240, marker=f"airflow {component.split('-')[0]}", group="airflow",
             needs=("postgres",) if component == "api-server" else (), settings=settings))
     return services
+
+
+def _airflow_set_up(settings: Settings) -> None:
+    """Airflow's role and metadata database (migrated when it had to be created), every dataset's pool,
+    and a warm task-execution API; idempotent, so `lake up` runs it on a running api-server too."""
+    created = ensure_database(settings, airflow_env.METADATA_USER, airflow_env.METADATA_DB,
+                              settings.secrets["airflow_db_password"])
+    if created:
+        airflow_env.migrate(settings, pools=False)
+    airflow_env.sync_pools(settings)
+    _warm_execution_api(settings)
 
 
 def _warm_execution_api(settings: Settings) -> None:
@@ -625,6 +794,10 @@ def _metastore_service(settings: Settings) -> Service:
         site.write_text(metastore_site(settings))
         site.chmod(0o600)
         (conf / "metastore-log4j2.properties").write_text(METASTORE_LOG4J2)
+        set_up()  # the server checks the schema as it starts
+
+    def set_up() -> None:
+        """Its PostgreSQL role and database, and the schema in it; idempotent (a query when all is there)."""
         ensure_database(settings, METASTORE_USER, METASTORE_DB, settings.secrets["metastore_db_password"])
         version = _metastore_schema_version(settings)
         if version == METASTORE_SCHEMA:
@@ -646,7 +819,7 @@ def _metastore_service(settings: Settings) -> Service:
                 "-cp", classpath(), "org.apache.hadoop.hive.metastore.HiveMetaStore"]
 
     return Service("metastore", [cfg.port], command, lambda: port_open(settings.host, cfg.port),
-                   url=settings.metastore_uri, prepare=prepare, start_timeout=120, needs=("postgres",),
+                   url=settings.metastore_uri, prepare=prepare, set_up=set_up, start_timeout=120, needs=("postgres",),
                    marker="org.apache.hadoop.hive.metastore.HiveMetaStore", group="metastore", settings=settings)
 
 
@@ -698,7 +871,8 @@ def with_needs(services: list[Service], settings: Settings) -> list[Service]:
 
 
 def up(names: list[str] | None = None, settings: Settings | None = None) -> None:
-    """Start what is not running, then wait until everything answers. Idempotent."""
+    """Start what is not running, wait until everything answers, then run every service's set-up
+    (also of those found running). Idempotent."""
     settings = settings or get_settings()
     services = with_needs(select(names, settings), settings)
     everything = {s.name: s for s in services}
@@ -718,8 +892,7 @@ def up(names: list[str] | None = None, settings: Settings | None = None) -> None
         started.append(service)
     for service in services:
         service.wait_healthy(quiet=service not in started)
-        if service in started:
-            service.after_start()
+        service.set_up()  # also when found running: an earlier `up` may have failed before setting it up
 
 
 def down(names: list[str] | None = None, settings: Settings | None = None) -> None:

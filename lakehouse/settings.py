@@ -142,17 +142,31 @@ class Environment(_Strict):
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
 
 
+def port_variables() -> dict[str, tuple[str, str]]:
+    """Every shell variable that moves a port: ``LAKE_<SERVICE>_PORT`` → (service, field), and for
+    SeaweedFS's other servers ``LAKE_S3_MASTER_PORT``, ``LAKE_S3_VOLUME_PORT``, ``LAKE_S3_FILER_PORT``."""
+    out = {}
+    for service, field in ServicesConfig.model_fields.items():
+        model = field.annotation
+        if not isinstance(model, type) or not issubclass(model, BaseModel):
+            continue
+        for name in model.model_fields:
+            if name == "port" or name.endswith("_port"):
+                out[f"LAKE_{service.upper()}_{name.upper()}"] = (service, name)
+    return out
+
+
 def _apply_shell_overrides(env: Environment) -> None:
-    """Let one shell move a service (LAKE_<SERVICE>_PORT) or pick the Spark mode (LAKE_SPARK_MODE)."""
-    for service in ("s3", "spark", "trino", "airflow", "postgres", "sharing", "metastore", "events"):
-        value = os.environ.get(f"LAKE_{service.upper()}_PORT")
+    """Let one shell move a service (LAKE_<SERVICE>_PORT; SeaweedFS's master, volume and filer
+    with LAKE_S3_MASTER_PORT, LAKE_S3_VOLUME_PORT, LAKE_S3_FILER_PORT) or pick the Spark mode
+    (LAKE_SPARK_MODE)."""
+    for variable, (service, name) in port_variables().items():
+        value = os.environ.get(variable)
         if value:
             try:
-                getattr(env.services, service).port = int(value)
+                setattr(getattr(env.services, service), name, int(value))
             except ValueError as exc:
-                raise ConfigError(
-                    f"LAKE_{service.upper()}_PORT={value!r} is not a port number"
-                ) from exc
+                raise ConfigError(f"{variable}={value!r} is not a port number") from exc
     mode = os.environ.get("LAKE_SPARK_MODE")
     if mode:
         if mode not in ("connect", "local"):

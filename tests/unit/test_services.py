@@ -1,7 +1,11 @@
 """Start-up errors a user can act on (no service is started here)."""
 
 import os
+import shutil
 import socket
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -78,10 +82,14 @@ def test_the_postgres_service_runs_our_own_cluster(tmp_path, monkeypatch):
     settings = Settings(load_environment("test"))
     pg = services.select(["postgres"], settings)[0]
     cmd = pg.command()
-    data = tmp_path / "postgres" / "data"
+    # pytest's tmp_path is under /tmp/pytest-of-root (drwx------) when we are root: out of the server's reach
+    home = tmp_path / "postgres" if services.postgres_closed_folder(tmp_path) is None \
+        else services.postgres_elsewhere(tmp_path)
+    assert services.postgres_home(settings) == home and services.postgres_socket_dir(settings) == home / "run"
+    data = home / "data"
     assert cmd[cmd.index("-D") + 1] == str(data) and cmd[cmd.index("-p") + 1] == "5542"
     assert "listen_addresses=127.0.0.1" in cmd
-    assert f"unix_socket_directories={tmp_path / 'postgres' / 'run'}" in cmd
+    assert f"unix_socket_directories={home / 'run'}" in cmd
     if os.geteuid() == 0:  # postgres refuses root; setpriv execs, so the recorded pid is the server's
         assert cmd[0] == "setpriv" and "--reuid=postgres" in cmd
     assert pg.marker in " ".join(cmd) and str(data) in pg.marker
@@ -174,3 +182,158 @@ def test_a_service_starts_after_what_it_needs(tmp_path, monkeypatch):
     assert names[0] == "postgres" and "airflow-api-server" in names
     order = [s.name for s in services.all_services(settings)]
     assert all(order.index(need) < order.index(s.name) for s in services.all_services(settings) for need in s.needs)
+
+
+# ---- where PostgreSQL keeps its files (root runs the server as the `postgres` OS user) --------------
+
+PG_UID, PG_GID, SSL_CERT = 101, 104, 103  # the postgres user, its group, a group it is also in
+
+
+def _chain(*folders):
+    return [(Path(path), stat_mode, owner, group) for path, stat_mode, owner, group in folders]
+
+
+def test_a_private_home_keeps_the_postgres_user_out():
+    chain = _chain(("/", 0o40755, 0, 0), ("/root", 0o40700, 0, 0), ("/root/lake", 0o40755, 0, 0))
+    assert services.first_closed_folder(chain, PG_UID, {PG_GID, SSL_CERT}) == Path("/root")
+    assert services.first_closed_folder(chain, 0, {0}) is None  # root enters anything
+
+
+@pytest.mark.parametrize("mode, owner, group, reachable", [
+    (0o40711, 1000, 1000, True),       # others may enter (not list)
+    (0o40750, 1000, 1000, False),      # a developer's home, group-only
+    (0o40750, 1000, SSL_CERT, True),   # ... whose group the postgres user is in
+    (0o40705, 1000, PG_GID, False),    # the group's bits apply to members, not the others' bits
+    (0o40700, PG_UID, PG_GID, True),   # its own folder
+    (0o40070, PG_UID, PG_GID, False),  # the owner's bits apply to the owner
+])
+def test_the_mode_bits_that_let_the_postgres_user_in(mode, owner, group, reachable):
+    chain = _chain(("/", 0o40755, 0, 0), ("/home", 0o40755, 0, 0), ("/home/dev", mode, owner, group))
+    closed = services.first_closed_folder(chain, PG_UID, {PG_GID, SSL_CERT})
+    assert closed == (None if reachable else Path("/home/dev"))
+
+
+def test_postgres_files_move_out_of_a_folder_the_server_cannot_enter(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path / "lake"))
+    settings = Settings(load_environment("local"))
+    state = settings.state_dir.resolve()
+    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: None)
+    assert services.postgres_home(settings) == state / "postgres"  # in place
+
+    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: Path("/root"))
+    elsewhere = services.postgres_home(settings)
+    assert elsewhere == services.postgres_elsewhere(state) and elsewhere.parent == services.POSTGRES_ELSEWHERE
+    assert elsewhere.name.startswith("postgres-") and elsewhere != services.postgres_elsewhere(tmp_path)
+    pg = services.select(["postgres"], settings)[0]  # status and down look for the server there
+    assert pg.marker == f"postgres -D {elsewhere / 'data'}"
+
+    (state / "postgres" / "data").mkdir(parents=True)  # a cluster already in place stays there
+    (state / "postgres" / "data" / "PG_VERSION").write_text("15\n")
+    assert services.postgres_home(settings) == state / "postgres"
+
+    shutil.rmtree(state / "postgres")  # once moved, the symlink says where, whatever the folders' modes
+    (state / "postgres").symlink_to(tmp_path / "moved")
+    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: None)
+    assert services.postgres_home(settings) == tmp_path / "moved"
+    assert services.postgres_socket_dir(settings) == tmp_path / "moved" / "run"
+
+
+# ---- set-up on every `up`, and stopping ------------------------------------------------------
+
+SLEEPER = "import time; time.sleep(60)"
+
+
+def _started(service: services.Service) -> int:
+    """Start ``service``; its pid once its command line shows (right after a fork it may still be empty)."""
+    service.start()
+    for _ in range(100):
+        if service.pid():
+            return service.pid()
+        time.sleep(0.05)
+    raise AssertionError(f"{service.name} did not start: {service.log_file.read_text()}")
+
+
+def test_up_sets_up_a_service_it_finds_running(tmp_path, monkeypatch, capsys):
+    # a failed `up` can leave a service running but not set up (S3 without its bucket): the next `up` sets it up
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    calls = []
+    holder = []
+    fake = services.Service("fake", [], lambda: [sys.executable, "-c", SLEEPER, "lake-test-fake"],
+                            healthy=lambda: holder[0].pid() is not None, set_up=lambda: calls.append("set_up"),
+                            marker="lake-test-fake", start_timeout=10, settings=settings)
+    holder.append(fake)
+    monkeypatch.setattr(services, "all_services", lambda s=None: [fake])
+    try:
+        services.up(["fake"], settings)
+        assert calls == ["set_up"]  # started, then set up
+        services.up(["fake"], settings)
+        assert calls == ["set_up", "set_up"]  # found running, set up again
+        assert "fake: already running" in capsys.readouterr().out
+    finally:
+        fake.stop()
+    assert fake.pid() is None
+
+
+def test_down_kills_the_process_group_of_a_service_that_ignores_its_stop_signal(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    child = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+             "time.sleep(60)")
+    parent = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              f"c = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE); "
+              "c.stdout.readline(); print('child', c.pid, flush=True); time.sleep(60)")
+    stubborn = services.Service("stubborn", [], lambda: [sys.executable, "-c", parent, "lake-test-stubborn"],
+                                healthy=lambda: True, marker="lake-test-stubborn", stop_timeout=1,
+                                stop_note="as this test wants", settings=settings)
+    pid = _started(stubborn)
+    child_pid = None
+    for _ in range(100):
+        words = stubborn.log_file.read_text().split()
+        if "child" in words:
+            child_pid = int(words[words.index("child") + 1])
+            break
+        time.sleep(0.1)
+    assert pid and child_pid, stubborn.log_file.read_text()
+    try:
+        assert stubborn.stop()
+        out = capsys.readouterr().out
+        assert (f"stubborn: still running 1s after SIGTERM; sending SIGKILL to its process group {pid} "
+                "(as this test wants)") in out
+        assert not services._process_alive(pid)
+        for _ in range(50):  # the child got the same SIGKILL; its exit is not waited for
+            if not services._process_alive(child_pid):
+                break
+            time.sleep(0.1)
+        assert not services._process_alive(child_pid)
+        assert stubborn.pid() is None and not stubborn.pid_file.exists()
+    finally:
+        for p in (pid, child_pid):  # only if the test failed: ours alone, by pid
+            if services._process_alive(p):
+                os.kill(p, 9)
+
+
+def test_down_stops_a_polite_service_without_sigkill(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    polite = services.Service("polite", [], lambda: [sys.executable, "-c", SLEEPER, "lake-test-polite"],
+                              healthy=lambda: True, marker="lake-test-polite", stop_timeout=30, settings=settings)
+    pid = _started(polite)
+    started = time.monotonic()
+    assert polite.stop() and not services._process_alive(pid)
+    assert time.monotonic() - started < 25  # it went on SIGTERM, not on the timeout's SIGKILL
+    assert "SIGKILL" not in capsys.readouterr().out
+    assert not polite.stop()  # stopping a stopped service: nothing to do
+
+
+def test_the_s3_server_stops_without_its_ten_second_pre_stop_wait(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    monkeypatch.setattr(install, "weed_binary", lambda settings=None: Path("/opt/weed"))
+    settings = Settings(load_environment("local"))
+    s3 = services.select(["s3"], settings)[0]
+    assert "-volume.preStopSeconds=0" in s3.command()
+    assert s3.stop_timeout == services.S3_STOP_TIMEOUT < 30 and s3.stop_note
+    cfg = settings.env.services.s3
+    # every port weed listens on, the S3 API's gRPC port (+10000) included
+    assert sorted(s3.ports) == sorted(p + d for p in (cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port)
+                                      for d in (0, 10000))

@@ -23,6 +23,25 @@ def test_port_override_from_the_shell(monkeypatch):
         load_environment("local")
 
 
+def test_every_seaweedfs_port_moves_from_the_shell(monkeypatch):
+    # LAKE_S3_PORT alone would leave the master, volume and filer on the default ports of a running stack
+    for name, value in (("LAKE_S3_PORT", "21333"), ("LAKE_S3_MASTER_PORT", "21334"),
+                        ("LAKE_S3_VOLUME_PORT", "21335"), ("LAKE_S3_FILER_PORT", "21336")):
+        monkeypatch.setenv(name, value)
+    s3 = load_environment("local").services.s3
+    assert (s3.port, s3.master_port, s3.volume_port, s3.filer_port) == (21333, 21334, 21335, 21336)
+    monkeypatch.setenv("LAKE_S3_FILER_PORT", "filer")
+    with pytest.raises(ConfigError, match="LAKE_S3_FILER_PORT='filer' is not a port number"):
+        load_environment("local")
+
+
+def test_jobs_airflow_starts_get_every_port_variable():
+    from lakehouse.orchestration import PASS_THROUGH_ENV
+
+    assert set(settings_mod.port_variables()) <= set(PASS_THROUGH_ENV)
+    assert {"LAKE_S3_MASTER_PORT", "LAKE_METASTORE_PORT", "LAKE_EVENTS_PORT"} <= set(settings_mod.port_variables())
+
+
 def test_unknown_environment_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"no such environment file \(known: .*local"):
         load_environment("nowhere")
