@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import storage
+from lakehouse import jobrun, storage
 from lakehouse.errors import LakeError
 from lakehouse.spark import get_spark
 
@@ -42,10 +42,14 @@ def names(spark, settings) -> dict[str, str]:
     return {r["ma_ho_so"]: r["ho_ten"] for r in table(spark, "silver", NAME, settings).collect()}
 
 
+SINCE = jobrun.now_iso()  # ops tables outlive a test run: count only this run's refusals
+
+
 def refused(spark, settings, date: str) -> list:
     from lakehouse import delta_io
     return (delta_io.read(spark, settings.table_uri("ops", "refused_files"))
-            .where(f"dataset = '{NAME}' AND batch_id = '{NAME}@{date}'").collect())
+            .where(f"dataset = '{NAME}' AND batch_id = '{NAME}@{date}' "
+                   f"AND refused_at >= CAST('{SINCE}' AS TIMESTAMP)").collect())
 
 
 @pytest.fixture(scope="module")
