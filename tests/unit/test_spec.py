@@ -321,3 +321,7 @@ def test_range_bounds_for_a_timestamp_column_take_whole_days():
     with pytest.raises(ValueError, match="min today-1m is 2026-02-01 and max today-30d is 2026-01-30"):
         range_bounds(crossed, "date", D(2026, 3, 1))
 
+
+def test_the_shipped_citizens_spec_bounds_the_date_of_birth():
+    rule = {r.rule_id: r for r in load_catalog()["citizens"].quality}["range__date_of_birth"]
+    assert (rule.min, rule.max, rule.dimension, rule.action) == ("today-120y", "today", "dung", "quarantine")
