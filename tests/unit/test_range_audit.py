@@ -6,7 +6,6 @@ on a tiny staged batch (local Spark, a file-backed GE context in a temporary fol
 """
 
 import datetime as dt
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -58,18 +57,8 @@ def staged_batch(spark):
     return staged, counts
 
 
-@pytest.fixture
-def in_vietnam(monkeypatch):
-    """The Python process runs on Hà Nội time (UTC+7), as a ministry server may; Spark's session stays UTC."""
-    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 @pytest.mark.parametrize("engine", ["pandas", "spark"])
-def test_the_audit_counts_the_rows_the_spark_pass_flagged(spark, tmp_path, monkeypatch, in_vietnam, engine):
+def test_the_audit_counts_the_rows_the_spark_pass_flagged(spark, tmp_path, monkeypatch, hanoi_time, engine):
     staged, counts = staged_batch(spark)
     failures = rule_counts(counts, SPEC)
     assert {rid: failures.get(rid, 0) for rid in EXPECTED} == EXPECTED

@@ -285,7 +285,7 @@ def test_a_date_range_relative_to_the_run_day_quarantines_future_and_too_old_dat
     assert sorted(r["id"] for r in later.good.collect()) == [3, 4, 5, 7]
 
 
-def test_a_timestamp_range_takes_date_bounds_as_whole_days_and_reads_timestamps_in_utc(spark):
+def test_a_timestamp_range_takes_date_bounds_as_whole_days_and_reads_timestamps_in_utc(spark, hanoi_time):
     spec = make_spec([{"name": "id", "type": "int"}, {"name": "registered_at", "type": "timestamp"},
                       {"name": "signed_on", "type": "date"}],
                      quality=[{"check": "range", "columns": ["registered_at"], "min": "2021-07-01", "max": "today",
