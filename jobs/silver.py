@@ -81,7 +81,7 @@ def run(dataset: str, date: str) -> Accounting:
                               reference_values={rid: [r[0] for r in frame.collect()] for rid, frame in codes.items()},
                               previous_rows=(quality.previous_rows_in(spark, dataset, acc.batch_id, settings)
                                              if quality.compares_with_previous(spec) else None),
-                              duplicates=acc.duplicates_collapsed, settings=settings)
+                              at=at, duplicates=acc.duplicates_collapsed, settings=settings)
         acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
         quality.print_results(audit.results)
         # re-running a batch replaces its quarantine rows instead of adding them again

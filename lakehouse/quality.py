@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import delta_io
 from lakehouse.settings import Settings, get_settings
-from lakehouse.spec import Rule, SourceDataset, parse_duration
+from lakehouse.spec import Rule, SourceDataset, parse_duration, run_day
 
 DIMENSIONS = ("dung", "du", "sach", "song")
 RESULTS, SCORECARD = "quality_results", "quality_scorecard"
@@ -165,7 +165,16 @@ def build_data_docs(settings: Settings | None = None) -> Path | None:
     return index if index.exists() else None
 
 
+def _utc(local: dt.datetime) -> dt.datetime:
+    """A naive timestamp in the process's local time zone (a collected Spark timestamp) as naive UTC."""
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None) if local.tzinfo is None else local
+
+
 def _example(value) -> str:
+    if isinstance(value, dt.datetime):   # pandas' Timestamp too: as Spark writes it, not a quoted JSON text
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
@@ -179,7 +188,7 @@ def _result(rule: Rule, success: bool, element_count=None, unexpected_count=None
 
 def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int,
           row_failures: dict[str, int], reference_values: dict[str, list], previous_rows: int | None,
-          duplicates: int = 0, settings: Settings | None = None) -> Audit:
+          at: str, duplicates: int = 0, settings: Settings | None = None) -> Audit:
     """Audit one staged batch: every rule of the spec, through Great Expectations.
 
     ``row_failures`` is how many rows the Spark pass found breaking each
@@ -188,14 +197,18 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
     disagreement stops the job.  Values that did not fit their type were only
     seen while parsing, so they are reported from ``row_failures``; the implied
     one-row-per-key rule reports the ``duplicates`` the de-duplication collapsed.
+    ``at`` is the run's timestamp the Spark pass was given (``flag_rows``): its
+    day is ``today`` for range rules with relative bounds, in both engines.
     """
     from expectations.suites import suite_for
     from lakehouse.errors import LakeError
 
     settings = settings or get_settings()
-    suite = suite_for(spec, reference_values=reference_values, previous_rows=previous_rows)
+    in_process = rows_in <= IN_PROCESS_ROWS
+    suite = suite_for(spec, reference_values=reference_values, previous_rows=previous_rows, today=run_day(at),
+                      engine="pandas" if in_process else "spark")
     business = staged.select(*[c.name for c in spec.columns])
-    if rows_in <= IN_PROCESS_ROWS:  # one Arrow transfer, then no Spark job per expectation
+    if in_process:  # one Arrow transfer, then no Spark job per expectation
         business = business.toPandas()
     raw = _run_suite(business, suite, f"{spec.name}__silver", batch_id, settings)
     by_id = {r.rule_id: r for r in spec.effective_rules}
@@ -209,6 +222,8 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
         else:
             element = summary.get("element_count", rows_in)
         examples = summary.get("partial_unexpected_list") or []
+        if not in_process:  # Spark's rows hold timestamps in the Python process's local time; kept in UTC
+            examples = [_utc(v) if type(v) is dt.datetime else v for v in examples]
         if r.exception_info and r.exception_info.get("raised_exception"):
             raise LakeError(f"quality {spec.name}: rule {rule.rule_id} could not be evaluated: "
                             f"{r.exception_info.get('exception_message')}")

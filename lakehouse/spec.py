@@ -11,6 +11,8 @@ that folder, so a value shared by a domain is written once.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -142,16 +144,133 @@ VIETNAMESE_CHECKS = ("cccd", "cmnd", "phone", "tax_code", "admin_unit", "nfc")
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
 
 
-def parse_duration(text: str) -> "dt.timedelta":
+def parse_duration(text: str) -> dt.timedelta:
     """``30m``, ``2h``, ``1d`` → a timedelta."""
-    import datetime as dt
-
     match = _DURATION_RE.match(text or "")
     if not match:
         raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 2h or 1d")
     amount, unit = int(match.group(1)), match.group(2)
     unit_name = {"m": "minutes", "h": "hours", "d": "days"}[unit]
     return dt.timedelta(**{unit_name: amount})
+
+
+# ---- range bounds: numbers, or on a date/timestamp column dates, timestamps and days relative to the run --------
+
+_RELATIVE_RE = re.compile(r"^today(?:\s*([+-])\s*(\d+)\s*([dmy]))?$", re.IGNORECASE)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$",
+                           re.IGNORECASE)
+BOUND_FORMS = ("a number; or, on a date or timestamp column, a date (2000-01-01), a timestamp "
+               "(2026-01-01 00:00:00, UTC unless it carries an offset) or a day relative to the day of the check: "
+               "today, today-120y, today+30d, today-6m (d days, m months, y years)")
+BoundValue = Union[float, dt.date, dt.datetime]
+
+
+def _parse_bound(value: Any) -> tuple[str, Any]:
+    """A bound as written → (kind, parsed): ``number`` float, ``date`` date, ``timestamp`` naive UTC datetime,
+    or ``relative`` (amount, unit) for ``today±N(d|m|y)``.  The one place a bound's text is read."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a bound; write {BOUND_FORMS}")
+    if isinstance(value, (int, float)):
+        return "number", float(value)
+    text = str(value).strip()
+    relative = _RELATIVE_RE.match(text)
+    if relative:
+        sign, amount, unit = relative.groups()
+        return "relative", ((-1 if sign == "-" else 1) * int(amount or 0), (unit or "d").lower())
+    try:
+        if _DATE_RE.match(text):
+            return "date", dt.date.fromisoformat(text)
+        if _TIMESTAMP_RE.match(text):
+            stamp = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+            if stamp.tzinfo is not None:  # timestamps are kept in UTC
+                stamp = stamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            return "timestamp", stamp
+    except ValueError as exc:  # 2026-02-30, 25:00
+        raise ValueError(f"{text!r} is not a real date or time ({exc}); write {BOUND_FORMS}") from None
+    try:
+        return "number", float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a bound; write {BOUND_FORMS}") from None
+
+
+def _shift(day: dt.date, amount: int, unit: str) -> dt.date:
+    """``day`` moved by ``amount`` days, months or years; a day the target month lacks becomes its last day
+    (31 March - 1 month = 28/29 February; 29 February - 1 year = 28 February)."""
+    try:
+        if unit == "d":
+            return day + dt.timedelta(days=amount)
+        months = day.year * 12 + day.month - 1 + amount * (12 if unit == "y" else 1)
+        year, month = divmod(months, 12)
+        return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{day.isoformat()} {'+' if amount >= 0 else '-'} {abs(amount)}{unit} is not a date "
+                         "between the years 1 and 9999") from None
+
+
+def bound_kind(value: float | str) -> str:
+    """``number``, ``date`` (a date or a day relative to the check) or ``timestamp``: what a bound compares with."""
+    kind, _ = _parse_bound(value)
+    return "date" if kind == "relative" else kind
+
+
+def resolve_bound(value: float | str, today: dt.date) -> BoundValue:
+    """One ``min``/``max`` of a range rule → what values are compared with, on the day ``today``.
+
+    A number → float; ``2000-01-01`` → that date; ``2026-01-01 00:00:00`` (``T`` or a space; an offset such as
+    ``+07:00`` or ``Z`` is converted, else UTC) → a naive UTC datetime; ``today`` → ``today``,
+    ``today-120y``/``today+30d``/``today-6m`` → that many years, days or months from it (see :func:`_shift`).
+    Pure: ``today`` is the day of the run, passed in (see :func:`run_day`), never read from the clock.
+    Anything else raises ValueError naming the text and the allowed forms.
+    """
+    kind, parsed = _parse_bound(value)
+    if kind != "relative":
+        return parsed
+    if today is None:
+        raise ValueError(f"{value!r} is relative to the day of the check; pass that day (today)")
+    return _shift(today, *parsed)
+
+
+def _canonical_bound(value: Any) -> float | str | None:
+    """A bound as the model keeps it: a float, or the text of a date/timestamp/relative bound in one spelling.
+
+    YAML reads an unquoted ``2000-01-01`` as a date and ``2026-01-01 00:00:00`` as a datetime: both are kept
+    as text.  A number written as text (``"5"``) is a number, as it always was.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.isoformat(sep=" ")
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    kind, parsed = _parse_bound(value)
+    if kind == "number":
+        return parsed
+    if kind == "date":
+        return parsed.isoformat()
+    if kind == "timestamp":
+        return parsed.isoformat(sep=" ")
+    amount, unit = parsed
+    return "today" if amount == 0 else f"today{'-' if amount < 0 else '+'}{abs(amount)}{unit}"
+
+
+def _day_bounds(low: BoundValue | None, high: BoundValue | None, timestamp: bool) -> tuple:
+    """Compared with timestamps, a date bound is its whole day: ``min`` from 00:00, ``max`` to 23:59:59.999999."""
+    if timestamp and type(low) is dt.date:
+        low = dt.datetime.combine(low, dt.time.min)
+    if timestamp and type(high) is dt.date:
+        high = dt.datetime.combine(high, dt.time.max)
+    return low, high
+
+
+def run_day(at: str) -> dt.date:
+    """The day of a run (UTC) from its timestamp ``at`` (ISO 8601, e.g. ``2026-12-02T09:30:00.000000Z``; without
+    an offset it is UTC): what ``today`` means in the range rules of that run, so re-running a batch on the same
+    day judges it the same way."""
+    stamp = dt.datetime.fromisoformat(at.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc)
+    return stamp.date()
 
 
 class Message(_Strict):
@@ -195,8 +314,11 @@ class Rule(_Strict):
     dimension: Dimension
     action: Action = "fail"
     message: Message
-    min: float | None = Field(None, description="range, row_count: smallest allowed value")
-    max: float | None = Field(None, description="range, row_count: largest allowed value")
+    min: float | str | None = Field(
+        None, description="range: smallest allowed value (a number; on a date or timestamp column a date, a "
+                          "timestamp or today±N d/m/y, e.g. today-120y); row_count: fewest rows")
+    max: float | str | None = Field(
+        None, description="range: largest allowed value (as min, e.g. today); row_count: most rows")
     pattern: str | None = Field(None, description="regex: a regular expression the value must match (anywhere in it: "
                                                    "anchor with ^…$ for the whole value), in the syntax Java "
                                                    "(Spark) and Python (a batch audited on pandas) share")
@@ -206,6 +328,11 @@ class Rule(_Strict):
         None, ge=0, description="row_count: most the batch may differ from the previous published one, in %")
     at: str | None = Field(None, description="admin_unit: date column the code must be valid at")
     level: Literal["province", "commune", "any"] = Field("any", description="admin_unit: which level of unit")
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _bound(cls, value: Any) -> float | str | None:
+        return _canonical_bound(value)
 
     @model_validator(mode="after")
     def _options_fit_check(self) -> "Rule":
@@ -236,6 +363,19 @@ class Rule(_Strict):
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ValueError(f"regex: pattern is not a regular expression: {exc}") from None
+        bounds = {side: getattr(self, side) for side in ("min", "max") if getattr(self, side) is not None}
+        kinds = {side: bound_kind(value) for side, value in bounds.items()}
+        if self.check == "row_count" and any(kind != "number" for kind in kinds.values()):
+            raise ValueError("row_count: min and max are numbers of rows, not "
+                             + ", ".join(map(repr, bounds.values())))
+        if len({kind == "number" for kind in kinds.values()}) > 1:
+            raise ValueError(f"{self.check}: min {self.min!r} is a {kinds['min']} but max {self.max!r} is a "
+                             f"{kinds['max']}; give both as numbers or both as dates/timestamps")
+        if len(bounds) == 2 and not any(_RELATIVE_RE.match(str(v)) for v in bounds.values()):
+            low, high = _day_bounds(resolve_bound(self.min, None), resolve_bound(self.max, None),
+                                    "timestamp" in kinds.values())
+            if low > high:
+                raise ValueError(f"{self.check}: min {self.min!r} is above max {self.max!r}")
         return self
 
     @property
@@ -420,9 +560,8 @@ class SourceDataset(_DatasetBase):
             for col in rule.columns + ([rule.at] if rule.at else []):
                 if col not in names:
                     raise ValueError(f"quality[{i}].columns: {col!r} is not a declared column")
-            if rule.check == "range" and not all(_is_number(types[c]) for c in rule.columns):
-                raise ValueError(f"quality[{i}]: a range needs number columns; "
-                                 f"{', '.join(f'{c} is {types[c]}' for c in rule.columns)}")
+            if rule.check == "range":
+                _check_range_columns(f"quality[{i}]", rule, types)
             if rule.at and types[rule.at] not in ("date", "timestamp"):
                 raise ValueError(f"quality[{i}].at: {rule.at} is {types[rule.at]}, not a date or timestamp")
             for one in rule.per_column():
@@ -488,6 +627,49 @@ class SourceDataset(_DatasetBase):
 
 def _is_number(type_: str) -> bool:
     return type_ in ("int", "bigint", "double") or type_.startswith("decimal")
+
+
+def _check_range_columns(where: str, rule: Rule, types: dict[str, str]) -> None:
+    """A range judges number, date or timestamp columns, with bounds of the column's kind."""
+    wrong = [c for c in rule.columns if not (_is_number(types[c]) or types[c] in ("date", "timestamp"))]
+    if wrong:
+        raise ValueError(f"{where}: a range needs number, date or timestamp columns; "
+                         f"{', '.join(f'{c} is {types[c]}' for c in wrong)}")
+    for one in rule.per_column():
+        column = one.columns[0]
+        type_ = types[column]
+        for side in ("min", "max"):
+            value = getattr(one, side)
+            if value is None:
+                continue
+            kind = bound_kind(value)
+            if _is_number(type_) and kind != "number":
+                problem = "give a number"
+            elif type_ in ("date", "timestamp") and kind == "number":
+                problem = "give a date (2000-01-01), a timestamp (2026-01-01 00:00:00) or today±N d/m/y (today-120y)"
+            elif type_ == "date" and kind == "timestamp":
+                problem = "give a date (2000-01-01) or today±N d/m/y: a date has no time of day"
+            else:
+                continue
+            raise ValueError(f"{where}.{side}: rule {one.rule_id}: {value!r} is a {kind} but {column} is {type_}; "
+                             f"{problem}")
+
+
+def range_bounds(rule: Rule, column_type: str, today: dt.date | None) -> tuple[BoundValue | None, BoundValue | None]:
+    """A range rule's (min, max) for its column of ``column_type``, on the day of the check ``today``.
+
+    Numbers for a number column (``rule.min``/``rule.max`` as they are); dates for a date column; datetimes for
+    a timestamp column, where a date bound is the whole day: ``min`` from its 00:00, ``max`` to its last
+    microsecond (23:59:59.999999), so ``max: today`` lets through everything stamped today.  Both engines,
+    the Spark pass and Great Expectations, compare with these.  Raises ValueError when, on ``today``, ``min``
+    comes after ``max`` (possible when one of them is relative).
+    """
+    low, high = _day_bounds(None if rule.min is None else resolve_bound(rule.min, today),
+                            None if rule.max is None else resolve_bound(rule.max, today), column_type == "timestamp")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"rule {rule.rule_id}: on {today}, min {rule.min} is {low} and max {rule.max} is {high}: "
+                         "no value can be in between")
+    return low, high
 
 
 class Incremental(_Strict):

@@ -7,13 +7,15 @@ three-row frame.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.spec import VIETNAMESE_CHECKS, Column, GoldDataset, Rule, SourceDataset
+from lakehouse.spec import (VIETNAMESE_CHECKS, Column, GoldDataset, Rule, SourceDataset, range_bounds, resolve_bound,
+                            run_day)
 
 BRONZE_META = ["_source_file", "_source_hash", "_landing_date", "_batch_id", "_ingested_at", "_rescued_data"]
 QUARANTINE_COLUMNS = ["dataset", "layer", "rule_id", "dimension", "reason", "record",
@@ -130,15 +132,21 @@ def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:
     return text.try_cast(col.type)
 
 
-def _row_check(rule: Rule) -> tuple[SparkColumn, SparkColumn] | None:
-    """A row-level rule → (fails, reason) over the typed columns; None for table-level rules."""
+def _row_check(rule: Rule, spec: SourceDataset, today: dt.date) -> tuple[SparkColumn, SparkColumn] | None:
+    """A row-level rule → (fails, reason) over the typed columns; None for table-level rules.
+
+    ``today`` is the day of the run, what a range's ``today``, ``today-120y``… bounds mean.
+    """
     c = rule.columns[0]
     value = F.col(c)
     if rule.check == "not_null":
         return value.isNull(), F.lit(f"{c}: required but empty")
+    if rule.check == "range" and spec.column(c).type in ("date", "timestamp"):
+        return _date_range_check(rule, spec.column(c).type, today)
     if rule.check == "range":
-        low = F.lit(False) if rule.min is None else value < F.lit(rule.min)
-        high = F.lit(False) if rule.max is None else value > F.lit(rule.max)
+        least, most = range_bounds(rule, spec.column(c).type, today)  # numbers: rule.min and rule.max
+        low = F.lit(False) if least is None else value < F.lit(least)
+        high = F.lit(False) if most is None else value > F.lit(most)
         return (value.isNotNull() & (low | high),
                 F.concat(F.lit(f"{c}: "), value.cast("string"),
                          F.lit(f" is outside [{_bound(rule.min)}, {_bound(rule.max)}]")))
@@ -163,6 +171,43 @@ def _row_check(rule: Rule) -> tuple[SparkColumn, SparkColumn] | None:
     return None
 
 
+def _date_range_check(rule: Rule, column_type: str, today: dt.date) -> tuple[SparkColumn, SparkColumn]:
+    """A range over a date or timestamp column, against the bounds resolved for ``today`` (:func:`range_bounds`).
+
+    The bounds are SQL literals read in the session time zone (UTC), like the values; the reason names the
+    bound that was crossed, e.g. ``date_of_birth: 2031-05-01 is after today (2026-12-02)``.
+    """
+    c = rule.columns[0]
+    value = F.col(c)
+    low, high = range_bounds(rule, column_type, today)
+    below = F.lit(False) if low is None else value < _literal(low, column_type)
+    above = F.lit(False) if high is None else value > _literal(high, column_type)
+    reason = F.concat(F.lit(f"{c}: "), value.cast("string"),
+                      F.when(below, F.lit(f" is before {_date_bound(rule.min, today)}"))
+                      .otherwise(F.lit(f" is after {_date_bound(rule.max, today)}")))
+    return value.isNotNull() & (below | above), reason
+
+
+def _iso(value: dt.date) -> str:
+    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+
+
+def _literal(bound: dt.date, column_type: str) -> SparkColumn:
+    """A date or timestamp as a SQL literal, read like the values: a timestamp in the session time zone (UTC).
+
+    (``F.lit`` of a Python datetime would read it in the driver's local time zone instead.)
+    """
+    return F.lit(_iso(bound)).cast(column_type)
+
+
+def _date_bound(bound: str | None, today: dt.date) -> str:
+    """A date bound for a reason: as written, and the day it meant if it is relative: ``today-120y (1906-12-02)``."""
+    if bound is None:
+        return "…"
+    text = _iso(resolve_bound(bound, today))
+    return text if text == bound else f"{bound} ({text})"
+
+
 def _known(rule: Rule) -> str:
     return f"_known_{rule.rule_id}"
 
@@ -184,10 +229,13 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
     with action ``quarantine``, or a value that does not fit its type, failed),
     and ``_record`` (the row as the source wrote it, JSON).  ``reference_codes``
     maps the id of each ``reference`` rule (``conform__<column>`` for a
-    conformed column) to a one-column frame of the valid codes.
+    conformed column) to a one-column frame of the valid codes.  ``at`` is the
+    run's timestamp (ISO 8601); its UTC day is ``today`` for range rules with
+    relative bounds (``today-120y``), so the audit, given the same ``at``, judges alike.
     """
     source_fields = sorted({c.source_field for c in spec.columns})
     meta = [c for c in ROW_META if c in bronze.columns]
+    today = run_day(at)  # once per run: what `today` in a range rule means, whatever the clock says later
     raw_of = lambda field: F.col(f"_src_{field}")  # noqa: E731
     # a field declared after older batches were ingested is simply absent from them
     staged = bronze.select(*[(F.col(f) if f in bronze.columns else F.lit(None).cast("string")).alias(f"_src_{f}")
@@ -209,7 +257,7 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
             key = f"_code_{rule.rule_id}"
             known = codes.select(F.col(codes.columns[0]).alias(key)).distinct().withColumn(_known(rule), F.lit(True))
             typed = typed.join(F.broadcast(known), F.col(rule.columns[0]) == F.col(key), "left").drop(key)
-        fails, reason = _row_check(rule)
+        fails, reason = _row_check(rule, spec, today)
         checks.append((fails, rule.rule_id, rule.dimension, rule.action, reason))
 
     failures = F.filter(F.array(*[F.when(fails, F.struct(F.lit(rid).alias("rule_id"), F.lit(dim).alias("dimension"),

@@ -1,6 +1,7 @@
 import logging
 import os
 import sys
+import time
 
 import pytest
 
@@ -25,3 +26,16 @@ def spark():
     logging.getLogger("py4j").setLevel(logging.WARNING)  # its exit-time "closing" notes hit closed streams
     yield session
     session.stop()
+
+
+@pytest.fixture
+def hanoi_time(monkeypatch):
+    """The Python process runs on Hà Nội time (UTC+7), as a ministry server may; Spark's session stays in UTC.
+
+    What reads a naive datetime in the local time zone (``F.lit`` of a datetime, a collected timestamp) shows.
+    """
+    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

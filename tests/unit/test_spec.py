@@ -1,5 +1,6 @@
 """Spec loading and the errors a data engineer sees (milliseconds, no Spark)."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -113,11 +114,11 @@ def test_unsupported_source_format_is_refused_at_load(tmp_path):
     assert str(path) in str(err.value)
 
 
-def test_a_range_rule_needs_a_number_column(tmp_path):
+def test_a_range_rule_needs_a_number_date_or_timestamp_column(tmp_path):
     text = GOOD + ("quality:\n  - {check: range, columns: [full_name], min: 0, dimension: dung,"
                    " message: {vi: a, en: b}}\n")
     write(tmp_path, "demo/people.yaml", text)
-    with pytest.raises(ConfigError, match="a range needs number columns; full_name is string"):
+    with pytest.raises(ConfigError, match="a range needs number, date or timestamp columns; full_name is string"):
         load_catalog(tmp_path)
 
 
@@ -190,3 +191,137 @@ def test_a_reference_rule_names_a_master_dataset_column(tmp_path):
     write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rule)
     with pytest.raises(ConfigError, match="quality\\[0\\].reference.column'.*no column 'nope'"):
         load_catalog(tmp_path)
+
+
+# ---- range bounds on dates: the parser, and what the spec refuses ----------------------------------------------
+
+D, TS = dt.date, dt.datetime
+
+
+@pytest.mark.parametrize("text, today, expected", [
+    ("today", D(2026, 11, 27), D(2026, 11, 27)),
+    ("today-120y", D(2026, 11, 27), D(1906, 11, 27)),
+    ("today+30d", D(2026, 11, 27), D(2026, 12, 27)),
+    ("today-6m", D(2026, 11, 27), D(2026, 5, 27)),
+    (" Today - 6M ", D(2026, 11, 27), D(2026, 5, 27)),
+    ("today-400d", D(2026, 11, 27), D(2025, 10, 23)),
+    ("2000-01-01", D(2026, 11, 27), D(2000, 1, 1)),
+    ("2026-01-01 00:00:00", D(2026, 11, 27), TS(2026, 1, 1)),
+    ("2026-01-01T08:30", D(2026, 11, 27), TS(2026, 1, 1, 8, 30)),
+    ("2026-01-01T07:00:00+07:00", D(2026, 11, 27), TS(2026, 1, 1)),  # kept in UTC, like the values
+    ("2026-01-01T00:00:00.5Z", D(2026, 11, 27), TS(2026, 1, 1, 0, 0, 0, 500000)),
+    (5, D(2026, 11, 27), 5.0),
+    ("12.5", D(2026, 11, 27), 12.5),
+    # month ends: a day the target month lacks is its last day
+    ("today-1m", D(2026, 3, 31), D(2026, 2, 28)),
+    ("today-1m", D(2024, 3, 31), D(2024, 2, 29)),
+    ("today+1m", D(2026, 1, 31), D(2026, 2, 28)),
+    ("today-13m", D(2026, 5, 31), D(2025, 4, 30)),
+    # leap days: 1900 was no leap year, 1904 was
+    ("today-120y", D(2020, 2, 29), D(1900, 2, 28)),
+    ("today-120y", D(2024, 2, 29), D(1904, 2, 29)),
+    ("today-1y", D(2024, 2, 29), D(2023, 2, 28)),
+    ("today+4y", D(2024, 2, 29), D(2028, 2, 29)),
+])
+def test_resolve_bound_reads_every_form(text, today, expected):
+    from lakehouse.spec import resolve_bound
+    got = resolve_bound(text, today)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "today-3w", "today-", "today120y", "01/01/2000", "2026-02-30",
+                                  "2026-01-01 25:00", "now", ""])
+def test_an_unreadable_bound_names_the_text_and_the_forms(text):
+    from lakehouse.spec import resolve_bound
+    with pytest.raises(ValueError) as err:
+        resolve_bound(text, D(2026, 11, 27))
+    assert repr(text) in str(err.value)
+    assert "2000-01-01" in str(err.value) and "today-120y" in str(err.value)
+
+
+def test_a_relative_bound_needs_the_day_of_the_check():
+    from lakehouse.spec import resolve_bound
+    with pytest.raises(ValueError, match="pass that day"):
+        resolve_bound("today", None)
+
+
+@pytest.mark.parametrize("at, day", [
+    ("2026-11-27T23:30:00.000000Z", D(2026, 11, 27)),
+    ("2026-11-28T05:00:00+07:00", D(2026, 11, 27)),    # still the 27th in UTC
+    ("2026-11-27T00:00:00", D(2026, 11, 27)),          # no offset: UTC
+])
+def test_today_is_the_utc_day_of_the_run(at, day):
+    from lakehouse.spec import run_day
+    assert run_day(at) == day
+
+
+DATED = GOOD.replace("  - {name: full_name, type: string}\n",
+                     "  - {name: full_name, type: string}\n  - {name: born, type: date}\n"
+                     "  - {name: seen_at, type: timestamp}\n")
+
+
+def range_rule(column: str, bounds: str) -> str:
+    return f"quality:\n  - {{check: range, columns: [{column}], {bounds}, dimension: dung, {MSG}}}\n"
+
+
+@pytest.mark.parametrize("column, bounds, words", [
+    ("person_id", "min: today", "quality[0].min: rule range__person_id: 'today' is a date but person_id is int; "
+                                "give a number"),
+    ("person_id", "max: 2000-01-01", "quality[0].max: rule range__person_id: '2000-01-01' is a date but person_id "
+                                     "is int"),
+    ("born", "max: 2030", "quality[0].max: rule range__born: 2030.0 is a number but born is date; give a date"),
+    ("seen_at", "min: 0", "quality[0].min: rule range__seen_at: 0.0 is a number but seen_at is timestamp"),
+    ("born", "max: '2026-01-01 12:00:00'", "quality[0].max: rule range__born: '2026-01-01 12:00:00' is a timestamp "
+                                           "but born is date; give a date"),
+    ("born", "min: yesterday", "'yesterday' is not a bound; write a number; or, on a date or timestamp column, a "
+                               "date (2000-01-01)"),
+    ("born", "min: 0, max: today", "range: min 0.0 is a number but max 'today' is a date"),
+    ("born", "min: 2020-01-01, max: 2010-01-01", "range: min '2020-01-01' is above max '2010-01-01'"),
+])
+def test_range_bounds_must_fit_the_column(tmp_path, column, bounds, words):
+    path = write(tmp_path, "demo/people.yaml", DATED + range_rule(column, bounds))
+    with pytest.raises(ConfigError) as err:
+        load_catalog(tmp_path)
+    assert str(path) in str(err.value)
+    assert words in str(err.value)
+
+
+def test_an_unreadable_bound_names_its_field(tmp_path):
+    write(tmp_path, "demo/people.yaml", DATED + range_rule("born", "min: today-3w"))
+    with pytest.raises(ConfigError, match=r"field 'quality\[0\]\.min'.*'today-3w' is not a bound"):
+        load_catalog(tmp_path)
+
+
+def test_row_count_bounds_are_numbers_of_rows(tmp_path):
+    write(tmp_path, "demo/people.yaml",
+          DATED + f"quality:\n  - {{check: row_count, min: today, dimension: du, {MSG}}}\n")
+    with pytest.raises(ConfigError, match="row_count: min and max are numbers of rows, not 'today'"):
+        load_catalog(tmp_path)
+
+
+def test_date_bounds_are_kept_in_one_spelling(tmp_path):
+    rules = ("quality:\n"
+             f"  - {{check: range, columns: [born], min: 1900-01-01, max: Today + 0d, dimension: dung, {MSG}}}\n"
+             f"  - {{check: range, columns: [seen_at], min: 2021-07-01, max: 2026-01-01T07:00:00+07:00, "
+             f"dimension: dung, {MSG}}}\n"
+             f"  - {{check: range, columns: [person_id], min: '1', max: 10, dimension: dung, {MSG}}}\n")
+    write(tmp_path, "demo/people.yaml", DATED + rules)
+    got = [(r.min, r.max) for r in load_catalog(tmp_path)["people"].quality]
+    # YAML reads the unquoted date as a date and the timestamp as a datetime: both are kept as text (UTC)
+    assert got == [("1900-01-01", "today"), ("2021-07-01", "2026-01-01 00:00:00"), (1.0, 10.0)]
+
+
+def test_range_bounds_for_a_timestamp_column_take_whole_days():
+    from lakehouse.spec import Rule, range_bounds
+    rule = Rule(check="range", columns=["seen_at"], min="2021-07-01", max="today", dimension="dung",
+                message={"vi": "a", "en": "b"})
+    assert range_bounds(rule, "timestamp", D(2026, 11, 27)) == (TS(2021, 7, 1), TS(2026, 11, 27, 23, 59, 59, 999999))
+    assert range_bounds(rule, "date", D(2026, 11, 27)) == (D(2021, 7, 1), D(2026, 11, 27))
+    crossed = rule.model_copy(update={"min": "today-1m", "max": "today-30d"})   # crossed on 1 March
+    with pytest.raises(ValueError, match="min today-1m is 2026-02-01 and max today-30d is 2026-01-30"):
+        range_bounds(crossed, "date", D(2026, 3, 1))
+
+
+def test_the_shipped_citizens_spec_bounds_the_date_of_birth():
+    rule = {r.rule_id: r for r in load_catalog()["citizens"].quality}["range__date_of_birth"]
+    assert (rule.min, rule.max, rule.dimension, rule.action) == ("today-120y", "today", "dung", "quarantine")

@@ -4,7 +4,7 @@ import json
 import unicodedata
 
 from lakehouse.spec import SourceDataset
-from lakehouse.transforms import parse_json_lines, refine, split_parsed, with_row_hash
+from lakehouse.transforms import flag_rows, parse_json_lines, refine, split_parsed, with_row_hash
 
 AT = "2026-11-27T00:00:00.000000Z"
 MSG = {"vi": "thông điệp", "en": "message"}
@@ -256,3 +256,69 @@ def test_ascii_text_skips_normalisation_and_other_text_is_nfc(spark):
 def F_col(name):
     from pyspark.sql import functions as F
     return F.col(name)
+
+
+# ---- range rules on dates and timestamps: bounds relative to the day of the run ------------------------------
+
+def test_a_date_range_relative_to_the_run_day_quarantines_future_and_too_old_dates(spark):
+    # AT is 2026-11-27 (UTC): today-120y is 1906-11-27; the machine's clock says another day
+    spec = make_spec([{"name": "id", "type": "int"}, {"name": "date_of_birth", "type": "date"}],
+                     quality=[{"check": "range", "columns": ["date_of_birth"], "min": "today-120y", "max": "today",
+                               "dimension": "dung", "action": "quarantine", "message": MSG}])
+    rows = [("1", "2031-05-01"),    # in the future
+            ("2", "1905-11-27"),    # 121 years before the run
+            ("3", "15/08/1990"),    # fine
+            ("4", None),            # empty: not_null's business
+            ("5", "27/11/2026"),    # today: the bounds are inclusive
+            ("6", "1906-11-27"),    # exactly 120 years ago
+            ("7", "2026-11-28"),    # tomorrow
+            ("8", "1906-11-26")]    # a day too old
+    split = refine(strings(spark, rows, ["id", "date_of_birth"]), spec, AT)
+    assert sorted(r["id"] for r in split.good.collect()) == [3, 4, 5, 6]
+    assert sorted((r["rule_id"], r["dimension"], r["reason"]) for r in split.rejected.collect()) == [
+        ("range__date_of_birth", "dung", "date_of_birth: 1905-11-27 is before today-120y (1906-11-27)"),
+        ("range__date_of_birth", "dung", "date_of_birth: 1906-11-26 is before today-120y (1906-11-27)"),
+        ("range__date_of_birth", "dung", "date_of_birth: 2026-11-28 is after today (2026-11-27)"),
+        ("range__date_of_birth", "dung", "date_of_birth: 2031-05-01 is after today (2026-11-27)")]
+    # the run of the next day (any time of it) lets tomorrow's date through: `today` comes from `at`
+    later = refine(strings(spark, rows, ["id", "date_of_birth"]), spec, "2026-11-28T23:59:59.000000Z")
+    assert sorted(r["id"] for r in later.good.collect()) == [3, 4, 5, 7]
+
+
+def test_a_timestamp_range_takes_date_bounds_as_whole_days_and_reads_timestamps_in_utc(spark, hanoi_time):
+    spec = make_spec([{"name": "id", "type": "int"}, {"name": "registered_at", "type": "timestamp"},
+                      {"name": "signed_on", "type": "date"}],
+                     quality=[{"check": "range", "columns": ["registered_at"], "min": "2021-07-01", "max": "today",
+                               "dimension": "dung", "action": "quarantine", "message": MSG},
+                              {"check": "range", "columns": ["signed_on"], "min": "2020-01-01",
+                               "dimension": "dung", "action": "warn", "message": MSG},
+                              {"id": "cutoff", "check": "range", "columns": ["registered_at"],
+                               "max": "2026-11-27T12:00:00+07:00", "dimension": "dung", "action": "warn",
+                               "message": MSG}])
+    rows = [("1", "2026-11-27 23:59:59", "2020-01-01"),       # the last second of the run's day; cutoff: after 05:00
+            ("2", "2026-11-28 00:00:00", "2019-12-31"),       # the next day; signed too early (warn)
+            ("3", "2026-11-28T06:00:00+07:00", None),         # 2026-11-27 23:00 UTC
+            ("4", "30/06/2021 23:59:59", None),               # a second before the minimum
+            ("5", "2021-07-01 00:00:00", None),               # the minimum
+            ("6", None, None)]
+    flagged = {r["id"]: r for r in flag_rows(strings(spark, rows, ["id", "registered_at", "signed_on"]), spec,
+                                             AT).collect()}
+    reasons = {i: [(f["rule_id"], f["reason"]) for f in r["_failures"]] for i, r in flagged.items()}
+    assert reasons == {
+        1: [("cutoff", "registered_at: 2026-11-27 23:59:59 is after 2026-11-27 05:00:00")],
+        2: [("range__registered_at", "registered_at: 2026-11-28 00:00:00 is after today (2026-11-27)"),
+            ("range__signed_on", "signed_on: 2019-12-31 is before 2020-01-01"),
+            ("cutoff", "registered_at: 2026-11-28 00:00:00 is after 2026-11-27 05:00:00")],
+        3: [("cutoff", "registered_at: 2026-11-27 23:00:00 is after 2026-11-27 05:00:00")],
+        4: [("range__registered_at", "registered_at: 2021-06-30 23:59:59 is before 2021-07-01")],
+        5: [], 6: []}
+    assert [i for i, r in sorted(flagged.items()) if r["_quarantined"]] == [2, 4]
+
+
+def test_number_ranges_read_as_before(spark):
+    """Numbers written as text or with a missing bound: the reason is unchanged."""
+    spec = make_spec([{"name": "id", "type": "int"}, {"name": "pm25", "type": "decimal(6,1)"}],
+                     quality=[{"check": "range", "columns": ["pm25"], "min": "0", "dimension": "dung",
+                               "action": "quarantine", "message": MSG}])
+    split = refine(strings(spark, [("1", "0"), ("2", "-0.5")], ["id", "pm25"]), spec, AT)
+    assert [b["reason"] for b in split.rejected.collect()] == ["pm25: -0.5 is outside [0, …]"]

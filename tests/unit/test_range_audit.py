@@ -1,0 +1,117 @@
+"""Date and timestamp ranges in the Great Expectations suite: the same bounds, the same counts as the Spark pass.
+
+The audit (``quality.audit``) runs the real suite, on pandas for a small batch and on Spark for a big one,
+and stops when Great Expectations counts other failing rows than the Spark pass flagged; these tests run it
+on a tiny staged batch (local Spark, a file-backed GE context in a temporary folder).
+"""
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+gx = pytest.importorskip("great_expectations")
+
+from expectations.suites import expectation_for, ge_bounds, suite_for  # noqa: E402
+from lakehouse import quality  # noqa: E402
+from lakehouse.spec import Rule, SourceDataset  # noqa: E402
+from lakehouse.transforms import flag_rows, rank_duplicates, rule_counts, staged_metrics  # noqa: E402
+
+AT = "2026-11-27T21:00:00.000000Z"   # the run's day is 2026-11-27 (UTC), not the machine's today
+TODAY = dt.date(2026, 11, 27)
+MSG = {"vi": "thông điệp", "en": "message"}
+
+SPEC = SourceDataset.model_validate({
+    "name": "people", "domain": "t", "description": "d", "grain": "one row per person",
+    "source": {"kind": "files"},
+    "columns": [{"name": "id", "type": "int", "nullable": False},
+                {"name": "date_of_birth", "type": "date"},
+                {"name": "registered_at", "type": "timestamp"},
+                {"name": "score", "type": "double"}],
+    "keys": ["id"],
+    "quality": [
+        {"check": "range", "columns": ["date_of_birth"], "min": "today-120y", "max": "today",
+         "dimension": "dung", "action": "quarantine", "message": MSG},
+        {"check": "range", "columns": ["registered_at"], "min": "2021-07-01", "max": "today",
+         "dimension": "dung", "action": "warn", "message": MSG},
+        {"id": "cutoff", "check": "range", "columns": ["registered_at"], "max": "2026-11-27 05:00:00",
+         "dimension": "dung", "action": "warn", "message": MSG},
+        {"check": "range", "columns": ["score"], "min": 0, "max": 10, "dimension": "dung", "action": "warn",
+         "message": MSG}],
+})
+ROWS = [("1", "2031-05-01", "2026-11-27 23:59:59", "5"),     # born in the future; registered late today
+        ("2", "1990-01-01", "2026-11-28 00:00:00", "11"),    # registered tomorrow; score too high
+        ("3", "1906-11-27", "2026-11-27 05:00:00", "0"),     # exactly 120 years; exactly the cutoff
+        ("4", None, None, None),                             # empty passes
+        ("5", "1906-11-26", "2021-06-30 23:59:59", "-1")]    # a day too old; registered too early; score too low
+EXPECTED = {"range__date_of_birth": 2, "range__registered_at": 2, "cutoff": 2, "range__score": 2}
+
+
+def staged_batch(spark):
+    fields = ["id", "date_of_birth", "registered_at", "score"]
+    bronze = spark.createDataFrame([(*r, "f", "b1", None) for r in ROWS],
+                                   ", ".join(f"{f} string" for f in fields)
+                                   + ", _source_file string, _batch_id string, _ingested_at timestamp")
+    staged = rank_duplicates(flag_rows(bronze, SPEC, AT), SPEC).cache()
+    counts = staged.agg(*staged_metrics(SPEC)).collect()[0].asDict()
+    return staged, counts
+
+
+@pytest.mark.parametrize("engine", ["pandas", "spark"])
+def test_the_audit_counts_the_rows_the_spark_pass_flagged(spark, tmp_path, monkeypatch, hanoi_time, engine):
+    staged, counts = staged_batch(spark)
+    failures = rule_counts(counts, SPEC)
+    assert {rid: failures.get(rid, 0) for rid in EXPECTED} == EXPECTED
+    if engine == "spark":
+        monkeypatch.setattr(quality, "IN_PROCESS_ROWS", 0)   # a big batch: Great Expectations on Spark
+    audit = quality.audit(staged, SPEC, "people@2026-11-27", rows_in=counts["rows_in"], row_failures=failures,
+                          reference_values={}, previous_rows=None, at=AT,
+                          settings=SimpleNamespace(state_dir=tmp_path))   # raises when the counts disagree
+    got = {r.rule_id: (r.success, r.unexpected_count) for r in audit.results if r.rule_id in EXPECTED}
+    assert got == {rid: (False, n) for rid, n in EXPECTED.items()}
+    born = next(r for r in audit.results if r.rule_id == "range__date_of_birth")
+    assert sorted(born.examples) == ["1906-11-26", "2031-05-01"]
+    registered = next(r for r in audit.results if r.rule_id == "range__registered_at")
+    assert sorted(registered.examples) == ["2021-06-30 23:59:59", "2026-11-28 00:00:00"]
+
+
+def test_on_pandas_a_future_date_fails_only_with_bounds_of_the_column_type(spark):
+    """Great Expectations on pandas compares bounds with values as they are: dates with dates, timestamps with
+    datetime64.  Bounds of another type (what the rule's text would give) make every row fail, uncounted."""
+    staged, counts = staged_batch(spark)
+    frame = staged.select(*[c.name for c in SPEC.columns]).toPandas()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    batch = (context.data_sources.add_pandas(name="pandas").add_dataframe_asset(name="people")
+             .add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame}))
+    results = {r.expectation_config.meta["rule_id"]: r.result.get("unexpected_count")
+               for r in batch.validate(suite_for(SPEC, today=TODAY)).results}
+    assert {rid: results[rid] for rid in EXPECTED} == EXPECTED == {rid: rule_counts(counts, SPEC).get(rid)
+                                                                   for rid in EXPECTED}
+    rule = SPEC.quality[0]
+    wrong = gxe_between(rule, dt.datetime(1906, 11, 27), dt.datetime(2026, 11, 27))   # datetimes on a date column
+    assert batch.validate(wrong).results[0].result.get("unexpected_count") is None
+
+
+def gxe_between(rule: Rule, low, high):
+    import great_expectations.expectations as gxe
+    return gx.ExpectationSuite(name="wrong", expectations=[
+        gxe.ExpectColumnValuesToBeBetween(column=rule.columns[0], min_value=low, max_value=high)])
+
+
+def test_ge_bounds_have_the_column_type_and_are_utc_on_spark():
+    by_id = {r.rule_id: r for r in SPEC.quality}
+    assert ge_bounds(by_id["range__date_of_birth"], "date", TODAY) == (dt.date(1906, 11, 27), TODAY)
+    assert ge_bounds(by_id["range__registered_at"], "timestamp", TODAY) == (
+        dt.datetime(2021, 7, 1), dt.datetime(2026, 11, 27, 23, 59, 59, 999999))
+    utc = dt.timezone.utc
+    assert ge_bounds(by_id["range__registered_at"], "timestamp", TODAY, engine="spark") == (
+        dt.datetime(2021, 7, 1, tzinfo=utc), dt.datetime(2026, 11, 27, 23, 59, 59, 999999, tzinfo=utc))
+    assert ge_bounds(by_id["range__score"], "double", None) == (0.0, 10.0)
+
+
+def test_a_suite_with_relative_bounds_needs_the_day_of_the_check():
+    with pytest.raises(ValueError, match="relative to the day of the check"):
+        suite_for(SPEC)
+    with pytest.raises(ValueError, match="pass its date bounds resolved"):
+        expectation_for(SPEC.quality[0])
