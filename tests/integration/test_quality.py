@@ -150,9 +150,10 @@ def test_the_scorecard_scores_each_dimension_from_the_rules(qa):
     assert card["sach"] == pytest.approx(round(100 * (7 / 9 + 8 / 9) / 2, 2))
     # sống: the newest record is weeks old (2d allowed), the load is fresh
     assert card["song"] == pytest.approx(50.0)
-    # đúng: cccd, phone, admin_unit and status each fail 1 of 9 rows, the office code 2 of 9, the score none
-    assert card["dung"] == pytest.approx(88.89)  # 100 * (4 * 8/9 + 9/9 + 7/9) / 6, worked by hand
-    assert card["overall"] == pytest.approx(79.86)  # (88.89 + 97.22 + 83.33 + 50) / 4, worked by hand
+    # đúng: cccd, phone, admin_unit and status each fail 1 of 9 rows, the office code 2 of 9; the score range
+    # and the five typed columns' casts (date_of_birth, commune_code, office_code, score, registered_on) none
+    assert card["dung"] == pytest.approx(93.94)  # 100 * (4 * 8/9 + 7/9 + 6 * 9/9) / 11, worked by hand
+    assert card["overall"] == pytest.approx(81.12)  # (93.94 + 97.22 + 83.33 + 50) / 4, worked by hand
 
 
 def test_a_failed_fail_rule_keeps_the_batch_from_trino(qa):
