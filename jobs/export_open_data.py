@@ -110,6 +110,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)*")
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet opens safely: text starting like a formula gets a leading ``'``.
+
+    ``=HYPERLINK(...)`` in a reused open-data file would run in the reader's spreadsheet
+    (formula injection).  Numbers stay numbers: values of number columns, and text that is a
+    plain number such as ``-5`` or a phone number ``+84912345678``.  The Parquet file keeps
+    every value as it is.
+    """
+    text = _text(value)
+    if isinstance(value, str) and text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _arrow_value(value: Any, type_) -> Any:
     import pyarrow as pa
 
@@ -148,7 +166,7 @@ def write_files(name: str, columns: list[tuple[str, str]], batches: Iterable[lis
         for batch in batches:
             if not batch:
                 continue
-            writer.writerows([[_text(v) for v in row] for row in batch])
+            writer.writerows([[csv_cell(v) for v in row] for row in batch])
             arrays = [pa.array([_arrow_value(row[i], f.type) for row in batch], type=f.type)
                       for i, f in enumerate(schema)]
             parquet.write_table(pa.Table.from_arrays(arrays, schema=schema))

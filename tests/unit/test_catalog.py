@@ -328,3 +328,25 @@ def test_cli_writes_the_three_files_from_the_specs(tmp_path):
     assert len(set(graph.subjects(RDF.type, DCAT.Dataset))) == len(members := catalogs.members(load_catalog(),
                                                                                                "big_data"))
     assert members
+
+
+@pytest.mark.parametrize("value, cell", [
+    ("=HYPERLINK(\"http://x\",\"bấm\")", "'=HYPERLINK(\"http://x\",\"bấm\")"),
+    ("+SUM(A1:A9)", "'+SUM(A1:A9)"), ("-2+3", "'-2+3"), ("@cmd", "'@cmd"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("Hà Nội", "Hà Nội"), ("-5", "-5"), ("+84912345678", "+84912345678"), ("-1.234,5", "-1.234,5"),
+    (-5, "-5"), (None, ""),
+])
+def test_open_data_csv_cells_cannot_run_as_spreadsheet_formulas(value, cell):
+    from jobs.export_open_data import csv_cell
+
+    assert csv_cell(value) == cell
+
+
+def test_the_parquet_export_keeps_the_raw_value(tmp_path):
+    import pyarrow.parquet as pq
+
+    from jobs.export_open_data import write_files
+
+    write_files("ten", [("ghi_chu", "varchar")], [[("=1+1",), ("-5",)]], tmp_path)
+    assert (tmp_path / "ten.csv").read_text(encoding="utf-8").splitlines()[1:] == ["'=1+1", "-5"]
+    assert pq.read_table(next(tmp_path.glob("*.parquet"))).column("ghi_chu").to_pylist() == ["=1+1", "-5"]
