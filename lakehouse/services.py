@@ -252,8 +252,9 @@ def _s3_service(settings: Settings) -> Service:
             http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200
 
     def set_up() -> None:
-        from lakehouse.storage import ensure_bucket
+        from lakehouse.storage import ensure_bucket, ensure_usable
         ensure_bucket(settings)
+        ensure_usable(settings)  # up means objects can be stored, not only that the ports answer
 
     # each server's port and its gRPC port (+10000), the S3 API's included
     ports = [cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port,

@@ -28,6 +28,32 @@ def ensure_bucket(settings: Settings | None = None) -> None:
         print(f"[lake] s3: created bucket {settings.bucket}", flush=True)
 
 
+def ensure_usable(settings: Settings | None = None, timeout: float = 60.0) -> None:
+    """Wait until objects can be written, read and deleted (a restarted SeaweedFS answers HTTP before its
+    master knows the volume server: until then every object operation is 'Service Unavailable')."""
+    import time
+
+    settings = settings or get_settings()
+    s3 = client(settings)
+    key, deadline = "_lake/ready", time.monotonic() + timeout
+    while True:
+        try:
+            s3.put_object(settings.bucket, key, io.BytesIO(b"ok"), 2)
+            resp = s3.get_object(settings.bucket, key)
+            try:
+                resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+            s3.remove_object(settings.bucket, key)
+            return
+        except Exception as exc:  # S3Error 503s, and connection errors while it settles
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"S3 at {settings.s3_endpoint} answers but cannot store objects after "
+                                   f"{timeout:.0f}s: {exc}") from exc
+            time.sleep(0.5)
+
+
 def put_bytes(key: str, data: bytes, settings: Settings | None = None,
               content_type: str = "application/octet-stream") -> str:
     """Write one object; returns its sha256 so callers can tell identical re-landings apart."""

@@ -61,8 +61,22 @@ def kill_and_restart(proc: subprocess.Popen, marker: str, victim: str, settings,
         assert proc.poll() is None or reader.is_alive(), "the job ended before the drill's point:\n" + "".join(lines[-40:])
     time.sleep(delay)
     [service] = services.select([victim], settings)
-    os.kill(service.pid(), signal.SIGKILL)
-    services.up([victim], settings)
+    pid = service.pid()
+    os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)  # the stack fixture started it: this process reaps it, or it lingers as a zombie
+    except ChildProcessError:  # started by another process: wait until it is gone and its ports are free
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for attempt in range(30):  # a killed server's ports can take a moment to be released
+        try:
+            services.up([victim], settings)
+            break
+        except services.ServiceError:
+            if attempt == 29:
+                raise
+            time.sleep(1)
     proc.wait(timeout=900)
     reader.join(timeout=60)
     print("".join(lines[-15:]))
