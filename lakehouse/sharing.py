@@ -761,6 +761,14 @@ def create_app(settings: Any, store: TableStorage | None = None,
                                                                 "is not served")
         return serve(request, share, schema, table, handler)
 
+    # Last: a path no endpoint above matches (a name with an encoded "/", a "..", a method or endpoint this
+    # server lacks) is answered and audited like every request, not with the framework's bare 404 or 405
+    @app.api_route("/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+    def no_endpoint(request: Request, rest: str):
+        def handler(record, shares):
+            raise ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", f"no endpoint {request.method} {request.url.path}")
+        return serve(request, None, None, None, handler)
+
     return app
 
 

@@ -105,6 +105,33 @@ def dataset_rules(spec: Any, datasets: dict[str, Any], catalog: str) -> dict:
     return {"schema": schema, "table": table, "grants": grants, "masks": masks}
 
 
+QUALITY_RESULTS = "quality_results"  # lakehouse.quality.RESULTS (not imported here: that module needs pyspark)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def examples_mask(fragments: dict[str, dict]) -> str:
+    """The mask of ``ops.quality_results.examples`` for masked groups: a rule's failing values only when
+    its dataset is a published one and none of the rule's columns is personal in it; else NULL.
+
+    A source dataset's fragment (schema silver) names its personal columns (``masks``); a dataset
+    without a fragment (not published here yet) is unknown, so its examples are masked too.
+    """
+    plain = sorted(name for name, part in fragments.items() if part["schema"] == "silver" and not part["masks"])
+    branches = [f'WHEN "dataset" IN ({", ".join(map(_literal, plain))}) THEN "examples"'] if plain else []
+    for name in sorted(fragments):
+        part = fragments[name]
+        if part["schema"] == "silver" and part["masks"]:
+            personal = ", ".join(map(_literal, sorted(part["masks"])))
+            branches.append(f'WHEN "dataset" = {_literal(name)} AND NOT arrays_overlap("columns", ARRAY[{personal}]) '
+                            f'THEN "examples"')
+    if not branches:
+        return "CAST(NULL AS array(varchar))"
+    return "CASE " + " ".join(branches) + " END"
+
+
 def assemble_rules(fragments: dict[str, dict], access: AccessConfig, service_user: str, catalog: str) -> dict:
     """Trino's file-based access-control rules (``rules.json``) from access.yaml and each dataset's fragment.
 
@@ -113,7 +140,8 @@ def assemble_rules(fragments: dict[str, dict], access: AccessConfig, service_use
     personal columns masked unless the group reads them in clear); the JDBC metadata tables.
     Anything else is denied: a partner sees only the gold tables granted to it.  The usage and audit
     tables (``ops.query_log``, ``ops.table_reads``, ``ops.sharing_log``) are denied to groups whose
-    personal columns are masked.
+    personal columns are masked, and ``ops.quality_results`` shows them no failing values
+    (``examples``) of a rule over a personal column: :func:`examples_mask`.
     """
     service = _exact(service_user)
     everyone = [*access.partners, *access.groups]
@@ -128,6 +156,11 @@ def assemble_rules(fragments: dict[str, dict], access: AccessConfig, service_use
         from lakehouse.usage import TABLES as AUDIT_TABLES
         tables.append({"group": _exact(*masked), "catalog": _exact(catalog), "schema": _exact("ops"),
                        "table": _exact(*AUDIT_TABLES), "privileges": []})
+        # a quality rule keeps up to 20 failing values as examples: a rule over a personal column keeps
+        # personal data in clear, which these groups read masked everywhere else
+        tables.append({"group": _exact(*masked), "catalog": _exact(catalog), "schema": _exact("ops"),
+                       "table": _exact(QUALITY_RESULTS), "privileges": ["SELECT"],
+                       "columns": [{"name": "examples", "mask": examples_mask(fragments)}]})
     for group_name in sorted(access.groups):
         group = access.groups[group_name]
         if group.personal == "masked":

@@ -64,6 +64,18 @@ def use_datasets(folder: Path):
             os.environ["LAKE_DATASETS_DIR"] = previous
 
 
+def passwords(settings: Settings) -> dict[str, str]:
+    """Every Trino user's generated password (the service user's too)."""
+    return {r["user"]: r["password"] for r in trino_security.users(settings)}
+
+
+def as_user(user: str, sql: str, settings: Settings, password: str | None = None) -> list[tuple]:
+    """The rows of ``sql`` run in Trino as ``user`` (its generated password unless ``password`` is given)."""
+    if password is None:
+        password = passwords(settings)[user]
+    return trino.query(sql, settings, user=user, password=password)[1]
+
+
 def ingest(dataset: str, files: list[Path], date: str) -> dict:
     """Land local files for ``dataset`` and run it through silver and gold, as `lake ingest` does."""
     from lakehouse.pipeline import land_files, plan, run_steps

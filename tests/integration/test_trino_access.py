@@ -20,7 +20,7 @@ import pytest
 
 from lakehouse import trino, trino_security
 from lakehouse.spec import load_catalog
-from lakehelp import ingest, reset, use_datasets
+from lakehelp import as_user, ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
 SHIPPED = HERE.parents[1] / "lake_config"
@@ -31,12 +31,6 @@ PEOPLE = [  # person_id, citizen_id, full_name, date_of_birth, phone, region_cod
     (2, "079301000005", "Trần Thị Lan", "2001-03-03", "+84 983 111 222", 79),
     (3, "001185000007", "Lê Văn Bình", "1985-07-07", None, 1),
 ]
-
-
-def as_user(user: str, sql: str, settings, password: str | None = None):
-    if password is None:
-        password = {r["user"]: r["password"] for r in trino_security.users(settings)}[user]
-    return trino.query(sql, settings, user=user, password=password)[1]
 
 
 def denied(user: str, sql: str, settings) -> str:

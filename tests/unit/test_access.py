@@ -179,16 +179,42 @@ def test_a_group_grant_comes_before_its_default_and_masked_groups_mask_the_rest(
     assert [(r.get("schema"), r.get("table")) for r in mine] == [
         ("silver", "people"),                    # the grant: phone in clear
         ("ops", "query_log|sharing_log|table_reads"),  # who queried or shared what: not for masked groups
+        ("ops", "quality_results"),              # failing values of rules over personal columns masked
         ("silver", "people"),                    # the group's default for the table: all masked (not reached)
         ("gold", "people_by_province"),          # a gold table built from it: its personal names masked
         ("gold|ops|silver", None),               # every other table of its layers
     ]
     assert "phone" not in {c["name"] for c in mine[0]["columns"]}
     assert mine[1]["privileges"] == []
-    assert "phone" in {c["name"] for c in mine[2]["columns"]}
+    assert [c["name"] for c in mine[2]["columns"]] == ["examples"]
+    assert "phone" in {c["name"] for c in mine[3]["columns"]}
     engineers = _table_rules(rules, "data_engineers")
     assert engineers == [{"group": "data_engineers", "catalog": "lake",
                           "schema": "bronze|gold|ops|quarantine|silver", "privileges": ["SELECT"]}]
+
+
+def test_quality_examples_of_personal_columns_are_masked_for_masked_groups(tmp_path):
+    """ops.quality_results keeps failing values: for a rule over a personal column, personal data in clear."""
+    root = config(tmp_path)
+    (root / "datasets" / "demo" / "offices.yaml").write_text(
+        "name: offices\ndomain: demo\ndescription: Offices.\ngrain: one row per office\n"
+        "source: {kind: files, format: csv}\ncolumns:\n  - {name: office_id, type: int}\nkeys: [office_id]\n",
+        encoding="utf-8")
+    datasets = load_catalog(root).datasets
+    fragments = {name: trino_security.dataset_rules(spec, datasets, "lake") for name, spec in datasets.items()}
+    mask = trino_security.examples_mask(fragments)
+    assert mask == ('CASE WHEN "dataset" IN (\'offices\') THEN "examples" '
+                    'WHEN "dataset" = \'people\' AND NOT arrays_overlap("columns", ARRAY[\'citizen_id\', '
+                    '\'date_of_birth\', \'full_name\', \'income\', \'phone\']) THEN "examples" END')
+    assert trino_security.examples_mask({}) == "CAST(NULL AS array(varchar))"  # nothing published: all masked
+    rules = trino_security.assemble_rules(fragments, load_access(root), "lake", "lake")
+    masked = [r for r in rules["tables"] if r.get("table") == "quality_results"]
+    assert [(r["group"], r["columns"]) for r in masked] == [("analysts", [{"name": "examples", "mask": mask}])]
+
+
+def test_the_quality_results_name_is_the_quality_modules():
+    from lakehouse import quality
+    assert trino_security.QUALITY_RESULTS == quality.RESULTS
 
 
 def test_rules_are_json_and_the_group_file_lists_every_member(tmp_path):

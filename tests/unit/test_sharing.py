@@ -342,6 +342,22 @@ def test_refused_tokens_get_a_protocol_error_and_are_audited(server):
     assert [(e["error"], e["partner"]) for e in audit] == [("TOKEN_REVOKED", "so_ha_noi"), ("UNAUTHENTICATED", None)]
 
 
+def test_a_path_no_endpoint_matches_is_refused_in_the_protocol_format_and_audited(server):
+    """An encoded "/" in a name, or an endpoint the server does not have, matches no route: still one audit
+    line and the protocol's error body (the framework's bare 404 or 405 would leave no trace of the probe)."""
+    client, tokens, settings = server
+    btc = tokens["bo_tai_chinh"]
+    paths = ["/shares/bo_tai_chinh/schemas/demo/tables/..%2F..%2Fsilver%2Fpeople/metadata",
+             "/shares/so_ha_noi%2F..%2Fbo_tai_chinh/schemas", "/shares/bo_tai_chinh/schemas/demo/tables/counts"]
+    answers = [get(client, path, btc) for path in paths]
+    answers.append(client.get(sharing.PREFIX + "/no/such/endpoint"))  # no token: refused before anything
+    assert [a.status_code for a in answers] == [404, 404, 404, 401]
+    assert [a.json()["errorCode"] for a in answers] == ["RESOURCE_DOES_NOT_EXIST"] * 3 + ["UNAUTHENTICATED"]
+    audit = sharing.audit_log(settings).entries()
+    assert [(e["partner"], e["status"]) for e in audit] == [("bo_tai_chinh", 404)] * 3 + [(None, 401)]
+    assert audit[1]["path"] == sharing.PREFIX + "/shares/so_ha_noi/../bo_tai_chinh/schemas"
+
+
 def test_list_pages_follow_the_next_page_token(tmp_path, monkeypatch):
     page = sharing._page([{"name": str(i)} for i in range(5)], 2, None)
     seen = [i["name"] for i in page["items"]]
