@@ -77,7 +77,12 @@ def kill_and_restart(proc: subprocess.Popen, marker: str, victim: str, settings,
             if attempt == 29:
                 raise
             time.sleep(1)
-    proc.wait(timeout=900)
+    try:  # the job fails on its own once its client gives up on the dead session, or carries on; it may
+        proc.wait(timeout=45)  # also keep retrying for minutes, and then an operator stops it, as here
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=60)
+        lines.append("[drill] the job was still retrying 45 s after the restart: stopped\n")
     reader.join(timeout=60)
     print("".join(lines[-15:]))
     return lines
