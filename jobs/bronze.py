@@ -64,6 +64,18 @@ def refusals(spec: SourceDataset, keys: list[str], strays: list[str], settings) 
     return out
 
 
+def record_refusals(spark, refused: dict[str, tuple], acc: Accounting, settings) -> None:
+    """Append the refusals to ``ops/refused_files`` now (the run is about to fail), and make the table
+    queryable in Trino, where the error message sends the steward (no publish runs after a failed bronze)."""
+    delta_io.append(refused_rows(spark, refused, acc, settings), settings.table_uri("ops", REFUSED))
+    try:
+        from lakehouse import trino
+        trino.register_ops(settings)
+    except Exception as exc:  # Trino down: the rows are kept; the next publish registers the table
+        print(f"[bronze] {acc.dataset}: refusals recorded; not yet queryable in Trino "
+              f"({exc.__class__.__name__}: {exc}); `lake up trino` then any publish registers lake.ops.*", flush=True)
+
+
 def refused_rows(spark, refused: dict[str, tuple], acc: Accounting, settings):
     """The ``ops/refused_files`` rows of this run's refused files (path, size, SHA-256, reason)."""
     import datetime as dt
@@ -108,7 +120,7 @@ def run(dataset: str, date: str) -> Accounting:
             todo.pop(key, None)
         if refused:
             acc.extra["files_refused"] = len(refused)
-            acc.pending.append((refused_rows(spark, refused, acc, settings), settings.table_uri("ops", REFUSED)))
+            record_refusals(spark, refused, acc, settings)
         acc.extra["files"] = len(todo)
         acc.extra["files_skipped"] = len(landed) - len(todo) - len(set(refused) & set(landed))
         if todo:
@@ -116,7 +128,7 @@ def run(dataset: str, date: str) -> Accounting:
         if refused:
             raise jobrun.LakeError(
                 f"bronze {dataset}: {len(refused)} file(s) refused for {date}, kept in landing: "
-                + "; ".join(f"[{code}] {reason}" for _, (_, code, reason) in sorted(refused.items()))
+                + "; ".join(f"[{code}] {reason.rstrip('.')}" for _, (_, code, reason) in sorted(refused.items()))
                 + f". Fix or replace them under s3://{settings.bucket}/{prefix} and run the date again "
                   "(files already ingested are skipped); `lake sql \"SELECT * FROM lake.ops.refused_files\"` "
                   "lists every refusal")

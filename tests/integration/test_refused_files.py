@@ -107,6 +107,11 @@ def test_a_file_without_the_declared_columns_is_refused_not_quarantined_row_by_r
     if delta_io.exists(spark, settings.quarantine_uri(NAME)):  # no row of it was ever quarantined
         assert table(spark, "quarantine", NAME, settings).where(f"_batch_id = '{NAME}@{DAY3}'").count() == 0
     assert [r["code"] for r in refused(spark, settings, DAY3)] == ["header_none"]
+    # where the error message sends the steward: queryable at once, though no publish ran after the failure
+    from lakehouse import trino
+    rows = trino.query(f"SELECT code FROM lake.ops.refused_files WHERE batch_id = '{NAME}@{DAY3}' "
+                       f"AND refused_at >= TIMESTAMP '{SINCE[:-1].replace('T', ' ')}'", settings)[1]
+    assert rows == [("header_none",)]
 
 
 def test_lake_ingest_refuses_a_file_the_pattern_does_not_match_before_landing_it(ref):
