@@ -37,7 +37,6 @@ def run(dataset: str, date: str) -> Accounting:
         spark = acc.spark = get_spark(f"replay {dataset}")
         quarantine_uri = settings.quarantine_uri(dataset)
         silver_uri = settings.table_uri("silver", dataset)
-        staging_uri = settings.table_uri("staging", dataset)
         if not delta_io.exists(spark, quarantine_uri):
             print(f"[replay] {dataset}: no quarantine table; nothing to replay", flush=True)
             return acc
@@ -49,8 +48,9 @@ def run(dataset: str, date: str) -> Accounting:
                              F.col("_quarantined_at").alias("_ingested_at"),
                              F.col("quarantine_id").alias("_quarantine_id")))
         at = jobrun.now_iso()
-        delta_io.overwrite(flag_rows(open_rows, spec, at, quality.reference_codes(spark, spec, settings)), staging_uri)
-        staged = delta_io.read(spark, staging_uri)
+        # computed once and held in the server's memory, as silver does; the counts and writes read it there
+        staged = flag_rows(open_rows, spec, at, quality.reference_codes(spark, spec, settings)).localCheckpoint(
+            eager=False)
         split = split_flagged(staged, spec, at)
         counts = split.counts.collect()[0]
         acc.rows_in, acc.rows_quarantined = counts["rows_in"], counts["rejected"]

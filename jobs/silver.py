@@ -6,11 +6,12 @@ follows the spec's ``load_mode`` (append, merge, scd2, snapshot); re-running a
 date changes no row.
 
 Write – audit – publish: the refined batch, with every rule each row broke, is
-first written to ``staging/<dataset>``; Great Expectations audits it there;
-rows that broke a rule with action ``quarantine`` go to
-``quarantine/<dataset>__quarantine`` with the rule, dimension and reason; and
-only when no rule with action ``fail`` failed is the batch merged into silver,
-so readers never see a failed batch.  The results and the 0–100 scores per
+computed once and held in the Spark server's memory (a local checkpoint), where
+it is counted and Great Expectations audits it; rows that broke a rule with
+action ``quarantine`` go to ``quarantine/<dataset>__quarantine`` with the rule,
+dimension and reason; and only when no rule with action ``fail`` failed is the
+batch merged into silver, so readers never see a failed batch.  A blocked batch
+is written to ``staging/<dataset>`` for the steward to inspect.  The results and the 0–100 scores per
 dimension are kept in ``ops/quality_results`` and ``ops/quality_scorecard``.
 """
 
@@ -46,7 +47,6 @@ def run(dataset: str, date: str) -> Accounting:
         spark = acc.spark = get_spark(f"silver {dataset}")
         bronze_uri = settings.table_uri("bronze", dataset)
         silver_uri = settings.table_uri("silver", dataset)
-        staging_uri = settings.table_uri("staging", dataset)
         if not delta_io.exists(spark, bronze_uri):
             raise jobrun.LakeError(f"{dataset}: no bronze table at {bronze_uri}; run the bronze job first")
 
@@ -61,17 +61,17 @@ def run(dataset: str, date: str) -> Accounting:
             batch = bronze.where(F.col("_batch_id") == acc.batch_id)
         at = jobrun.now_iso()
         codes = quality.reference_codes(spark, spec, settings)
-        # write: the refined batch, every rule each row broke and each key's duplicates ranked, in one pass
-        # over bronze; the counts are observed while it is written (no pass of their own)
-        staged_counts = delta_io.overwrite(rank_duplicates(flag_rows(batch, spec, at, codes), spec), staging_uri,
-                                           *staged_metrics(spec))
+        # write: the refined batch, every rule each row broke and each key's duplicates ranked, computed in
+        # one pass over bronze and kept in the server's memory; the counting pass computes it, and the
+        # audit, the quarantine write and the merge read the same rows from there (no table round trip)
+        staged = rank_duplicates(flag_rows(batch, spec, at, codes), spec).localCheckpoint(eager=False)
+        staged_counts = delta_io.measure(staged, *staged_metrics(spec))
         acc.rows_in, acc.rows_quarantined = staged_counts["rows"], staged_counts["quarantined"]
         acc.rows_written, acc.duplicates_collapsed = staged_counts["kept"], staged_counts["duplicates"]
         acc.check()  # every staged row is quarantined, kept or a duplicate: before anything is written
         if acc.rows_in == 0:
             print(f"[silver] {dataset}: no new bronze rows for {acc.batch_id}; nothing to do", flush=True)
             return acc
-        staged = delta_io.read(spark, staging_uri)
         split = split_flagged(staged, spec, at)
 
         # audit
@@ -93,6 +93,7 @@ def run(dataset: str, date: str) -> Accounting:
                                                  f"layer = 'silver' AND _batch_id IN ({listed})")
         written_as_staged(dataset, "quarantined", acc.rows_quarantined, quarantined)
         if audit.blocked_by:
+            delta_io.overwrite(staged, settings.table_uri("staging", dataset))  # the refused batch, to inspect
             quality.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings,
                            pending=acc.pending)
             failed = ", ".join(r.rule_id for r in audit.blocked_by)

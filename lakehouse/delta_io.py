@@ -136,6 +136,11 @@ def counted(df: DataFrame, *metrics) -> tuple[DataFrame, Observation]:
     return df.observe(observation, F.count(F.lit(1)).alias("rows"), *metrics), observation
 
 
+def measure(df: DataFrame, *metrics) -> dict:
+    """``rows`` and any other aggregates over ``df``, in one pass (for a batch held in the server's memory)."""
+    return df.agg(F.count(F.lit(1)).alias("rows"), *metrics).collect()[0].asDict()
+
+
 def replace_where(df: DataFrame, uri: str, condition: str) -> int:
     """Replace exactly the rows matching ``condition`` with ``df`` (idempotent re-runs); rows written.
 

@@ -295,7 +295,7 @@ def rule_ids(spec: SourceDataset) -> list[str]:
 
 
 def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:
-    """What to observe while the ranked batch is written to staging (no pass of its own).
+    """What to count over the ranked batch, in one pass over the batch held in memory.
 
     ``rows_in``; ``quarantined``, ``kept`` (first row of its key) and ``duplicates``, which
     must add up to ``rows_in``; the ``_batch_id`` values; and per rule the rows that broke it

@@ -177,6 +177,9 @@ def test_a_failed_fail_rule_keeps_the_batch_from_trino(qa):
     card = (table(spark, "ops", "quality_scorecard", settings)
             .where(F.col("batch_id") == jobrun.batch_id("qa_people", DAY2)).first())
     assert card["status"] == "blocked"
+    refused = table(spark, "staging", "qa_people", settings)  # the refused batch, kept for the steward
+    assert sorted(r["person_id"] for r in refused.collect()) == sorted([newcomer, AN])
+    assert {r["_batch_id"] for r in refused.collect()} == {jobrun.batch_id("qa_people", DAY2)}
 
 
 def test_a_stale_dataset_is_reported_late_by_the_scheduled_check(qa):
