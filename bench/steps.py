@@ -10,6 +10,8 @@ floor any step pays: a one-row Delta append followed by a read of it.
 
     .venv/bin/python bench/steps.py            # `local` environment; starts S3, PostgreSQL,
                                                # the metastore, Spark Connect, events and Trino if needed
+    .venv/bin/python bench/steps.py --airflow  # then one more day through the DAGs (`lake run --all
+                                               # --airflow`: `airflow dags test`, each task a process)
 Results: bench/results/steps-<timestamp>.json.  The machine's load is recorded at the
 start and the end; a one-minute load above 1.5 at the start marks the run ``quiet: false``.
 """
@@ -107,13 +109,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="demo data scale (default 1: the demo's day)")
     parser.add_argument("--no-warmup", action="store_true", help="measure the first day on the server (cold)")
+    parser.add_argument("--airflow", action="store_true",
+                        help="also play the next fresh date through the Airflow DAGs and record its time beside")
     args = parser.parse_args()
     from lakehouse import services
     from lakehouse.settings import get_settings
 
     settings = get_settings()
     services.up(SERVICES, settings)
-    warmup, date = fresh_dates(settings, 2)  # the demo's sizes grow with the date: stay in its month
+    warmup, date, *through_airflow = fresh_dates(settings, 3 if args.airflow else 2)  # the demo's sizes grow with the date: stay in its month
     python = str(ROOT / ".venv" / "bin" / "python")
     load_start = os.getloadavg()
     results: dict = {"command": "python bench/steps.py " + " ".join(sys.argv[1:]),
@@ -123,11 +127,11 @@ def main() -> None:
                      "quiet": load_start[0] <= QUIET_LOAD, "scale": args.scale}
     print(f"reference: a one-row Delta commit and read on the shared server ...", flush=True)
     results["reference_floor_seconds"] = floor_seconds()
-    def play(day: str) -> tuple[float, str]:
+    def play(day: str, *how: str) -> tuple[float, str]:
         subprocess.run([python, "-m", "lakehouse.cli", "generate", "--date", day, "--scale", str(args.scale)],
                        cwd=ROOT, check=True, capture_output=True)
         started = time.monotonic()
-        proc = subprocess.run([python, "-m", "lakehouse.cli", "run", "--all", "--date", day], cwd=ROOT,
+        proc = subprocess.run([python, "-m", "lakehouse.cli", "run", "--all", "--date", day, *how], cwd=ROOT,
                               capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"lake run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -149,6 +153,13 @@ def main() -> None:
     # the memory the running stack holds after the day (RSS with children), as `lake status` shows it
     memory = {r["service"]: r["rss_mb"] for r in services.status(settings) if r["rss_mb"] != ""}
     results["stack_memory_mb"] = {**memory, "total": sum(memory.values())}
+    if through_airflow:  # the same kind of day, each DAG in turn and each task its own process
+        day = through_airflow[0]
+        print(f"lake generate, lake run --all --airflow --date {day} ...", flush=True)
+        results["airflow"] = {"date": day, "command": f"lake run --all --airflow --date {day}",
+                              "load_average_before_day": os.getloadavg(), "day_seconds": play(day, "--airflow")[0]}
+        results["ratios"]["airflow_day_vs_lake_run_day"] = round(
+            results["airflow"]["day_seconds"] / results["day_seconds"], 2)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     write_results("steps", results)
 
