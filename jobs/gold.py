@@ -69,10 +69,9 @@ def run(dataset: str, date: str) -> Accounting:
                         .createOrReplaceTempView(inc.source)
                     result = spark.sql(gold_sql(spec)).where(F.col(inc.column).cast("string")
                                                              .isin([str(v) for v in values]))
-                    result = result.cache()
-                    acc.rows_in = acc.rows_written = result.count()
-                    delta_io.replace_where(result, gold_uri, f"CAST({inc.column} AS STRING) IN ({listed})")
-                    result.unpersist()
+                    # counted while it is written (no pass of its own)
+                    acc.rows_in = acc.rows_written = delta_io.replace_where(
+                        result, gold_uri, f"CAST({inc.column} AS STRING) IN ({listed})")
                 delta_io.set_properties(spark, gold_uri, {VERSION_MARK: str(now)})
                 print(f"[gold] {dataset}: rebuilt {len(values)} {inc.column} partition(s) "
                       f"from {inc.source} versions {int(done) + 1}..{now}", flush=True)
