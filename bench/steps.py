@@ -117,7 +117,8 @@ def main() -> None:
 
     settings = get_settings()
     services.up(SERVICES, settings)
-    warmup, date, *through_airflow = fresh_dates(settings, 3 if args.airflow else 2)  # the demo's sizes grow with the date: stay in its month
+    # the demo's sizes grow with the date: stay in its month
+    warmup, date, *through_airflow = fresh_dates(settings, 3 if args.airflow else 2)
     python = str(ROOT / ".venv" / "bin" / "python")
     load_start = os.getloadavg()
     results: dict = {"command": "python bench/steps.py " + " ".join(sys.argv[1:]),

@@ -11,8 +11,9 @@ it is counted and Great Expectations audits it; rows that broke a rule with
 action ``quarantine`` go to ``quarantine/<dataset>__quarantine`` with the rule,
 dimension and reason; and only when no rule with action ``fail`` failed is the
 batch merged into silver, so readers never see a failed batch.  A blocked batch
-is written to ``staging/<dataset>`` for the steward to inspect.  The results and the 0–100 scores per
-dimension are kept in ``ops/quality_results`` and ``ops/quality_scorecard``.
+is written to ``staging/<dataset>`` for the steward to inspect.  The results and
+the 0–100 scores per dimension are kept in ``ops/quality_results`` and
+``ops/quality_scorecard``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Quality: audit a batch with Great Expectations, score it, keep the results.
 
 The silver job computes each batch once and holds it in the Spark server's
-memory (write), has it audited here (audit), and merges it into silver only when no rule with action
-``fail`` failed (publish).  Every rule's outcome goes to ``ops/quality_results``
+memory (write), has it audited here (audit), and merges it into silver only
+when no rule with action ``fail`` failed (publish).  Every rule's outcome goes to ``ops/quality_results``
 and each check's 0–100 scores per dimension to ``ops/quality_scorecard`` (both
 Delta, both served by Trino as ``lake.ops.*``), so the trend is one query.
 
