@@ -94,12 +94,14 @@ def run(dataset: str, date: str) -> Accounting:
                                                  f"layer = 'silver' AND _batch_id IN ({listed})")
         written_as_staged(dataset, "quarantined", acc.rows_quarantined, quarantined)
         if audit.blocked_by:
-            delta_io.overwrite(staged, settings.table_uri("staging", dataset))  # the refused batch, to inspect
+            refused_uri = settings.table_uri("staging", dataset)
+            delta_io.overwrite(staged, refused_uri)  # the refused batch, with each row's failures, to inspect
             quality.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings,
                            pending=acc.pending)
             failed = ", ".join(r.rule_id for r in audit.blocked_by)
             raise jobrun.LakeError(f"silver {dataset}: batch {acc.batch_id} not published: rules with action "
-                                   f"'fail' failed: {failed}; silver still holds the last good batch")
+                                   f"'fail' failed: {failed}; silver still holds the last good batch; the "
+                                   f"refused rows, with the rules each broke (_failures), are in {refused_uri}")
 
         # publish
         if spec.source.event_time:

@@ -164,8 +164,9 @@ def test_a_failed_fail_rule_keeps_the_batch_from_trino(qa):
              f"{AN},Nguyễn Văn An,01/05/1990,Nam,0912345678,0101234567,{commune()},1,active,150,02/11/2026"]
     land_files("qa_people", [csv_file(qa["tmp"], "people-2.csv", lines)], DAY2)
     run_steps(plan(load_catalog(), ["qa_people"], with_land=False)[:1], DAY2)  # bronze
-    with pytest.raises(LakeError, match=r"not published: rules with action 'fail' failed: range__score"):
+    with pytest.raises(LakeError, match=r"not published: rules with action 'fail' failed: range__score") as refused:
         run_steps([s for s in plan(load_catalog(), ["qa_people"], with_land=False) if s.job == "silver"], DAY2)
+    assert str(refused.value).endswith(f"are in {settings.table_uri('staging', 'qa_people')}")  # where to look
     after = trino.query("SELECT person_id FROM lake.silver.qa_people ORDER BY person_id", settings)[1]
     assert after == before  # neither the newcomer nor the bad score
     log = run_log(spark, settings, qa["since"].replace("Z", "")).where(
