@@ -312,7 +312,7 @@ def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:
 
 
 def rule_counts(metrics: dict, spec: SourceDataset) -> dict[str, int]:
-    """The observed rows per rule (``rule_<i>``) by rule id; rules no row broke are left out."""
+    """The counted rows per rule (``rule_<i>``) by rule id; rules no row broke are left out."""
     return {rid: int(metrics[f"rule_{i}"]) for i, rid in enumerate(rule_ids(spec)) if metrics.get(f"rule_{i}")}
 
 
