@@ -110,6 +110,10 @@ class SparkConfig(_Strict):
     master: str = "local[2]"
     driver_memory: str = "auto"  # auto: a quarter of the machine's memory, 2–16 GB (lakehouse.spark.driver_memory)
     shuffle_partitions: int = 4
+    # true: projections outside whole-stage code (Delta's log replay, scans of a held batch, shuffle
+    # keys) are interpreted instead of generated and compiled in every task; cheaper for batches of
+    # thousands of rows, dearer for millions (lakehouse.spark.spark_conf; bench/README.md)
+    interpreted_projections: bool = False
 
 
 class TrinoConfig(_Strict):

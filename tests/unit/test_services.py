@@ -152,6 +152,18 @@ def test_spark_and_trino_use_the_same_metastore(tmp_path, monkeypatch):
     assert conf["spark.sql.hive.metastore.jars.path"].split(",") == [f"file://{j}" for j in client_jars]
 
 
+def test_projections_are_interpreted_only_where_the_environment_says(tmp_path, monkeypatch):
+    from lakehouse.spark import spark_conf
+
+    monkeypatch.setattr(install, "spark_jars", lambda s=None: [])
+    monkeypatch.setattr(install, "metastore_classpath", lambda s=None, client=False: [])
+    settings = _local_settings(tmp_path, monkeypatch)
+    assert settings.env.spark.interpreted_projections  # the demo's batches: thousands of rows
+    assert spark_conf(settings)["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
+    settings.env.spark.interpreted_projections = False  # the default: Spark compiles them
+    assert "spark.sql.codegen.factoryMode" not in spark_conf(settings)
+
+
 def test_an_external_metastore_is_used_and_not_started(tmp_path, monkeypatch):
     from lakehouse.trino import catalog_properties
 
