@@ -57,6 +57,9 @@ ALT_DELIMITERS = [";", "\t", "|", ","]
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 _UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# UTF-8 of Vietnamese letters (ạ…ỹ, ă, Ă, đ, Đ, ơ, Ơ, ư, Ư): in Windows-1258 these bytes read as pairs and
+# triples such as "á»…" or "Ä‘", which Vietnamese text never holds, so a legacy file holding them has UTF-8 in it
+_UTF8_VIETNAMESE = re.compile(rb"\xe1[\xba\xbb][\x80-\xbf]|\xc4[\x82\x83\x90\x91]|\xc6[\xa0\xa1\xaf\xb0]")
 _VIETNAMESE = set("ăâđêôơưĂÂĐÊÔƠƯ\u0300\u0301\u0303\u0309\u0323")  # letters and tone marks of cp1258
 
 
@@ -238,6 +241,7 @@ def _scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal |
     decoder = codecs.getincrementaldecoder(codec)("strict")
     utf8 = codecs.getincrementaldecoder("utf-8")("strict") if codec != "utf-8" else None
     first_high = None  # offset of the first non-ASCII byte, while the file may still be UTF-8
+    first_utf8 = None  # offset of the first UTF-8 Vietnamese letter in a file declared in a legacy encoding
     offset = 0
     carry = b""  # the last bytes of the previous chunk, so a BOM split between chunks is found
     for chunk in blob.chunks():
@@ -265,6 +269,9 @@ def _scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal |
             return Refusal("bom_inside", f"{blob.name}: a byte-order mark (EF BB BF) at byte {at} (line "
                                          f"{_line_at(blob, at)}) marks the start of another file: were two files "
                                          f"joined? Send them as separate files.")
+        if utf8 is not None or first_utf8 is None and codec != "utf-8":
+            if first_utf8 is None and (m := _UTF8_VIETNAMESE.search(window)):
+                first_utf8 = base + m.start()
         carry = window[-2:]
         offset += len(chunk)
     try:
@@ -278,6 +285,12 @@ def _scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal |
         except UnicodeDecodeError:
             return None
         return _utf8_declared_1258(blob, encoding, first_high)
+    if first_utf8 is not None:  # some lines in the declared encoding, some in UTF-8
+        letter = blob.head(first_utf8 + 3)[first_utf8:].decode("utf-8", errors="ignore")[:1]
+        return Refusal("encoding", f"{blob.name} is declared {encoding}, but line {_line_at(blob, first_utf8)} "
+                                   f"holds UTF-8 (bytes {_hex(letter.encode())} at byte {first_utf8} are "
+                                   f"{letter!r} in UTF-8): were two exports joined, or a line pasted from "
+                                   f"another file? Export the whole file again as {encoding}.")
     return None
 
 
@@ -537,7 +550,13 @@ def _check_parquet(blob: Blob, spec: SourceDataset) -> Refusal | None:
         return Refusal("not_parquet", f"{blob.name}: its Parquet footer cannot be read ({_one_line(exc)}); the file "
                                       f"is damaged: send it again.")
     # Spark matches Parquet columns by their exact names, so they are compared untrimmed
-    return _check_names(blob, spec, list(schema.names), "its schema")
+    refusal = _check_names(blob, spec, list(schema.names), "its schema")
+    if refusal:
+        return refusal
+    if pq.read_metadata(pa.BufferReader(blob.tail(footer + 8))).num_rows == 0:
+        return Refusal("no_rows", f"{blob.name}: its schema is right but it holds no rows; was the export run on "
+                                  f"an empty selection?")
+    return None
 
 
 # ---- Excel ---------------------------------------------------------------------------------------

@@ -74,12 +74,13 @@ def jsonl_text(rows: list[list[str]] = ROWS) -> str:
 
 # ---- builders for binary formats ---------------------------------------------------------------
 
-def parquet(columns: dict[str, list]) -> bytes:
+def parquet(columns: dict[str, list], types: str | None = None) -> bytes:
+    """``columns`` as a Parquet file; ``types`` gives every column that type (an empty list has none of its own)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = io.BytesIO()
-    pq.write_table(pa.table(columns), out)
+    pq.write_table(pa.table({k: pa.array(v, types) for k, v in columns.items()}), out)
     return out.getvalue()
 
 
@@ -203,6 +204,10 @@ CORPUS = [
     Entry("csv_utf8_with_a_cp1258_line.csv", "csv",
           lambda: (GOOD_CSV * 3).encode() + encode_cp1258("HS-0009,Lưu Thị Ánh,1999-09-09,1\n"), "encoding",
           "a UTF-8 file with one line pasted from a Windows-1258 file: the reason must not advise Windows-1258"),
+    Entry("csv_cp1258_with_a_utf8_line.csv", "csv",
+          lambda: encode_cp1258(csv_text(sep=";") * 3) + "HS-0009;Nguyễn Thị Lưu;1999-09-09;1\n".encode(), "encoding",
+          "a Windows-1258 file with one line pasted from a UTF-8 file, every byte of which Windows-1258 decodes "
+          "(as mojibake) without an error", {**CP1258, "delimiter": ";"}),
     Entry("csv_truncated_inside_a_character.csv", "csv", lambda: GOOD_CSV.encode()[:-10] + "ệ".encode()[:2],
           "encoding", "an upload cut in the middle of a UTF-8 character"),
     Entry("csv_utf16.csv", "csv", lambda: GOOD_CSV.encode("utf-16"), "binary",
@@ -291,6 +296,8 @@ CORPUS = [
     Entry("parquet_missing_required.parquet", "parquet",
           lambda: parquet({k: v for k, v in GOOD_PARQUET_COLUMNS.items() if k != "ho_ten"}), "header_missing",
           "ho_ten (not nullable) missing from the schema"),
+    Entry("parquet_no_rows.parquet", "parquet", lambda: parquet({k: [] for k in HEADER}, types="string"),
+          "no_rows", "the right schema and no rows: an export of an empty selection"),
     Entry("parquet_wrong_type.parquet", "parquet",
           lambda: parquet({**GOOD_PARQUET_COLUMNS, "ngay_sinh": [19850312, 19900701, 19781130, 20010214],
                            "so_tien": ["một triệu", "250000.5", None, "75000"]}), None,
