@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lakehouse.errors import ServiceError
@@ -61,13 +62,26 @@ def connect(settings: Settings | None = None, schema: str | None = None, user: s
 def query(sql: str, settings: Settings | None = None, user: str | None = None,
           password: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one statement (as the service user unless ``user`` is given); returns column names and rows."""
+    from trino.exceptions import HttpError, TrinoConnectionError
+
+    settings = settings or get_settings()
     conn = connect(settings, user=user, password=password)
+    cur = None
     try:
         cur = conn.cursor()
         cur.execute(sql)
         rows = cur.fetchall()
         columns = [d[0] for d in cur.description] if cur.description else []
         return columns, [tuple(r) for r in rows]
+    except (TrinoConnectionError, HttpError) as exc:  # the server went away, or forgot the query
+        text = " ".join(str(exc).split())
+        cause = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)  # e.g. Connection refused, under urllib3's wrapping
+        detail = cause.group(1).strip() if cause else text[:200]
+        if cur is not None and cur.query_id:
+            raise ServiceError(f"Trino stopped answering during the query {cur.query_id} ({detail}); it did not "
+                               f"finish: run it again once `lake status` shows Trino up") from exc
+        raise ServiceError(f"cannot reach Trino at {settings.trino_url} ({detail}); is it up? "
+                           f"(`lake status`, `lake up trino`)") from exc
     finally:
         conn.close()
 

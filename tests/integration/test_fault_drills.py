@@ -5,7 +5,9 @@
   last commit, and running the date again gives exactly the batch's rows, none twice;
 * the S3 server is killed while a bronze job writes and restarted: the job fails (or its S3 client's
   retries carry it through), no half-written file is ever read, and the re-run ingests the file
-  exactly once.
+  exactly once;
+* Trino is killed and restarted while `lake sql` runs a query: the query fails with a sentence
+  that says so (no traceback), the next query answers, and publishing again registers nothing twice.
 
 Each drill restarts the server it killed (`lake up` does it), so the tests after these find the
 stack as they expect it.
@@ -60,6 +62,20 @@ def kill_and_restart(proc: subprocess.Popen, marker: str, victim: str, settings,
     while not reached.wait(0.05):
         assert proc.poll() is None or reader.is_alive(), "the job ended before the drill's point:\n" + "".join(lines[-40:])
     time.sleep(delay)
+    restart(victim, settings)
+    try:  # the job fails on its own once its client gives up on the dead session, or carries on; it may
+        proc.wait(timeout=45)  # also keep retrying for minutes, and then an operator stops it, as here
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=60)
+        lines.append("[drill] the job was still retrying 45 s after the restart: stopped\n")
+    reader.join(timeout=60)
+    print("".join(lines[-15:]))
+    return lines
+
+
+def restart(victim: str, settings) -> None:
+    """SIGKILL the ``victim`` service and start it again at once, as an operator or a supervisor would."""
     [service] = services.select([victim], settings)
     pid = service.pid()
     os.kill(pid, signal.SIGKILL)
@@ -77,15 +93,6 @@ def kill_and_restart(proc: subprocess.Popen, marker: str, victim: str, settings,
             if attempt == 29:
                 raise
             time.sleep(1)
-    try:  # the job fails on its own once its client gives up on the dead session, or carries on; it may
-        proc.wait(timeout=45)  # also keep retrying for minutes, and then an operator stops it, as here
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=60)
-        lines.append("[drill] the job was still retrying 45 s after the restart: stopped\n")
-    reader.join(timeout=60)
-    print("".join(lines[-15:]))
-    return lines
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +163,41 @@ def test_s3_killed_while_bronze_writes_then_the_rerun_ingests_the_file_once(dril
     logged = [r["status"] for r in run_log(spark, settings, "2026-01-01")
               .where(f"dataset = '{NAME}' AND layer = 'bronze' AND batch_id = '{NAME}@{day}'").collect()]
     assert "success" in logged
+
+
+LONG_QUERY = ("SELECT count(*) FROM UNNEST(sequence(1, 10000)) a(x) CROSS JOIN UNNEST(sequence(1, 10000)) b(y) "
+              "CROSS JOIN UNNEST(sequence(1, 10000)) c(z)")  # 10^12 rows: runs until the drill stops it
+
+
+def test_trino_restarted_during_a_query_then_the_next_query_answers_and_publish_registers_nothing_twice(drill):
+    from lakehouse import trino
+    import jobs.publish
+
+    settings, tmp = drill["settings"], drill["tmp"]
+    day = "2026-05-04"
+    if ("silver", NAME) not in trino.registered(settings):  # run alone: the drills above did not publish it
+        small = tmp / "readings-4.csv"
+        small.write_text(readings(day, range(0, 10)), encoding="utf-8")
+        ingest(NAME, [small], day)
+    before = trino.registered(settings)
+    rows = trino.query(f"SELECT count(*) FROM lake.silver.{NAME}", settings)[1]
+
+    proc = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "sql", LONG_QUERY], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = ("SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' "
+               "AND query LIKE '%sequence(1, 10000)) c(z)' AND query NOT LIKE '%system.runtime%'")
+    deadline = time.monotonic() + 60
+    while trino.query(running, settings)[1] != [(1,)]:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.5)
+    restart("trino", settings)
+    out, err = proc.communicate(timeout=120)
+    print(err)
+    assert proc.returncode != 0, out
+    assert "Traceback" not in err
+    assert "Trino stopped answering during the query" in err and "run it again" in err, err
+
+    assert trino.query(f"SELECT count(*) FROM lake.silver.{NAME}", settings)[1] == rows  # the next query answers
+    published = jobs.publish.run(NAME, day)
+    assert f"lake.silver.{NAME}" in published
+    assert trino.registered(settings) == before  # nothing registered again, nothing lost

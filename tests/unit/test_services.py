@@ -349,3 +349,18 @@ def test_the_s3_server_stops_without_its_ten_second_pre_stop_wait(tmp_path, monk
     # every port weed listens on, the S3 API's gRPC port (+10000) included
     assert sorted(s3.ports) == sorted(p + d for p in (cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port)
                                       for d in (0, 10000))
+
+
+def test_a_trino_nobody_runs_is_named_with_what_to_do(tmp_path, monkeypatch):
+    from lakehouse import trino
+
+    settings = _local_settings(tmp_path, monkeypatch)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.env.services.trino.port = port
+    settings.trino_cert.parent.mkdir(parents=True)
+    settings.trino_cert.write_text("not read: the connection is refused before TLS")
+    monkeypatch.setattr(Settings, "secrets", {"trino_password": "x"})
+    with pytest.raises(ServiceError, match=rf"cannot reach Trino at https://127.0.0.1:{port} \(Connection refused\).*lake up trino"):
+        trino.query("SELECT 1", settings)
