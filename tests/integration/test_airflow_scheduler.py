@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 import urllib.error
+from pathlib import Path
 
 import pytest
 
@@ -143,15 +146,43 @@ def scheduled(airflow):
 
 @pytest.fixture(scope="module")
 def triggered(scheduled, airflow):
-    """Trigger provinces for another date through the REST API; its bronze task fails its first try."""
+    """Trigger provinces for another date through the REST API; its bronze task fails its first try,
+    and the process of its silver job is killed with SIGKILL (as the kernel's out-of-memory killer would)."""
     api, fail_dir = airflow
     since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
     (fail_dir / f"{dag_id('provinces')}.bronze__provinces").touch()
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=kill_once, args=(f"jobs.silver --dataset provinces --date {TRIGGERED}",
+                                                      killed, stop), daemon=True)
+    killer.start()
     run = api.post(f"/api/v2/dags/{dag_id('provinces')}/dagRuns",
                    {"logical_date": f"{TRIGGERED}T02:00:00Z", "dag_run_id": f"test__{TRIGGERED}"})
-    wait("the triggered run", lambda: _run_state(api, dag_id("provinces"), run["dag_run_id"]) == "success")
+    try:
+        wait("the triggered run", lambda: _run_state(api, dag_id("provinces"), run["dag_run_id"]) == "success")
+    finally:
+        stop.set()
     settled(api, [dag_id(g) for g in GOLDS])
-    return api, run["dag_run_id"], since
+    return api, run["dag_run_id"], since, killed
+
+
+def kill_once(command: str, killed: list[int], stop: threading.Event, after: float = 2.0) -> None:
+    """SIGKILL the first process whose command line holds ``command``, ``after`` seconds into its run."""
+    while not stop.is_set():
+        for proc in Path("/proc").iterdir():
+            try:
+                line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if proc.name.isdigit() and command in line:
+                time.sleep(after)  # into its work: pyspark imported, its session opening or its batch read
+                try:
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    killed.append(int(proc.name))
+                except ProcessLookupError:
+                    continue  # it ended first: wait for the next try
+                return
+        time.sleep(0.1)
 
 
 def _run_state(api: Api, dag: str, run_id: str) -> str:
@@ -173,7 +204,7 @@ def test_sources_run_on_their_cron_and_gold_follows_by_assets(scheduled):
 
 
 def test_a_triggered_run_whose_task_fails_once_succeeds_on_retry_and_logs_both_tries(triggered):
-    api, run_id, since = triggered
+    api, run_id, since, _ = triggered
     ti = api.task(dag_id("provinces"), run_id, "bronze__provinces")
     assert ti["state"] == "success" and ti["try_number"] == 2
     rows = trino.query(f"SELECT status, error FROM lake.ops.run_log WHERE dataset = 'provinces' "
@@ -185,6 +216,20 @@ def test_a_triggered_run_whose_task_fails_once_succeeds_on_retry_and_logs_both_t
     assert trino.query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
 
 
+def test_a_job_killed_with_sigkill_is_retried_and_both_tries_are_logged(triggered):
+    api, run_id, since, killed = triggered
+    assert killed, "the silver job's process was never seen, so it was not killed"
+    ti = api.task(dag_id("provinces"), run_id, "silver__provinces")
+    assert ti["state"] == "success" and ti["try_number"] == 2
+    rows = trino.query(f"SELECT status, error, rows_written FROM lake.ops.run_log WHERE dataset = 'provinces' "
+                       f"AND layer = 'silver' AND batch_id = 'provinces@{TRIGGERED}' "
+                       f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
+    print(rows)
+    assert [status for status, _, _ in rows] == ["failed", "success"], rows
+    assert "lake__provinces.silver__provinces try 1 failed" in rows[0][1] and "exit code -9" in rows[0][1]
+    assert trino.query("SELECT count(*) FROM lake.silver.provinces")[1] == [(34,)]  # nothing lost, nothing twice
+
+
 def create_backfill(api: Api, dag: str) -> dict:
     body = {"dag_id": dag, "from_date": f"{BACKFILL[0]}T00:00:00Z", "to_date": f"{BACKFILL[1]}T23:00:00Z",
             "max_active_runs": 1, "reprocess_behavior": "completed"}
@@ -192,7 +237,7 @@ def create_backfill(api: Api, dag: str) -> dict:
 
 
 def test_a_backfill_of_two_dates_run_twice_gives_the_same_rows(triggered):
-    api, _, _ = triggered
+    api = triggered[0]
     # the gold DAGs would follow each of the four backfilled runs; that gold follows a source is the
     # first test's, so they are paused here and the backfill's cost is the source DAG's own
     for gold in GOLDS:
@@ -220,7 +265,7 @@ def test_a_backfill_of_two_dates_run_twice_gives_the_same_rows(triggered):
 def test_the_maintenance_and_quality_dags_run_through_the_scheduler(triggered, stack):
     """Unpaused, each runs once for its latest schedule (catchup off): OPTIMIZE + VACUUM of every dataset's
     tables, each under its dataset's pool, and the quality site."""
-    api, _, _ = triggered
+    api = triggered[0]
     since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
     started = time.time()
     for dag in (MAINTENANCE_DAG, QUALITY_DAG):
