@@ -269,9 +269,8 @@ def _scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal |
             return Refusal("bom_inside", f"{blob.name}: a byte-order mark (EF BB BF) at byte {at} (line "
                                          f"{_line_at(blob, at)}) marks the start of another file: were two files "
                                          f"joined? Send them as separate files.")
-        if utf8 is not None or first_utf8 is None and codec != "utf-8":
-            if first_utf8 is None and (m := _UTF8_VIETNAMESE.search(window)):
-                first_utf8 = base + m.start()
+        if codec != "utf-8" and first_utf8 is None and (m := _UTF8_VIETNAMESE.search(window)):
+            first_utf8 = base + m.start()
         carry = window[-2:]
         offset += len(chunk)
     try:

@@ -39,9 +39,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     else:
         jar_conf = {"spark.jars": ",".join(jars)}
     if env.spark.interpreted_projections:
-        # Spark generates and compiles such a projection in every task, and most of that is a
-        # regular expression over the generated source: a fifth of the server's CPU in a profiled
-        # demo day. Interpreting costs more per row, so this suits environments of small batches.
+        # Spark generates such a projection's source again in every task (the compiled class is
+        # cached), and most of that is a regular expression over the source: a fifth of the server's
+        # CPU in a profiled demo day. Interpreting costs more per row: for environments of small batches.
         jar_conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
     return {
         **jar_conf,
