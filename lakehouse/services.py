@@ -385,8 +385,24 @@ def _trino_service(settings: Settings) -> Service:
             cafile=str(cert)))
         return bool(info) and info.get("starting") is False
 
+    def set_up() -> None:
+        # /v1/info says "started" before the node has announced itself: a query then fails with
+        # NO_NODES_AVAILABLE (seen right after a restart, test_fault_drills). Up means a query runs.
+        from lakehouse import trino
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                trino.query("SELECT count(*) FROM (VALUES 1, 2) AS t(x)", settings)
+                return
+            except Exception as exc:  # the trino client raises several types
+                if "NO_NODES_AVAILABLE" not in str(exc) or time.monotonic() > deadline:
+                    raise ServiceError(f"trino: answers but cannot run a query: {exc}") from exc
+                time.sleep(0.5)
+
     return Service("trino", [cfg.port], command, healthy, url=f"https://{settings.host}:{cfg.port}",
-                   env=env, prepare=prepare, start_timeout=240, marker="trino", group="trino", settings=settings)
+                   env=env, prepare=prepare, set_up=set_up, start_timeout=240, marker="trino", group="trino",
+                   settings=settings)
 
 
 # ---- PostgreSQL (the ministry's dossier system, a source database) ------------------------
