@@ -252,6 +252,12 @@ def _scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal |
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
+            # a UTF-8 letter whose bytes the legacy encoding lacks (Đ is C4 90; 0x90 is undefined in it), in
+            # a file that is not UTF-8 throughout (that one _wrong_encoding tells to declare utf-8)
+            near = max(0, exc.start - 2)
+            if (codec != "utf-8" and (m := _UTF8_VIETNAMESE.search(exc.object[near:exc.end + 2]))
+                    and not _decodes(blob, "utf-8")):
+                return _utf8_in_legacy(blob, encoding, offset - pending + near + m.start())
             return _wrong_encoding(blob, encoding, offset - pending + exc.start, exc.object[exc.start:exc.end],
                                    can_declare=can_declare)
         if utf8 is not None:
@@ -285,12 +291,17 @@ def _scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal |
             return None
         return _utf8_declared_1258(blob, encoding, first_high)
     if first_utf8 is not None:  # some lines in the declared encoding, some in UTF-8
-        letter = blob.head(first_utf8 + 3)[first_utf8:].decode("utf-8", errors="ignore")[:1]
-        return Refusal("encoding", f"{blob.name} is declared {encoding}, but line {_line_at(blob, first_utf8)} "
-                                   f"holds UTF-8 (bytes {_hex(letter.encode())} at byte {first_utf8} are "
-                                   f"{letter!r} in UTF-8): were two exports joined, or a line pasted from "
-                                   f"another file? Export the whole file again as {encoding}.")
+        return _utf8_in_legacy(blob, encoding, first_utf8)
     return None
+
+
+def _utf8_in_legacy(blob: Blob, encoding: str, at: int) -> Refusal:
+    """A file in a legacy encoding with UTF-8 text in it, from byte ``at`` (a UTF-8 Vietnamese letter)."""
+    letter = blob.head(at + 3)[at:].decode("utf-8", errors="ignore")[:1]
+    return Refusal("encoding", f"{blob.name} is declared {encoding}, but line {_line_at(blob, at)} holds UTF-8 "
+                               f"(bytes {_hex(letter.encode())} at byte {at} are {letter!r} in UTF-8): were two "
+                               f"exports joined, or a line pasted from another file? Export the whole file again "
+                               f"as {encoding}.")
 
 
 def _utf8_declared_1258(blob: Blob, encoding: str, at: int) -> Refusal:

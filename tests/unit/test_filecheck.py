@@ -486,3 +486,13 @@ def test_the_corpus_holds_exactly_the_manifest_files_and_stays_small():
     assert {"empty", "encoding", "binary", "bom_inside", "header_none", "header_missing", "header_duplicate",
             "header_empty_name", "header_too_long", "no_rows", "jsonl_no_valid_line", "not_parquet", "not_xlsx",
             "zip_bomb", "executable"} <= codes
+
+
+def test_a_utf8_line_in_a_windows_1258_file_is_named_even_where_a_byte_is_undefined_there():
+    """Đ is C4 90 in UTF-8, and 0x90 is undefined in Windows-1258: the strict decoder stops there, and the
+    reason must still say that the line is UTF-8, not that no encoding reads the file."""
+    head = "ma_ho_so;ho_ten;ngay_sinh;so_tien\n"
+    body = encode_cp1258(head + "HS-0001;Trần Văn Tý;1985-03-12;1\n") + "HS-0002;Đỗ Đại;1990-01-01;2\n".encode()
+    refusal = check(body, encoding="windows-1258", delimiter=";")
+    assert refusal.code == "encoding"
+    assert "line 3 holds UTF-8" in refusal.reason and "'Đ'" in refusal.reason, refusal.reason
