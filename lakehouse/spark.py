@@ -38,13 +38,13 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         jar_conf = {"spark.driver.extraClassPath": ":".join(jars)}
     else:
         jar_conf = {"spark.jars": ",".join(jars)}
-    if env.spark.interpreted_projections:
-        # Spark generates such a projection's source again in every task (the compiled class is
-        # cached), and most of that is a regular expression over the source: a fifth of the server's
-        # CPU in a profiled demo day. Interpreting costs more per row: for environments of small batches.
-        jar_conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
+    # Spark generates such a projection's source again in every task (the compiled class is cached),
+    # and most of that is a regular expression over the source: a fifth of the server's CPU in a
+    # profiled demo day. Interpreting costs more per row: for environments of small batches.
+    codegen = {"spark.sql.codegen.factoryMode": "NO_CODEGEN"} if env.spark.interpreted_projections else {}
     return {
         **jar_conf,
+        **codegen,
         "spark.master": env.spark.master,
         "spark.driver.memory": driver_memory(env.spark.driver_memory),
         "spark.driver.bindAddress": settings.host,
