@@ -8,10 +8,16 @@ ports and state folder); what the fixture started, it stops.
 import pytest
 
 
+# Modules that kill and restart a server of the shared stack run after every other test: a restarted
+# JVM (Spark Connect, Trino) compiles its hot code again, which made the tests after a drill slower.
+RESTARTS_SERVERS = ("test_fault_drills.py",)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.path.name in RESTARTS_SERVERS)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
