@@ -23,6 +23,10 @@ class ServiceError(LakeError):
     """A service could not start, or is not running when it is needed."""
 
 
+class StorageError(LakeError):
+    """The object store refused a write: the message names the object and, where it can tell, the cause."""
+
+
 def _field_path(loc: tuple) -> str:
     out = ""
     for part in loc:

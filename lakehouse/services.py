@@ -223,7 +223,7 @@ S3_STOP_TIMEOUT = 5.0
 
 def _s3_service(settings: Settings) -> Service:
     cfg = settings.env.services.s3
-    data_dir = settings.state_dir / "s3"
+    data_dir = settings.s3_data_dir
     s3_config = data_dir / "s3-identities.json"
 
     def prepare() -> None:
@@ -244,6 +244,9 @@ def _s3_service(settings: Settings) -> Service:
                 "-s3", f"-s3.port={cfg.port}", f"-s3.config={s3_config}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0",  # REST catalogs we do not use
                 "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+                # one master: after a restart it waits this long before electing itself leader, and until
+                # then nothing can be written (the default, 10 s, was most of a restart's wait)
+                "-master.electionTimeout=1s",
                 # one volume server, so no client to redirect before it stops: skip its 10 s pre-stop wait
                 "-volume.preStopSeconds=0"]
 

@@ -229,6 +229,11 @@ class Settings:
         return self.env.services.host
 
     @property
+    def s3_data_dir(self) -> Path:
+        """Where the stack's own S3 server (SeaweedFS) keeps its objects."""
+        return self.state_dir / "s3"
+
+    @property
     def s3_endpoint(self) -> str:
         if self.env.storage.endpoint:
             return self.env.storage.endpoint

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import shutil
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from lakehouse.errors import StorageError
 from lakehouse.settings import Settings, get_settings
 
 
-def client(settings: Settings | None = None) -> Minio:
+def client(settings: Settings | None = None, retries: bool = True) -> Minio:
+    """An S3 client. With ``retries`` (the SDK's default) a 5xx answer or a refused connection is tried
+    again five times with a growing pause (about 6 s); without, the caller's own loop decides."""
     settings = settings or get_settings()
     url = urlparse(settings.s3_endpoint)
+    http = None if retries else urllib3.PoolManager(  # certificates checked as the SDK's own client does
+        timeout=urllib3.Timeout(connect=5, read=30), retries=urllib3.Retry(total=0, raise_on_status=False),
+        cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where())
     return Minio(url.netloc, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
-                 secure=url.scheme == "https", region=settings.env.storage.region)
+                 secure=url.scheme == "https", region=settings.env.storage.region, http_client=http)
 
 
 def ensure_bucket(settings: Settings | None = None) -> None:
@@ -34,7 +45,7 @@ def ensure_usable(settings: Settings | None = None, timeout: float = 60.0) -> No
     import time
 
     settings = settings or get_settings()
-    s3 = client(settings)
+    s3 = client(settings, retries=False)  # tried every half second here: the SDK's pauses only add to the wait
     key, deadline = "_lake/ready", time.monotonic() + timeout
     while True:
         try:
@@ -54,11 +65,39 @@ def ensure_usable(settings: Settings | None = None, timeout: float = 60.0) -> No
             time.sleep(0.5)
 
 
+LOW_DISK_BYTES = 64 * 2**20  # less free space than this on the S3 server's disk is named as the cause
+
+
+@contextmanager
+def _storing(key: str, settings: Settings):
+    """Turn a refused write into a sentence: which object, what S3 said, and, for the stack's own S3
+    server, whether its disk is full and how to recover. S3 writes an object whole or not at all."""
+    try:
+        yield
+    except (S3Error, urllib3.exceptions.HTTPError) as exc:
+        said = f"{exc.code}: {exc.message}" if isinstance(exc, S3Error) else str(getattr(exc, "reason", "") or exc)
+        message = (f"S3 at {settings.s3_endpoint} did not store s3://{settings.bucket}/{key}: {said}; "
+                   "nothing of it was stored.")
+        data_dir = settings.s3_data_dir
+        if not settings.env.storage.endpoint and data_dir.is_dir():  # the stack's own S3 server
+            free = shutil.disk_usage(data_dir).free
+            if free < LOW_DISK_BYTES:
+                message += (f" The S3 server's disk is full: {free:,} bytes free in {data_dir}. Free space "
+                            "there, restart the server (`lake down s3 && lake up s3`: after a full disk it "
+                            "refuses writes until it is restarted), then run the same command again.")
+            else:
+                message += f" The S3 server's log: {settings.state_dir / 'logs' / 's3.log'}."
+        else:
+            message += " A full disk on the S3 server is the usual cause of an internal error on a write."
+        raise StorageError(message) from exc
+
+
 def put_bytes(key: str, data: bytes, settings: Settings | None = None,
               content_type: str = "application/octet-stream") -> str:
     """Write one object; returns its sha256 so callers can tell identical re-landings apart."""
     settings = settings or get_settings()
-    client(settings).put_object(settings.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+    with _storing(key, settings):
+        client(settings).put_object(settings.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -81,7 +120,8 @@ def list_keys(prefix: str, settings: Settings | None = None) -> list[str]:
 def put_file(key: str, path, settings: Settings | None = None) -> None:
     """Upload a local file (streamed, so a large file is never held in memory)."""
     settings = settings or get_settings()
-    client(settings).fput_object(settings.bucket, key, str(path))
+    with _storing(key, settings):
+        client(settings).fput_object(settings.bucket, key, str(path))
 
 
 def list_objects(prefix: str, settings: Settings | None = None) -> dict[str, str]:

@@ -6,6 +6,9 @@
 * the S3 server is killed while a bronze job writes and restarted: the job fails (or its S3 client's
   retries carry it through), no half-written file is ever read, and the re-run ingests the file
   exactly once;
+* the S3 server's disk is full when `lake ingest` lands a file (the server's data on a small tmpfs):
+  the command fails with a sentence that names the full disk and the recovery, nothing of the file is
+  landed or ingested, and after space is freed and the server restarted the same command ingests it once;
 * Trino is killed and restarted while `lake sql` runs a query: the query fails with a sentence
   that says so (no traceback), the next query answers, and publishing again registers nothing twice.
 
@@ -15,12 +18,15 @@ stack as they expect it.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -163,6 +169,97 @@ def test_s3_killed_while_bronze_writes_then_the_rerun_ingests_the_file_once(dril
     logged = [r["status"] for r in run_log(spark, settings, "2026-01-01")
               .where(f"dataset = '{NAME}' AND layer = 'bronze' AND batch_id = '{NAME}@{day}'").collect()]
     assert "success" in logged
+
+
+@contextmanager
+def s3_on_a_small_disk(settings, headroom: int = 48 * 2**20):
+    """Move the S3 server's data onto a tmpfs with ``headroom`` bytes to spare; afterwards back to its disk."""
+    data = settings.s3_data_dir
+    aside, back = data.with_name("s3.before-drill"), data.with_name("s3.after-drill")
+    services.down(["s3"], settings)
+    data.rename(aside)
+    data.mkdir()
+    mounted = served = False
+    try:
+        used = int(subprocess.check_output(["du", "-sb", str(aside)]).split()[0])
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + headroom}", "lake-drill-s3", str(data)],
+                       check=True)
+        mounted = True
+        subprocess.run(["cp", "-a", f"{aside}/.", str(data)], check=True)
+        services.up(["s3"], settings)
+        served = True
+        yield data
+    finally:
+        services.down(["s3"], settings)
+        if served:  # what the drill wrote goes back to the disk with the rest
+            subprocess.run(["cp", "-a", f"{data}/.", str(back)], check=True)
+        if mounted:
+            subprocess.run(["umount", str(data)], check=True)
+        data.rmdir()
+        if served:
+            back.rename(data)
+            shutil.rmtree(aside)
+        else:
+            aside.rename(data)
+        services.up(["s3"], settings)
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros into ``folder`` until its file system has no space left."""
+    filler = folder / "drill-filler.bin"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(bytes(2**20))
+                out.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def lake_ingest(path: Path, date: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LAKE_DATASETS_DIR": str(DATASETS)}
+    return subprocess.run([sys.executable, "-m", "lakehouse.cli", "ingest", NAME, str(path), "--date", date],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_s3_disk_full_while_a_file_lands_then_after_a_restart_the_same_command_ingests_it_once(drill):
+    if os.geteuid() != 0:
+        pytest.skip("this drill mounts a tmpfs, which needs root")
+    from lakehouse import storage
+
+    settings, tmp = drill["settings"], drill["tmp"]
+    day = "2026-05-05"
+    source = tmp / "readings-5.csv"
+    source.write_text(readings(day, range(0, 2000)), encoding="utf-8")
+    key = settings.landing_key(NAME, day, source.name)
+    spark = get_spark("drill")
+    silver_before = table(spark, "silver", NAME, settings).count() if delta_io.exists(
+        spark, settings.table_uri("silver", NAME)) else 0
+    stop_sessions()  # S3 restarts under the server's open files: a new session afterwards
+
+    with s3_on_a_small_disk(settings) as disk:
+        filler = fill(disk)
+        refused = lake_ingest(source, day)
+        print(refused.stderr)
+        assert refused.returncode != 0, refused.stdout
+        assert "Traceback" not in refused.stderr
+        assert f"did not store s3://{settings.bucket}/{key}" in refused.stderr
+        assert "The S3 server's disk is full" in refused.stderr and "lake down s3 && lake up s3" in refused.stderr
+        filler.unlink()
+        assert not storage.exists(key, settings)  # nothing of the file was landed
+        services.down(["s3"], settings)  # the recovery the message names
+        services.up(["s3"], settings)
+        again = lake_ingest(source, day)
+        assert again.returncode == 0, again.stderr[-3000:]
+
+    spark = get_spark("drill")
+    batch = table(spark, "bronze", NAME, settings).where(f"_batch_id = '{NAME}@{day}'")
+    assert batch.count() == 2000 and batch.select("meter_id").distinct().count() == 2000  # once, whole
+    assert table(spark, "silver", NAME, settings).count() == silver_before + 2000
+    statuses = [r["status"] for r in run_log(spark, settings, "2026-01-01")
+                .where(f"dataset = '{NAME}' AND batch_id = '{NAME}@{day}'").collect()]
+    assert statuses and set(statuses) == {"success"}, statuses  # the refused landing ran no job
 
 
 LONG_QUERY = ("SELECT count(*) FROM UNNEST(sequence(1, 10000)) a(x) CROSS JOIN UNNEST(sequence(1, 10000)) b(y) "

@@ -364,3 +364,22 @@ def test_a_trino_nobody_runs_is_named_with_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(Settings, "secrets", {"trino_password": "x"})
     with pytest.raises(ServiceError, match=rf"cannot reach Trino at https://127.0.0.1:{port} \(Connection refused\).*lake up trino"):
         trino.query("SELECT 1", settings)
+
+
+def test_a_refused_s3_write_names_the_object_and_the_server_log(tmp_path, monkeypatch):
+    from minio.error import S3Error
+
+    from lakehouse import storage
+    from lakehouse.errors import StorageError
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    settings.s3_data_dir.mkdir()  # the stack's own S3 server, on a disk with room: its log is where to look
+    with pytest.raises(StorageError) as err:
+        with storage._storing("landing/citizens/2026-11-20/a.csv", settings):
+            raise S3Error(None, "InternalError", "We encountered an internal error, please try again.",
+                          "/lake/landing/citizens/2026-11-20/a.csv", "r1", None)
+    message = str(err.value)
+    assert f"did not store s3://{settings.bucket}/landing/citizens/2026-11-20/a.csv: InternalError" in message
+    assert "nothing of it was stored" in message and str(tmp_path / "logs" / "s3.log") in message
+    assert "disk is full" not in message  # the drill in test_fault_drills fills a real disk
