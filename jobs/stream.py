@@ -9,6 +9,13 @@ batch bronze: parsed lines to bronze, unparseable ones to quarantine, both
 written with Delta's idempotent-write options so a retried micro-batch is not
 written twice.  Late and duplicate readings are kept here; silver collapses
 duplicates on the key and counts late arrivals.
+
+Before the stream starts, every landed file none of whose lines is in bronze or
+quarantine yet goes through the same file checks as batch bronze
+(``lakehouse.filecheck``): a refused file is recorded in ``ops/refused_files``,
+moved to ``landing/<dataset>/_refused/`` (the stream reads no folder whose name
+starts with ``_``, and has not read the file, so landing a fixed copy under the
+same name ingests it), and the run fails once the other files are in.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ def run(dataset: str, date: str) -> Accounting:
         landing = f"s3a://{settings.bucket}/landing/{dataset}/"
         before = {uri: _rows(spark, uri) for uri in (bronze_uri, quarantine_uri)}
         pattern = spec.source.pattern if spec.source.pattern != "*" else "*.json*"
+        refused = refuse_new_files(spark, spec, pattern, (bronze_uri, quarantine_uri), acc, settings)
         query = (spark.readStream.format("text")
                  .option("recursiveFileLookup", "true").option("pathGlobFilter", pattern)
                  .option("maxFilesPerTrigger", 200)
@@ -87,7 +95,63 @@ def run(dataset: str, date: str) -> Accounting:
         acc.rows_written = after[bronze_uri] - before[bronze_uri]
         acc.rows_quarantined = after[quarantine_uri] - before[quarantine_uri]
         acc.check()
+        if refused:
+            raise jobrun.LakeError(
+                f"bronze {dataset}: {len(refused)} file(s) refused, moved to s3://{settings.bucket}/"
+                f"{REFUSED_PREFIX.format(dataset=dataset)}: "
+                + "; ".join(f"[{code}] {reason.rstrip('.')}" for _, code, reason in refused)
+                + ". Land a fixed copy (the same name will do) and run again; `lake sql \"SELECT * FROM "
+                  "lake.ops.refused_files\"` lists every refusal")
     return acc
+
+
+REFUSED_PREFIX = "landing/{dataset}/_refused/"  # the stream reads no folder whose name starts with "_"
+
+
+def refuse_new_files(spark, spec: SourceDataset, pattern: str, tables: tuple[str, ...], acc: Accounting,
+                     settings) -> list[tuple[str, str, str]]:
+    """Check every landed file the stream has not ingested yet; refuse the wrong ones before it starts.
+
+    Not ingested yet: none of its lines is in bronze or quarantine (a file whose every line is
+    malformed is refused by the checks, so an accepted file always leaves a row). A refused file is
+    recorded, then moved under ``_refused/``. The refusals: (where it is now, code, reason).
+    """
+    import fnmatch
+
+    from jobs.bronze import record_refusals
+    from lakehouse import filecheck, storage
+
+    prefix = f"landing/{spec.name}/"
+    landed = [key for key in storage.list_objects(prefix, settings)
+              if not any(part.startswith(("_", ".")) for part in key[len(prefix):].split("/"))
+              and fnmatch.fnmatch(key.rsplit("/", 1)[-1], pattern)]
+    if not landed:
+        return []
+    seen: set[str] = set()
+    for uri in tables:
+        if delta_io.exists(spark, uri):
+            seen |= {r[0] for r in delta_io.read(spark, uri).where(F.col("_source_file").startswith(
+                f"s3a://{settings.bucket}/{prefix}")).select("_source_file").distinct().collect()}
+    refused = {}
+    for key in landed:
+        if f"s3a://{settings.bucket}/{key}" in seen:
+            continue
+        blob = storage.S3Blob(key, settings)
+        refusal = filecheck.check_file(blob, spec)
+        if refusal is not None:
+            refused[key] = (blob, refusal.code, refusal.reason)
+    if not refused:
+        return []
+    moved = {}
+    for key, (_, code, reason) in sorted(refused.items()):
+        target = REFUSED_PREFIX.format(dataset=spec.name) + key[len(prefix):]
+        storage.move(key, target, settings)
+        print(f"[bronze] {spec.name}: REFUSED s3://{settings.bucket}/{key} ({code}): {reason.rstrip('.')}; "
+              f"moved to s3://{settings.bucket}/{target}", flush=True)
+        moved[target] = (storage.S3Blob(target, settings), code, reason)
+    acc.extra["files_refused"] = len(moved)
+    record_refusals(spark, moved, acc, settings)
+    return [(f"s3://{settings.bucket}/{key}", code, reason) for key, (_, code, reason) in sorted(moved.items())]
 
 
 def input_rows(progress: dict) -> int:

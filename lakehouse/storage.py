@@ -191,6 +191,17 @@ class S3Blob:
         return digest.hexdigest()
 
 
+def move(key: str, target: str, settings: Settings | None = None) -> None:
+    """Move one object within the bucket (a copy, then the original removed)."""
+    from minio.commonconfig import CopySource
+
+    settings = settings or get_settings()
+    s3 = client(settings)
+    with _storing(target, settings):
+        s3.copy_object(settings.bucket, target, CopySource(settings.bucket, key))
+    s3.remove_object(settings.bucket, key)
+
+
 def delete_prefix(prefix: str, settings: Settings | None = None) -> int:
     """Remove every object under ``prefix``; returns how many."""
     from minio.deleteobjects import DeleteObject

@@ -7,6 +7,7 @@ steward replaces the file, running the date again ingests it.
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -52,12 +53,15 @@ def refused(spark, settings, date: str) -> list:
                    f"AND refused_at >= CAST('{SINCE}' AS TIMESTAMP)").collect())
 
 
+STREAM = "ref_gauges"
+
+
 @pytest.fixture(scope="module")
 def ref(stack, tmp_path_factory):
     with use_datasets(DATASETS):
-        reset([NAME], stack)
+        reset([NAME, STREAM], stack)
         yield {"settings": stack, "tmp": tmp_path_factory.mktemp("refused")}
-        reset([NAME], stack)
+        reset([NAME, STREAM], stack)
 
 
 def test_a_legacy_encoded_export_is_refused_and_silver_keeps_its_names(ref):
@@ -148,3 +152,44 @@ def test_two_lake_ingest_runs_of_one_dataset_at_once_lose_no_commit(ref):
     logged = {(r["layer"], r["batch_id"], r["status"]) for r in run_log(spark, settings, "2026-01-01")
               .where(f"dataset = '{NAME}' AND batch_id IN ('{NAME}@2026-03-10', '{NAME}@2026-03-11')").collect()}
     assert logged == {(layer, f"{NAME}@{d}", "success") for layer in ("bronze", "silver") for d in batches}
+
+
+def gauge_lines(readings: list[tuple[str, str, str, float]]) -> str:
+    return "".join(json.dumps({"gauge_id": g, "read_at": t, "station": st, "level_cm": v}, ensure_ascii=False) + "\n"
+                   for g, t, st, v in readings)
+
+
+def test_a_stream_source_checks_each_new_file_before_the_stream_reads_it(ref):
+    """Stream sources are read by Structured Streaming, which would decode a legacy file with
+    replacement characters: their new files go through the same checks first."""
+    from lakehouse.demo_data import encode_cp1258
+
+    settings, tmp = ref["settings"], ref["tmp"]
+    spark = get_spark("test refused files")
+    day = "2026-03-12"
+    good = tmp / "gauge-0800.jsonl"
+    good.write_text(gauge_lines([("G1", "2026-03-12T08:00:00Z", "Cầu Long Biên", 512.0),
+                                 ("G2", "2026-03-12T08:00:00Z", "Bến Thủy", 230.5)]), encoding="utf-8")
+    legacy = tmp / "gauge-0815.jsonl"  # a gateway's firmware writing Windows-1258
+    legacy.write_bytes(encode_cp1258(gauge_lines([("G1", "2026-03-12T08:15:00Z", "Cầu Long Biên", 515.0)])))
+    with pytest.raises(LakeError) as refusal:
+        ingest(STREAM, [good, legacy], day)
+    message = str(refusal.value)
+    assert "[encoding]" in message and "gauge-0815.jsonl" in message and "_refused/" in message
+    rows = {r["gauge_id"]: r["station"] for r in table(spark, "bronze", STREAM, settings).collect()}
+    assert rows == {"G1": "Cầu Long Biên", "G2": "Bến Thủy"}  # the good file in, nothing of the legacy one
+    from lakehouse import delta_io
+    [row] = (delta_io.read(spark, settings.table_uri("ops", "refused_files"))
+             .where(f"dataset = '{STREAM}' AND refused_at >= CAST('{SINCE}' AS TIMESTAMP)").collect())
+    moved = f"landing/{STREAM}/_refused/{day}/gauge-0815.jsonl"
+    assert (row["code"], row["source_file"]) == ("encoding", f"s3://{settings.bucket}/{moved}")
+    assert row["sha256"] == hashlib.sha256(legacy.read_bytes()).hexdigest()
+    assert storage.exists(moved, settings) and not storage.exists(settings.landing_key(STREAM, day, legacy.name),
+                                                                  settings)
+
+    # the fixed file, landed under the same name, is read by the stream: it never read the refused one
+    legacy.write_text(gauge_lines([("G1", "2026-03-12T08:15:00Z", "Cầu Long Biên", 515.0)]), encoding="utf-8")
+    ingest(STREAM, [legacy], day)
+    silver = {(r["gauge_id"], r["read_at"].isoformat()): r["station"]
+              for r in table(spark, "silver", STREAM, settings).collect()}
+    assert len(silver) == 3 and set(silver.values()) == {"Cầu Long Biên", "Bến Thủy"}
