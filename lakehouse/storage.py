@@ -76,10 +76,18 @@ def _storing(key: str, settings: Settings):
         yield
     except (S3Error, urllib3.exceptions.HTTPError) as exc:
         said = f"{exc.code}: {exc.message}" if isinstance(exc, S3Error) else str(getattr(exc, "reason", "") or exc)
+        unreachable = isinstance(exc, urllib3.exceptions.NewConnectionError) or isinstance(
+            getattr(exc, "reason", None), urllib3.exceptions.NewConnectionError)
+        if unreachable:
+            said = "nothing answers there (connection refused)"
         message = (f"S3 at {settings.s3_endpoint} did not store s3://{settings.bucket}/{key}: {said}; "
                    "nothing of it was stored.")
         data_dir = settings.s3_data_dir
-        if not settings.env.storage.endpoint and data_dir.is_dir():  # the stack's own S3 server
+        own = not settings.env.storage.endpoint  # the stack's own S3 server
+        if unreachable:
+            message += (" Start it with `lake up s3` (`lake status` shows what runs)." if own
+                        else " Is it running, and is storage.endpoint in the environment file right?")
+        elif own and data_dir.is_dir():
             free = shutil.disk_usage(data_dir).free
             if free < LOW_DISK_BYTES:
                 message += (f" The S3 server's disk is full: {free:,} bytes free in {data_dir}. Free space "

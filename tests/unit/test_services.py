@@ -383,3 +383,19 @@ def test_a_refused_s3_write_names_the_object_and_the_server_log(tmp_path, monkey
     assert f"did not store s3://{settings.bucket}/landing/citizens/2026-11-20/a.csv: InternalError" in message
     assert "nothing of it was stored" in message and str(tmp_path / "logs" / "s3.log") in message
     assert "disk is full" not in message  # the drill in test_fault_drills fills a real disk
+
+
+def test_an_s3_write_to_a_stopped_server_says_to_start_it(tmp_path, monkeypatch):
+    import urllib3
+
+    from lakehouse import storage
+    from lakehouse.errors import StorageError
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
+    with pytest.raises(StorageError) as err:
+        with storage._storing("landing/x/2026-11-20/a.csv", settings):
+            raise urllib3.exceptions.MaxRetryError(None, "/lake/landing/x/2026-11-20/a.csv", refused)
+    message = str(err.value)
+    assert "nothing answers there (connection refused)" in message and "`lake up s3`" in message
