@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from lakehouse import catalog as catalogs
-from lakehouse import jobrun
+from lakehouse import jobrun, sql
 from lakehouse.errors import LakeError
 from lakehouse.spec import GoldDataset, SourceDataset
 
@@ -60,8 +60,6 @@ def export_columns(spec: SourceDataset | GoldDataset, table_columns: list[str]) 
     return [c for c in table_columns if not c.startswith("_")]
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def select_sql(spec: SourceDataset | GoldDataset, columns: list[str], trino_catalog: str) -> str:
@@ -70,8 +68,8 @@ def select_sql(spec: SourceDataset | GoldDataset, columns: list[str], trino_cata
     order = [k for k in spec.keys if k in columns] or columns
     if isinstance(spec, SourceDataset) and spec.load_mode == "scd2" and "valid_from" in columns:
         order = order + ["valid_from"]
-    return (f"SELECT {', '.join(_quote(c) for c in columns)} FROM {trino_catalog}.{layer}.{name} "
-            f"ORDER BY {', '.join(_quote(c) for c in order)}")
+    return (f"SELECT {', '.join(sql.identifier(c) for c in columns)} FROM {trino_catalog}.{layer}.{name} "
+            f"ORDER BY {', '.join(sql.identifier(c) for c in order)}")
 
 
 # ---- writing the files (no services) ----------------------------------------------------------------

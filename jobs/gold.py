@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun
+from lakehouse import delta_io, jobrun, sql
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
@@ -31,8 +31,6 @@ def changed_partitions(spark, spec: GoldDataset, silver_uri: str, since: int, un
     return sorted(r[0] for r in rows if r[0] is not None)
 
 
-def _literal(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def run(dataset: str, date: str) -> Accounting:
@@ -61,7 +59,7 @@ def run(dataset: str, date: str) -> Accounting:
                 return acc
             if done is not None:
                 values = changed_partitions(spark, spec, source_uri, int(done), now)
-                listed = ", ".join(_literal(v) for v in values)
+                listed = ", ".join(sql.literal(v) for v in values)
                 acc.extra.update(mode="incremental", partitions=len(values))
                 if values:
                     # recompute only the touched partitions: the driving table is narrowed to them

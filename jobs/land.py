@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from lakehouse import connectors, delta_io, jobrun, storage
+from lakehouse import connectors, delta_io, jobrun, sql, storage
 from lakehouse.settings import get_settings
 from lakehouse.spec import SourceDataset
 
@@ -23,7 +23,7 @@ def watermark_query(table: str, column: str, last: str | None) -> str:
     """The extract query: everything, or rows above the last watermark (pure)."""
     if last is None:
         return f"SELECT * FROM {table}"
-    literal = last if last.lstrip("-").replace(".", "", 1).isdigit() else "'" + last.replace("'", "''") + "'"
+    literal = last if last.lstrip("-").replace(".", "", 1).isdigit() else sql.literal(last)
     return f"SELECT * FROM {table} WHERE {column} > {literal}"
 
 

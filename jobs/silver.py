@@ -22,7 +22,7 @@ import time
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun, quality
+from lakehouse import delta_io, jobrun, quality, sql
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
 from lakehouse.spark import get_spark
@@ -87,7 +87,7 @@ def run(dataset: str, date: str) -> Accounting:
         quality.print_results(audit.results)
         # re-running a batch replaces its quarantine rows instead of adding them again
         quarantine_uri = settings.quarantine_uri(dataset)
-        listed = ", ".join("'" + b.replace("'", "''") + "'" for b in sorted(staged_counts["batches"]))
+        listed = sql.literals(sorted(staged_counts["batches"]))
         quarantined = 0
         if acc.rows_quarantined or delta_io.exists(spark, quarantine_uri):
             quarantined = delta_io.replace_where(split.rejected, quarantine_uri,

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote, urlsplit
 
+from lakehouse import sql
+
 DIMENSIONS = ("dung", "du", "sach", "song")
 SCORES = (*DIMENSIONS, "overall")
 LANGS = ("vi", "en")
@@ -236,9 +238,6 @@ def failing_first(rules: list[dict]) -> tuple[list[dict], list[dict]]:
     return failed, rest
 
 
-def sql_literal(value: str) -> str:
-    """A SQL string literal: quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def quarantine_sql(table: str, rule_id: str | None = None) -> str:
@@ -247,7 +246,7 @@ def quarantine_sql(table: str, rule_id: str | None = None) -> str:
     Rows a replay has loaded since (``replayed_at`` set) are closed and left out.
     """
     query = f"SELECT * FROM {table} WHERE replayed_at IS NULL"
-    return query + (f" AND rule_id = {sql_literal(rule_id)}" if rule_id else "")
+    return query + (f" AND rule_id = {sql.literal(rule_id)}" if rule_id else "")
 
 
 def page_name(dataset: str) -> str:

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from lakehouse import trino
+from lakehouse import sql, trino
 from lakehouse.settings import Settings, get_settings, quarantine_table
 from lakehouse.spec import SourceDataset, load_catalog
 
@@ -29,8 +29,6 @@ def _iso(value) -> str | None:
     return str(value)
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _rows(sql: str, settings: Settings) -> list[dict]:
@@ -50,7 +48,7 @@ def report(spec: SourceDataset, settings: Settings | None = None, tables: set[st
     settings = settings or get_settings()
     tables = _tables(settings) if tables is None else tables
     cat = settings.trino_catalog
-    name = _q(spec.name)
+    name = sql.literal(spec.name)
     out = {"dataset": spec.name, "domain": spec.domain, "layer": "silver", "description": spec.description.strip(),
            "table": f"{cat}.silver.{spec.name}", "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
            "latest": None, "trend": [], "rules": [], "quarantine": None, "freshness": None, "data_docs": None}
@@ -101,8 +99,8 @@ def report(spec: SourceDataset, settings: Settings | None = None, tables: set[st
 def _rules(load_check: str, newest_check: str, settings: Settings) -> list[dict]:
     """The rules of the last load, plus a newer freshness check's results in place of the load's."""
     cat = settings.trino_catalog
-    rows = _rows(f"SELECT * FROM {cat}.ops.quality_results WHERE check_id IN ({_q(load_check)}, "
-                 f"{_q(newest_check)}) ORDER BY checked_at, rule_id", settings)
+    rows = _rows(f"SELECT * FROM {cat}.ops.quality_results WHERE check_id IN ({sql.literal(load_check)}, "
+                 f"{sql.literal(newest_check)}) ORDER BY checked_at, rule_id", settings)
     by_id: dict[str, dict] = {}
     for r in rows:  # ordered by time: a newer freshness result replaces the load's
         by_id[r["rule_id"]] = {"rule_id": r["rule_id"], "check": r["check"], "columns": list(r["columns"] or []),
@@ -117,7 +115,7 @@ def _last_success(dataset: str, settings: Settings, tables: set[str]) -> str | N
     if "ops.run_log" not in tables:
         return None
     rows = _rows(f"SELECT max(finished_at) AS at FROM {settings.trino_catalog}.ops.run_log "
-                 f"WHERE dataset = {_q(dataset)} AND layer = 'silver' AND status = 'success'", settings)
+                 f"WHERE dataset = {sql.literal(dataset)} AND layer = 'silver' AND status = 'success'", settings)
     return _iso(rows[0]["at"]) if rows else None
 
 

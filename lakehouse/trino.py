@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lakehouse import sql
 from lakehouse.errors import ServiceError
 from lakehouse.settings import Settings, get_settings
 
@@ -86,14 +87,12 @@ def query(sql: str, settings: Settings | None = None, user: str | None = None,
         conn.close()
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def registered(settings: Settings | None = None) -> set[tuple[str, str]]:
     """Every ``(schema, table)`` of the lake's catalog Trino knows, in one query."""
     settings = settings or get_settings()
-    _, rows = query(f"SELECT table_schema, table_name FROM {_quote(settings.trino_catalog)}.information_schema.tables "
+    _, rows = query(f"SELECT table_schema, table_name FROM {sql.identifier(settings.trino_catalog)}.information_schema.tables "
                     "WHERE table_schema <> 'information_schema'", settings)
     return {(schema, table) for schema, table in rows}
 
@@ -108,7 +107,7 @@ def register_location(schema: str, table: str, location: str, settings: Settings
     registered here is added to it.
     """
     settings = settings or get_settings()
-    catalog = _quote(settings.trino_catalog)
+    catalog = sql.identifier(settings.trino_catalog)
     if known is None:
         _, rows = query(f"SELECT table_schema, table_name FROM {catalog}.information_schema.tables "
                         f"WHERE table_schema = '{schema}' AND table_name = '{table}'", settings)
@@ -117,7 +116,7 @@ def register_location(schema: str, table: str, location: str, settings: Settings
         return False
     if not any(s == schema for s, _ in known):
         schema_location = location.rsplit("/", 1)[0]
-        query(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{_quote(schema)} WITH (location = '{schema_location}')",
+        query(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{sql.identifier(schema)} WITH (location = '{schema_location}')",
               settings)
     query(f"CALL {catalog}.system.register_table(schema_name => '{schema}', table_name => '{table}', "
           f"table_location => '{location}')", settings)

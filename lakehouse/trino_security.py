@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lakehouse import sql
 from lakehouse.access import AccessConfig, personal_columns
 from lakehouse.errors import LakeError
 
@@ -58,13 +59,11 @@ def mask_kind(column: Any, owner: Any) -> str:
     return "other"
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def mask_expression(column: Any, owner: Any) -> str:
     """The SQL that replaces a masked personal column's value (same type as the column)."""
-    return MASKS[mask_kind(column, owner)][1].format(c=_quote(column.name))
+    return MASKS[mask_kind(column, owner)][1].format(c=sql.identifier(column.name))
 
 
 # ---- rules ---------------------------------------------------------------------------
@@ -108,8 +107,6 @@ def dataset_rules(spec: Any, datasets: dict[str, Any], catalog: str) -> dict:
 QUALITY_RESULTS = "quality_results"  # lakehouse.quality.RESULTS (not imported here: that module needs pyspark)
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def examples_mask(fragments: dict[str, dict]) -> str:
@@ -120,12 +117,12 @@ def examples_mask(fragments: dict[str, dict]) -> str:
     without a fragment (not published here yet) is unknown, so its examples are masked too.
     """
     plain = sorted(name for name, part in fragments.items() if part["schema"] == "silver" and not part["masks"])
-    branches = [f'WHEN "dataset" IN ({", ".join(map(_literal, plain))}) THEN "examples"'] if plain else []
+    branches = [f'WHEN "dataset" IN ({sql.literals(plain)}) THEN "examples"'] if plain else []
     for name in sorted(fragments):
         part = fragments[name]
         if part["schema"] == "silver" and part["masks"]:
-            personal = ", ".join(map(_literal, sorted(part["masks"])))
-            branches.append(f'WHEN "dataset" = {_literal(name)} AND NOT arrays_overlap("columns", ARRAY[{personal}]) '
+            personal = sql.literals(sorted(part["masks"]))
+            branches.append(f'WHEN "dataset" = {sql.literal(name)} AND NOT arrays_overlap("columns", ARRAY[{personal}]) '
                             f'THEN "examples"')
     if not branches:
         return "CAST(NULL AS array(varchar))"

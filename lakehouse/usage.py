@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from lakehouse import sql
+
 QUERY_TEXT_LIMIT = 4000  # characters of a query's text kept in ops/query_log (a longer one is cut, flagged)
 ERROR_TEXT_LIMIT = 1000
 SPOOL_PREFIX = "events-"
@@ -378,8 +380,6 @@ def read_chunks(files: dict[str, Path], loaded: dict[str, int]) -> list[Chunk]:
 
 # ---- the reports `lake usage` and `lake audit` run on Trino -------------------------------------
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def period(year: int | None = None, since: str | None = None) -> tuple[str | None, str | None]:
@@ -399,14 +399,14 @@ def usage_sql(catalog: str, start: str | None = None, end: str | None = None, da
     if not include_service:
         reads.append("NOT t.is_service")
     if start:
-        reads.append(f"t.read_at >= TIMESTAMP {_literal(start + ' 00:00:00 UTC')}")
-        shares.append(f"s.at >= TIMESTAMP {_literal(start + ' 00:00:00 UTC')}")
+        reads.append(f"t.read_at >= TIMESTAMP {sql.literal(start + ' 00:00:00 UTC')}")
+        shares.append(f"s.at >= TIMESTAMP {sql.literal(start + ' 00:00:00 UTC')}")
     if end:
-        reads.append(f"t.read_at < TIMESTAMP {_literal(end + ' 00:00:00 UTC')}")
-        shares.append(f"s.at < TIMESTAMP {_literal(end + ' 00:00:00 UTC')}")
+        reads.append(f"t.read_at < TIMESTAMP {sql.literal(end + ' 00:00:00 UTC')}")
+        shares.append(f"s.at < TIMESTAMP {sql.literal(end + ' 00:00:00 UTC')}")
     if dataset:
-        reads.append(f"t.dataset = {_literal(dataset)}")
-        shares.append(f"s.\"table\" = {_literal(dataset)}")
+        reads.append(f"t.dataset = {sql.literal(dataset)}")
+        shares.append(f"s.\"table\" = {sql.literal(dataset)}")
     return f"""
 WITH q AS (
   SELECT t.dataset, count(DISTINCT t.query_id) AS queries, count(DISTINCT t.user) AS users,
@@ -438,13 +438,13 @@ def audit_sql(catalog: str, user: str | None = None, dataset: str | None = None,
     if not include_service:
         q_where.append("NOT q.is_service")
     if user:
-        q_where.append(f"q.user = {_literal(user)}")
-        s_where.append(f"s.partner = {_literal(user)}")
+        q_where.append(f"q.user = {sql.literal(user)}")
+        s_where.append(f"s.partner = {sql.literal(user)}")
     if since:
-        q_where.append(f"coalesce(q.ended_at, q.created_at) >= TIMESTAMP {_literal(since + ' 00:00:00 UTC')}")
-        s_where.append(f"s.at >= TIMESTAMP {_literal(since + ' 00:00:00 UTC')}")
+        q_where.append(f"coalesce(q.ended_at, q.created_at) >= TIMESTAMP {sql.literal(since + ' 00:00:00 UTC')}")
+        s_where.append(f"s.at >= TIMESTAMP {sql.literal(since + ' 00:00:00 UTC')}")
     if dataset:
-        name = _literal(dataset)
+        name = sql.literal(dataset)
         q_where.append(f"(q.query_id IN (SELECT query_id FROM {ops}.table_reads WHERE dataset = {name}) OR "
                        f"(q.query_id NOT IN (SELECT query_id FROM {ops}.table_reads) AND "
                        f"regexp_like(lower(q.query), '\\b' || lower({name}) || '\\b')))")
