@@ -118,8 +118,8 @@ def refuse_new_files(spark, spec: SourceDataset, pattern: str, tables: tuple[str
     """
     import fnmatch
 
-    from jobs.bronze import record_refusals
-    from lakehouse import filecheck, storage
+    from jobs.bronze import record_refusals, refusals
+    from lakehouse import storage
 
     prefix = f"landing/{spec.name}/"
     landed = [key for key in storage.list_objects(prefix, settings)
@@ -132,14 +132,7 @@ def refuse_new_files(spark, spec: SourceDataset, pattern: str, tables: tuple[str
         if delta_io.exists(spark, uri):
             seen |= {r[0] for r in delta_io.read(spark, uri).where(F.col("_source_file").startswith(
                 f"s3a://{settings.bucket}/{prefix}")).select("_source_file").distinct().collect()}
-    refused = {}
-    for key in landed:
-        if f"s3a://{settings.bucket}/{key}" in seen:
-            continue
-        blob = storage.S3Blob(key, settings)
-        refusal = filecheck.check_file(blob, spec)
-        if refusal is not None:
-            refused[key] = (blob, refusal.code, refusal.reason)
+    refused = refusals(spec, [key for key in landed if f"s3a://{settings.bucket}/{key}" not in seen], [], settings)
     if not refused:
         return []
     moved = {}

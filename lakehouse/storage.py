@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
-import certifi
-import urllib3
+import urllib3  # the minio SDK's HTTP client: its connection errors are urllib3's
 from minio import Minio
 from minio.error import S3Error
 
@@ -18,16 +16,11 @@ from lakehouse.errors import StorageError
 from lakehouse.settings import Settings, get_settings
 
 
-def client(settings: Settings | None = None, retries: bool = True) -> Minio:
-    """An S3 client. With ``retries`` (the SDK's default) a 5xx answer or a refused connection is tried
-    again five times with a growing pause (about 6 s); without, the caller's own loop decides."""
+def client(settings: Settings | None = None) -> Minio:
     settings = settings or get_settings()
     url = urlparse(settings.s3_endpoint)
-    http = None if retries else urllib3.PoolManager(  # certificates checked as the SDK's own client does
-        timeout=urllib3.Timeout(connect=5, read=30), retries=urllib3.Retry(total=0, raise_on_status=False),
-        cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where())
     return Minio(url.netloc, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
-                 secure=url.scheme == "https", region=settings.env.storage.region, http_client=http)
+                 secure=url.scheme == "https", region=settings.env.storage.region)
 
 
 def ensure_bucket(settings: Settings | None = None) -> None:
@@ -45,7 +38,7 @@ def ensure_usable(settings: Settings | None = None, timeout: float = 60.0) -> No
     import time
 
     settings = settings or get_settings()
-    s3 = client(settings, retries=False)  # tried every half second here: the SDK's pauses only add to the wait
+    s3 = client(settings)
     key, deadline = "_lake/ready", time.monotonic() + timeout
     while True:
         try:
