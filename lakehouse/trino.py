@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from lakehouse import sql
@@ -60,9 +61,30 @@ def connect(settings: Settings | None = None, schema: str | None = None, user: s
                                http_session=http_session(settings), source="lake")
 
 
+NODES_WAIT = 30.0  # seconds: right after a start Trino can take a query before its node has announced a catalog
+
+
 def query(sql: str, settings: Settings | None = None, user: str | None = None,
           password: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one statement (as the service user unless ``user`` is given); returns column names and rows."""
+    """Run one statement (as the service user unless ``user`` is given); returns column names and rows.
+
+    A statement refused with NO_NODES_AVAILABLE was not scheduled, so nothing of it ran: it is sent
+    again for up to ``NODES_WAIT`` seconds (seen after a restart, when a query of VALUES already ran).
+    """
+    from trino.exceptions import TrinoQueryError
+
+    deadline = time.monotonic() + NODES_WAIT
+    while True:
+        try:
+            return _query_once(sql, settings, user, password)
+        except TrinoQueryError as exc:
+            if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _query_once(sql: str, settings: Settings | None, user: str | None,
+                password: str | None) -> tuple[list[str], list[tuple[Any, ...]]]:
     from trino.exceptions import HttpError, TrinoConnectionError
 
     settings = settings or get_settings()
