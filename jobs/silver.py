@@ -19,6 +19,7 @@ the 0–100 scores per dimension are kept in ``ops/quality_results`` and
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import functions as F
 
@@ -40,12 +41,25 @@ def written_as_staged(dataset: str, what: str, staged: int, written: int) -> Non
                                "can be trusted")
 
 
+def write_quarantine(rejected, quarantine_uri: str, batches: list[str], expected: int) -> int:
+    """Put the batch's quarantined rows in the quarantine table; rows written.
+
+    Re-running a batch replaces its quarantine rows instead of adding them again, so a
+    batch that quarantines nothing this time still clears what an earlier run of it left.
+    """
+    if not expected and not delta_io.exists(rejected.sparkSession, quarantine_uri):
+        return 0
+    return delta_io.replace_where(rejected, quarantine_uri,
+                                  f"layer = 'silver' AND _batch_id IN ({sql.literals(sorted(batches))})")
+
+
 def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "build gold datasets with jobs.gold")
     acc = Accounting(dataset, "silver", jobrun.batch_id(dataset, date))
     with jobrun.logged(acc):
         spark = acc.spark = get_spark(f"silver {dataset}")
+        quality.open_early(settings)  # while this thread waits on Spark for the batch
         bronze_uri = settings.table_uri("bronze", dataset)
         silver_uri = settings.table_uri("silver", dataset)
         if not delta_io.exists(spark, bronze_uri):
@@ -75,23 +89,22 @@ def run(dataset: str, date: str) -> Accounting:
             return acc
         split = split_flagged(staged, spec, at)
 
-        # audit
-        checked = time.monotonic()
-        audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
-                              row_failures=rule_counts(staged_counts, spec),
-                              reference_values={rid: [r[0] for r in frame.collect()] for rid, frame in codes.items()},
-                              previous_rows=(quality.previous_rows_in(spark, dataset, acc.batch_id, settings)
-                                             if quality.compares_with_previous(spec) else None),
-                              at=at, duplicates=acc.duplicates_collapsed, settings=settings)
-        acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
+        # audit, while the server writes the quarantine rows: the audit is this process's work (Great
+        # Expectations on the batch), the write the server's, and neither needs the other
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as pool:
+            writing = pool.submit(write_quarantine, split.rejected, settings.quarantine_uri(dataset),
+                                  staged_counts["batches"], acc.rows_quarantined)
+            checked = time.monotonic()
+            audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
+                                  row_failures=rule_counts(staged_counts, spec),
+                                  reference_values={rid: [r[0] for r in frame.collect()]
+                                                    for rid, frame in codes.items()},
+                                  previous_rows=(quality.previous_rows_in(spark, dataset, acc.batch_id, settings)
+                                                 if quality.compares_with_previous(spec) else None),
+                                  at=at, duplicates=acc.duplicates_collapsed, settings=settings)
+            acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
+            quarantined = writing.result()
         quality.print_results(audit.results)
-        # re-running a batch replaces its quarantine rows instead of adding them again
-        quarantine_uri = settings.quarantine_uri(dataset)
-        listed = sql.literals(sorted(staged_counts["batches"]))
-        quarantined = 0
-        if acc.rows_quarantined or delta_io.exists(spark, quarantine_uri):
-            quarantined = delta_io.replace_where(split.rejected, quarantine_uri,
-                                                 f"layer = 'silver' AND _batch_id IN ({listed})")
         written_as_staged(dataset, "quarantined", acc.rows_quarantined, quarantined)
         if audit.blocked_by:
             refused_uri = settings.table_uri("staging", dataset)
@@ -116,7 +129,7 @@ def run(dataset: str, date: str) -> Accounting:
                                                  silver_uri, spec.keys, spec.partition_by))
         else:
             acc.extra.update(delta_io.merge(spark, split.good, silver_uri, spec.keys, spec.load_mode,
-                                            spec.partition_by, spec.order_by))
+                                            spec.partition_by, spec.order_by, source_held=True))
         source_rows = acc.extra.pop("source_rows", None)
         if source_rows is not None:  # what the merge read from its source: the rows it wrote or kept
             written_as_staged(dataset, "written", acc.rows_written, source_rows)

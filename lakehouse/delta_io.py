@@ -165,21 +165,31 @@ def overwrite(df: DataFrame, uri: str, *metrics) -> dict:
     return dict(seen.get)
 
 
-def _merged(spark: SparkSession, uri: str, sql: str) -> dict[str, int]:
+MATERIALIZE = "spark.databricks.delta.merge.materializeSource"
+
+
+def _merged(spark: SparkSession, uri: str, sql: str, source_held: bool = False) -> dict[str, int]:
     """Run a MERGE; rows inserted, updated and deleted (its own answer), and ``source_rows`` it read.
 
     ``source_rows`` comes from the MERGE's commit, found by a token in its user metadata;
     a MERGE that changed nothing commits nothing, and then has none.
+    ``source_held``: the source is already computed and held in the server's memory (a local
+    checkpoint), so both of the MERGE's passes read the same rows; Delta's own copy of a
+    source that is not a plain Delta scan is then only cost (0.4–0.6 s of a small batch's MERGE).
     """
     import uuid
 
     token = f"lake-merge-{uuid.uuid4().hex}"
     key = "spark.databricks.delta.commitInfo.userMetadata"
     spark.conf.set(key, token)
+    if source_held:
+        spark.conf.set(MATERIALIZE, "none")
     try:
         answer = spark.sql(sql).collect()[0].asDict()
     finally:
         spark.conf.unset(key)
+        if source_held:
+            spark.conf.unset(MATERIALIZE)
     out = {"inserted": int(answer.get("num_inserted_rows") or 0), "updated": int(answer.get("num_updated_rows") or 0),
            "deleted": int(answer.get("num_deleted_rows") or 0)}
     last = (spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1")
@@ -200,7 +210,8 @@ def _create_keyed(spark: SparkSession, df: DataFrame, uri: str, partition_by: li
 
 
 def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: str = "merge",
-          partition_by: list[str] | None = None, order_by: str | None = None) -> dict[str, int]:
+          partition_by: list[str] | None = None, order_by: str | None = None,
+          source_held: bool = False) -> dict[str, int]:
     """Write a de-duplicated batch into a keyed table; re-running the same batch changes nothing.
 
     * ``merge``: upsert; rows whose ``_row_hash`` is unchanged are not touched, and with
@@ -208,6 +219,7 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     * ``append``: insert keys not yet present; existing rows are never changed.
     * ``snapshot``: the batch is the whole table: upsert, and delete keys it lacks.
     Returns Delta's operation metrics (rows inserted / updated / deleted).
+    ``source_held``: ``df`` is read from a local checkpoint, de-duplicated before it (see :func:`_merged`).
     """
     if not exists(spark, uri):
         return _create_keyed(spark, df, uri, partition_by)
@@ -223,7 +235,8 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
                      "WHEN NOT MATCHED THEN INSERT *",
                      "WHEN NOT MATCHED BY SOURCE THEN DELETE"],
     }[mode]
-    return _merged(spark, uri, f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}")
+    return _merged(spark, uri, f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}",
+                   source_held)
 
 
 def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],

@@ -102,6 +102,11 @@ def run_steps(steps: list[Step], date: str) -> list[tuple[Step, object, float]]:
     """
     results = []
     skipped: set[str] = set()
+    if any(step.job == "silver" for step in steps):
+        from lakehouse import quality
+        from lakehouse.settings import get_settings
+
+        quality.open_early(get_settings())  # imported while the first steps wait on Spark
     for i, step in enumerate(steps, 1):
         print(f"\n[lake] ({i}/{len(steps)}) {step.label} for {date}", flush=True)
         if step.dataset in skipped:

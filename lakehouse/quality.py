@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,21 +108,46 @@ def docs_index(settings: Settings | None = None) -> Path:
 
 
 _contexts: dict[str, object] = {}  # one Great Expectations context per project folder and process
+_opening = threading.Lock()  # a context is opened once, by whichever thread comes first
 
 
 def _context(settings: Settings):
     """The file-backed Great Expectations context under ``<state>/quality/gx``, opened once per process."""
     root = str(context_root(settings))
-    if root not in _contexts:
-        import great_expectations as gx
+    with _opening:
+        if root not in _contexts:
+            import great_expectations as gx
 
-        import expectations.custom  # noqa: F401  registers the Vietnamese expectations with GE
+            import expectations.custom  # noqa: F401  registers the Vietnamese expectations with GE
+            import expectations.suites  # noqa: F401  what audit() imports next
 
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
-        context = gx.get_context(mode="file", project_root_dir=root)
-        context.variables.progress_bars = {"globally": False}  # job logs, not a terminal
-        _contexts[root] = context
-    return _contexts[root]
+            logging.getLogger("great_expectations").setLevel(logging.WARNING)
+            context = gx.get_context(mode="file", project_root_dir=root)
+            context.variables.progress_bars = {"globally": False}  # job logs, not a terminal
+            _contexts[root] = context
+        return _contexts[root]
+
+
+def open_early(settings: Settings) -> threading.Thread | None:
+    """Import Great Expectations and open the context in a background thread; the thread, if one was started.
+
+    The import alone takes seconds of Python, once per process.  A silver job spends its first
+    seconds waiting on the Spark server (reading bronze, flagging rows), which leaves the GIL free;
+    started then, the import is done by the time the audit needs it.  An error here is not
+    reported: :func:`_context` meets it again in the job's own thread and raises it there.
+    """
+    if str(context_root(settings)) in _contexts:
+        return None
+
+    def open_quietly() -> None:
+        try:
+            _context(settings)
+        except Exception:  # raised again, with the job's context, where the audit opens it
+            pass
+
+    thread = threading.Thread(target=open_quietly, name="open-great-expectations", daemon=True)
+    thread.start()
+    return thread
 
 
 def _run_suite(df, suite, asset_name: str, run_name: str, settings: Settings) -> list:

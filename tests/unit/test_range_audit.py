@@ -115,3 +115,13 @@ def test_a_suite_with_relative_bounds_needs_the_day_of_the_check():
         suite_for(SPEC)
     with pytest.raises(ValueError, match="pass its date bounds resolved"):
         expectation_for(SPEC.quality[0])
+
+
+def test_great_expectations_opened_early_is_the_context_the_audit_uses(tmp_path):
+    settings = SimpleNamespace(state_dir=tmp_path / "early")
+    thread = quality.open_early(settings)
+    assert thread is not None
+    thread.join(timeout=120)
+    opened = quality._contexts[str(quality.context_root(settings))]
+    assert quality._context(settings) is opened          # the job's thread finds it, opens no second one
+    assert quality.open_early(settings) is None          # and a second early start does nothing
