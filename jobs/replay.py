@@ -16,6 +16,7 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
+from jobs.silver import into_silver
 from lakehouse import delta_io, jobrun, quality
 from lakehouse.jobrun import Accounting
 from lakehouse.settings import get_settings
@@ -68,15 +69,7 @@ def run(dataset: str, date: str) -> Accounting:
 
         good = split.good.drop("_quarantine_id")
         if acc.rows_written:
-            if spec.load_mode == "scd2":
-                valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
-                              and spec.column(spec.order_by).type in ("date", "timestamp")
-                              else F.lit(date).cast("timestamp"))
-                delta_io.merge_scd2(spark, good.withColumn("valid_from", valid_from), silver_uri, spec.keys,
-                                    spec.partition_by)
-            else:
-                mode = "merge" if spec.load_mode == "snapshot" else spec.load_mode  # a replay never deletes
-                delta_io.merge(spark, good, silver_uri, spec.keys, mode, spec.partition_by, spec.order_by)
+            into_silver(spark, good, spec, silver_uri, date, replaying=True)
 
         # close what passed, keep what still fails open with today's reasons: one commit
         first = F.get(F.filter("_failures", lambda f: f["action"] == "quarantine"), 0)

@@ -53,6 +53,25 @@ def write_quarantine(rejected, quarantine_uri: str, batches: list[str], expected
                                   f"layer = 'silver' AND _batch_id IN ({sql.literals(sorted(batches))})")
 
 
+def into_silver(spark, good, spec: SourceDataset, silver_uri: str, date: str, replaying: bool = False,
+                source_held: bool = False) -> dict[str, int]:
+    """Merge refined, de-duplicated rows into the silver table as the spec's ``load_mode`` says; the merge metrics.
+
+    ``scd2``: each row's version starts at its ``order_by`` date or time, else at the batch's ``date``.
+    ``replaying`` (quarantined rows let through later): a snapshot is merged, never deleting the keys the
+    replayed rows lack.  ``source_held``: ``good`` is read from a local checkpoint (see ``delta_io.merge``).
+    """
+    if spec.load_mode == "scd2":
+        valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
+                      and spec.column(spec.order_by).type in ("date", "timestamp")
+                      else F.lit(date).cast("timestamp"))
+        return delta_io.merge_scd2(spark, good.withColumn("valid_from", valid_from), silver_uri, spec.keys,
+                                   spec.partition_by)
+    mode = "merge" if replaying and spec.load_mode == "snapshot" else spec.load_mode
+    return delta_io.merge(spark, good, silver_uri, spec.keys, mode, spec.partition_by, spec.order_by,
+                          source_held=source_held)
+
+
 def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "build gold datasets with jobs.gold")
@@ -121,15 +140,7 @@ def run(dataset: str, date: str) -> Accounting:
             seen = (delta_io.read(spark, silver_uri).agg(F.max(spec.source.event_time)).collect()[0][0]
                     if delta_io.exists(spark, silver_uri) else None)
             acc.extra["late"] = late_rows(split.good, spec, seen).count()
-        if spec.load_mode == "scd2":
-            valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
-                          and spec.column(spec.order_by).type in ("date", "timestamp")
-                          else F.lit(date).cast("timestamp"))
-            acc.extra.update(delta_io.merge_scd2(spark, split.good.withColumn("valid_from", valid_from),
-                                                 silver_uri, spec.keys, spec.partition_by))
-        else:
-            acc.extra.update(delta_io.merge(spark, split.good, silver_uri, spec.keys, spec.load_mode,
-                                            spec.partition_by, spec.order_by, source_held=True))
+        acc.extra.update(into_silver(spark, split.good, spec, silver_uri, date, source_held=True))
         source_rows = acc.extra.pop("source_rows", None)
         if source_rows is not None:  # what the merge read from its source: the rows it wrote or kept
             written_as_staged(dataset, "written", acc.rows_written, source_rows)
