@@ -777,7 +777,7 @@ def create_app(settings: Any, store: TableStorage | None = None,
 def issue_token(partner: str, settings: Any, out: Path | None = None) -> tuple[str, dict, Path]:
     """Create or rotate ``partner``'s token; write its profile file (mode 600). Returns token, record, path."""
     from lakehouse.access import access_file, load_access
-    from lakehouse.spec import parse_duration
+    from lakehouse.durations import parse_duration
 
     access = load_access()
     if partner not in access.partners:
