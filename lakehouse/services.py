@@ -669,7 +669,7 @@ def _airflow_services(settings: Settings) -> list[Service]:
             f"airflow-{component}", ports, command, healthy,
             url=f"http://{settings.host}:{cfg.port}" if component == "api-server" else "",
             env=lambda: airflow_env.environment(settings),
-            prepare=(lambda: airflow_env.migrate(settings, pools=False)) if component == "api-server"
+            prepare=(lambda: migrate_airflow(settings, pools=False)) if component == "api-server"
             else (lambda: None),
             set_up=(lambda: _airflow_set_up(settings)) if component == "api-server" else (lambda: None),
             # the api-server renames itself "airflow api_server -- host:…", hence the shorter marker
@@ -684,9 +684,30 @@ def _airflow_set_up(settings: Settings) -> None:
     created = ensure_database(settings, airflow_env.METADATA_USER, airflow_env.METADATA_DB,
                               settings.secrets["airflow_db_password"])
     if created:
-        airflow_env.migrate(settings, pools=False)
+        migrate_airflow(settings, pools=False)
     airflow_env.sync_pools(settings)
     _warm_execution_api(settings)
+
+
+def ensure_airflow_database(settings: Settings) -> None:
+    """Start PostgreSQL if needed and create Airflow's role and database there (idempotent)."""
+    up(["postgres"], settings)
+    ensure_database(settings, airflow_env.METADATA_USER, airflow_env.METADATA_DB,
+                    settings.secrets["airflow_db_password"])
+
+
+def reset_airflow_database(settings: Settings) -> None:
+    """Drop Airflow's metadata database (every DAG run, pool and log record); `migrate_airflow` makes a new one."""
+    up(["postgres"], settings)
+    drop_database(settings, airflow_env.METADATA_DB)
+
+
+def migrate_airflow(settings: Settings | None = None, pools: bool = True) -> None:
+    """Airflow's metadata database on a running PostgreSQL, created or upgraded, then the pools unless
+    ``pools`` is false (`airflow_env.migrate`)."""
+    settings = settings or get_settings()
+    ensure_airflow_database(settings)
+    airflow_env.migrate(settings, pools)
 
 
 def _warm_execution_api(settings: Settings) -> None:
