@@ -393,3 +393,15 @@ def test_the_cli_names_the_partner_it_needs(capsys):
         main(["sharing", "revoke"])
     assert info.value.code == 2
     assert "sharing revoke: name the partner (see `lake sharing list`)" in capsys.readouterr().err
+
+
+def test_importing_the_package_loads_no_web_framework():
+    """A Spark job imports lakehouse.sharing (the audit log); FastAPI and uvicorn load with the server only."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, lakehouse.sharing as s; web = lambda: sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'fastapi', 'starlette', 'uvicorn'}); print(web()); s.create_app; print(web())")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.splitlines() == ["[]", "['fastapi', 'starlette']"]  # the probe sees the server load it
