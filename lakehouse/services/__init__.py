@@ -15,7 +15,8 @@ a test that replaces a name must replace it in the module that looks it up.
 
 from lakehouse.errors import ServiceError
 from lakehouse.services.airflow_components import AIRFLOW_COMPONENTS
-from lakehouse.services.metastore import METASTORE_DB, METASTORE_LOG4J2, METASTORE_SCHEMA, METASTORE_USER, metastore_site
+from lakehouse.services.metastore import (METASTORE_DB, METASTORE_LOG4J2, METASTORE_SCHEMA, METASTORE_USER,
+                                          metastore_site)
 from lakehouse.services.postgres import (POSTGRES_ELSEWHERE, POSTGRES_OS_USER, POSTGRES_SUPERUSER, _pg_connect,
                                          can_enter, drop_database, ensure_database, first_closed_folder,
                                          postgres_closed_folder, postgres_elsewhere, postgres_home,

@@ -168,9 +168,10 @@ def test_a_submodule_import_is_told_from_an_import_of_the_package(tmp_path):
     `from lakehouse.sharing import audit_log` imports the package's own module `sharing`."""
     assert imported("sharing.shares") >= {"sharing.deltalog", "sharing.tokens"}
     assert "sharing" not in imported("sharing.shares")
-    (tmp_path / "usage.py").write_text("def load():\n    from lakehouse.sharing import audit_log\n"
-                                       "    from lakehouse.sharing import deltalog\n    import lakehouse.services.stack\n",
-                                       encoding="utf-8")
+    (tmp_path / "usage.py").write_text("def load():\n"
+                                       "    from lakehouse.sharing import audit_log\n"
+                                       "    from lakehouse.sharing import deltalog\n"
+                                       "    import lakehouse.services.stack\n", encoding="utf-8")
     assert imported("usage", tmp_path) == {"sharing", "sharing.deltalog", "services.stack"}
 
 
