@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lakehouse.durations import parse_duration
 from lakehouse.errors import ConfigError, format_validation_error
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -69,7 +70,6 @@ class Partner(_Strict):
     @field_validator("token_ttl")
     @classmethod
     def _duration(cls, value: str) -> str:
-        from lakehouse.spec import parse_duration
         parse_duration(value)
         return value
 

@@ -88,31 +88,18 @@ def metadata_url(settings: Settings, driver: str = "psycopg") -> str:
             f"{settings.env.services.postgres.port}/{METADATA_DB}")
 
 
-def ensure_metadata_database(settings: Settings) -> None:
-    """Start PostgreSQL if needed and create Airflow's role and database there (idempotent)."""
-    from lakehouse import services
-
-    services.up(["postgres"], settings)
-    services.ensure_database(settings, METADATA_USER, METADATA_DB, settings.secrets["airflow_db_password"])
-
-
-def reset_metadata(settings: Settings) -> None:
-    """Drop Airflow's metadata database (every DAG run, pool and log record); `migrate` makes a new one."""
-    from lakehouse import services
-
-    services.up(["postgres"], settings)
-    services.drop_database(settings, METADATA_DB)
-
-
 def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
 def migrate(settings: Settings | None = None, pools: bool = True) -> None:
-    """Create or upgrade the metadata database (idempotent; fast when current), then the pools unless
-    ``pools`` is false (`lake up` syncs them once the api-server answers)."""
+    """Create or upgrade the metadata database's schema (idempotent; fast when current), then the pools unless
+    ``pools`` is false (`lake up` syncs them once the api-server answers).
+
+    The database must exist on a running PostgreSQL: `services.migrate_airflow` sees to that first, as
+    starting services is the supervisor's job, not this module's.
+    """
     settings = settings or get_settings()
-    ensure_metadata_database(settings)
     started = time.monotonic()
     result = subprocess.run([airflow_bin(), "db", "migrate"], env={**os.environ, **environment(settings)},
                             capture_output=True, text=True)

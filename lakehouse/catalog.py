@@ -22,13 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lakehouse.dimensions import DIMENSIONS
 from lakehouse.errors import ConfigError, format_validation_error
 from lakehouse.spec import (LICENSES, Catalog, CatalogName, Contact, GoldDataset, SourceDataset, Text,
                             check_license)
 
 CATALOGS: tuple[str, ...] = ("open_data", "big_data", "master_shared")
 EXPORT_PREFIX = "open_data"          # s3://<bucket>/open_data/<dataset>/ and <state>/portal/open_data/<dataset>/
-DIMENSIONS = ("dung", "du", "sach", "song")
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",

@@ -235,13 +235,13 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     catalog = load_catalog()
     if args.airflow:
-        from lakehouse import airflow_env
+        from lakehouse import airflow_env, services
         from lakehouse.orchestration import run_order
 
         for target in args.targets:
             _domain_of(target)  # a clear error for an unknown name
         dags = run_order(catalog, list(catalog.domains) if args.all else args.targets)
-        airflow_env.migrate()
+        services.migrate_airflow()
         print(f"[lake] {len(dags)} DAGs, one after the other (masters first, gold last): {', '.join(dags)}",
               flush=True)
         for dag in dags:

@@ -27,8 +27,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import delta_io
+from lakehouse.durations import parse_duration
 from lakehouse.settings import Settings, get_settings
-from lakehouse.spec import Rule, SourceDataset, parse_duration, run_day
+from lakehouse.spec import Rule, SourceDataset, run_day
 
 DIMENSIONS = ("dung", "du", "sach", "song")
 RESULTS, SCORECARD = "quality_results", "quality_scorecard"

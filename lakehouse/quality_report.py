@@ -25,8 +25,8 @@ from typing import Any, Iterable
 from urllib.parse import quote, urlsplit
 
 from lakehouse import sql
+from lakehouse.dimensions import DIMENSIONS
 
-DIMENSIONS = ("dung", "du", "sach", "song")
 SCORES = (*DIMENSIONS, "overall")
 LANGS = ("vi", "en")
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from lakehouse.access import Grant, access_file, check_grants, load_access
+from lakehouse.durations import parse_duration
 from lakehouse.errors import ConfigError, format_validation_error
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -141,17 +142,6 @@ ROW_CHECKS = ("not_null", "range", "regex", "in_set", "reference",
               "cccd", "cmnd", "phone", "tax_code", "admin_unit", "nfc")   # judged on each row
 TABLE_CHECKS = ("unique", "row_count")                                      # judged on the whole batch
 VIETNAMESE_CHECKS = ("cccd", "cmnd", "phone", "tax_code", "admin_unit", "nfc")
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """``30m``, ``2h``, ``1d`` → a timedelta."""
-    match = _DURATION_RE.match(text or "")
-    if not match:
-        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 2h or 1d")
-    amount, unit = int(match.group(1)), match.group(2)
-    unit_name = {"m": "minutes", "h": "hours", "d": "days"}[unit]
-    return dt.timedelta(**{unit_name: amount})
 
 
 # ---- range bounds: numbers, or on a date/timestamp column dates, timestamps and days relative to the run --------

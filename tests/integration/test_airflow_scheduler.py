@@ -109,7 +109,7 @@ def airflow(stack, tmp_path_factory):
     os.environ["LAKE_DATASETS_DIR"] = str(datasets)
     try:  # from here on, a failure must put the variables back: later modules read the full specs
         # a fresh metadata database: runs of earlier test sessions would collide with these logical dates
-        airflow_env.reset_metadata(stack)
+        services.reset_airflow_database(stack)
         reset(SOURCES + GOLDS, stack)
         services.up(["airflow"], stack)
         api = Api(stack)

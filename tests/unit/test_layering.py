@@ -1,48 +1,139 @@
-"""lakehouse/README.md says what each module may import; the code must say the same.
+"""lakehouse/README.md says what each module may import; the code must say the same, and nothing imports in a circle.
 
 The "may import" column names `lakehouse` modules (and libraries, which are not
-checked here). Every module has a row; each module a row names is imported by that
-module, at its top or lazily inside a function, and no other is. `errors` may be
-imported anywhere; `cli` may import everything.
+checked here). A module of a subpackage is written with a dot: `sharing.tokens`,
+`services.supervisor`; its row is `` `sharing/tokens.py` ``, a package's own module
+`` `sharing/__init__.py` `` (named `sharing`). Every module has a row; each module a
+row names is imported by that module, at its top or lazily inside a function, and no
+other is. `errors` may be imported anywhere; `cli` may import everything. No module
+imports itself back through others, lazily or not.
 """
 
 import ast
 import re
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "lakehouse"
-MODULES = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
 ANYWHERE = {"errors"}
+
+
+def module_files(package: Path = PACKAGE) -> dict[str, Path]:
+    """Every module under ``package`` by its dotted name: `spec`, `sharing` (its __init__), `sharing.server`."""
+    found = {}
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(package).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:  # lakehouse/__init__.py itself is empty
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = set(module_files())
 
 
 def declared() -> dict[str, set[str]]:
     rows = {}
     for line in (PACKAGE / "README.md").read_text(encoding="utf-8").splitlines():
-        row = re.match(r"^\| `(\w+)\.py` \| .* \| ([^|]*) \|$", line)
+        row = re.match(r"^\| `([\w/]+)\.py` \| .* \| ([^|]*) \|$", line)
         if row:
+            name = row[1].removesuffix("/__init__").replace("/", ".")
             cell = re.sub(r"\([^)]*\)", "", row[2])  # "(lazily)" and other notes
-            rows[row[1]] = set(re.findall(r"[A-Za-z_]\w*", cell)) & MODULES
+            rows[name] = set(re.findall(r"[A-Za-z_]\w*(?:\.\w+)*", cell)) & MODULES
     return rows
 
 
+def _targets(node: ast.ImportFrom, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The `lakehouse` modules one ``from … import …`` in ``module`` names: a submodule when a name is one,
+    else the module the names come from."""
+    if node.level:  # relative: from the module's own package up
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        base = package[:len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+    elif node.module == "lakehouse" or (node.module or "").startswith("lakehouse."):
+        base = node.module.split(".")[1:]
+    else:
+        return set()
+    prefix = ".".join(base)
+    if not prefix:  # from lakehouse import spec, sharing
+        return {alias.name for alias in node.names}
+    return {f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in known else prefix for alias in node.names}
+
+
 def imported(module: str, package: Path = PACKAGE) -> set[str]:
-    """The `lakehouse` modules ``module`` imports, anywhere in its source."""
+    """The `lakehouse` modules ``module`` imports, anywhere in its source (lazily inside functions too)."""
+    files = module_files(package)
+    path = files[module]
+    known = MODULES | set(files)
     found = set()
-    for node in ast.walk(ast.parse((package / f"{module}.py").read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module == "lakehouse":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lakehouse."):
-            found.add(node.module.split(".")[1])
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            found |= _targets(node, module, path.name == "__init__.py", known)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("lakehouse.")}
+            for alias in node.names:
+                if alias.name.startswith("lakehouse."):
+                    name = alias.name.split(".", 1)[1]
+                    found.add(name if name in known else name.split(".")[0])
     return found - {module}
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    return {module: imported(module, package) for module in module_files(package)}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import one another in a circle (strongly connected components of more than
+    one module), each sorted, found with Tarjan's algorithm (iterative: no recursion limit to meet)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            step = next(edges, None)
+            if step is not None:
+                if step not in index:
+                    index[step] = low[step] = len(index)
+                    stack.append(step)
+                    on_stack.add(step)
+                    work.append((step, iter(sorted(graph.get(step, ())))))
+                elif step in on_stack:
+                    low[node] = min(low[node], index[step])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return sorted(found)
 
 
 def test_every_module_has_a_row_and_every_row_a_module():
     rows = declared()
     assert set(rows) == MODULES, (f"no row in lakehouse/README.md: {sorted(MODULES - set(rows))}; "
                                   f"a row for no module: {sorted(set(rows) - MODULES)}")
+
+
+def test_the_subpackages_are_covered():
+    assert {"sharing", "sharing.server", "sharing.__main__", "services", "services.supervisor"} <= MODULES
+    assert "sharing.tokens" in declared()["sharing.server"]
 
 
 def test_each_row_names_exactly_the_modules_its_module_imports():
@@ -58,6 +149,11 @@ def test_each_row_names_exactly_the_modules_its_module_imports():
     assert not wrong, wrong
 
 
+def test_no_module_imports_itself_back_through_others():
+    found = circles(import_graph())
+    assert not found, f"modules that import one another in a circle (lazy imports count): {found}"
+
+
 def test_a_lazy_import_the_row_does_not_name_is_found(tmp_path):
     """The check itself: storage importing trino inside a function would be caught."""
     assert "trino" not in declared()["storage"] and "trino" not in imported("storage")
@@ -65,3 +161,31 @@ def test_a_lazy_import_the_row_does_not_name_is_found(tmp_path):
     (tmp_path / "storage.py").write_text(source + "\n\ndef upward():\n    from lakehouse import trino\n",
                                          encoding="utf-8")
     assert "trino" in imported("storage", tmp_path)
+
+
+def test_a_submodule_import_is_told_from_an_import_of_the_package(tmp_path):
+    """`from lakehouse.sharing import deltalog` imports the module `sharing.deltalog`;
+    `from lakehouse.sharing import audit_log` imports the package's own module `sharing`."""
+    assert imported("sharing.shares") >= {"sharing.deltalog", "sharing.tokens"}
+    assert "sharing" not in imported("sharing.shares")
+    (tmp_path / "usage.py").write_text("def load():\n"
+                                       "    from lakehouse.sharing import audit_log\n"
+                                       "    from lakehouse.sharing import deltalog\n"
+                                       "    import lakehouse.services.stack\n", encoding="utf-8")
+    assert imported("usage", tmp_path) == {"sharing", "sharing.deltalog", "services.stack"}
+
+
+def test_the_circle_finder_finds_circles_and_only_them():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": {"a"}, "c": {"d"}, "d": {"c"}, "x": {"a", "c"}}) == [["a", "b"], ["c", "d"]]
+    assert circles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []  # a diamond is no circle
+
+
+def test_a_lazy_import_closing_a_circle_in_the_real_package_is_found(tmp_path):
+    """The circle test on a copy of the package in which storage lazily imports trino (trino imports storage)."""
+    copy = tmp_path / "lakehouse"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert circles(import_graph(copy)) == []
+    with open(copy / "storage.py", "a", encoding="utf-8") as source:
+        source.write("\n\ndef upward():\n    from lakehouse import trino\n")
+    assert circles(import_graph(copy)) == [["storage", "trino"]]

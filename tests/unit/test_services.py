@@ -229,10 +229,11 @@ def test_postgres_files_move_out_of_a_folder_the_server_cannot_enter(tmp_path, m
     monkeypatch.setenv("LAKE_HOME", str(tmp_path / "lake"))
     settings = Settings(load_environment("local"))
     state = settings.state_dir.resolve()
-    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: None)
+    # replaced where postgres_home looks it up (the package's name is a re-export)
+    monkeypatch.setattr("lakehouse.services.postgres.postgres_closed_folder", lambda folder: None)
     assert services.postgres_home(settings) == state / "postgres"  # in place
 
-    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: Path("/root"))
+    monkeypatch.setattr("lakehouse.services.postgres.postgres_closed_folder", lambda folder: Path("/root"))
     elsewhere = services.postgres_home(settings)
     assert elsewhere == services.postgres_elsewhere(state) and elsewhere.parent == services.POSTGRES_ELSEWHERE
     assert elsewhere.name.startswith("postgres-") and elsewhere != services.postgres_elsewhere(tmp_path)
@@ -245,7 +246,7 @@ def test_postgres_files_move_out_of_a_folder_the_server_cannot_enter(tmp_path, m
 
     shutil.rmtree(state / "postgres")  # once moved, the symlink says where, whatever the folders' modes
     (state / "postgres").symlink_to(tmp_path / "moved")
-    monkeypatch.setattr(services, "postgres_closed_folder", lambda folder: None)
+    monkeypatch.setattr("lakehouse.services.postgres.postgres_closed_folder", lambda folder: None)
     assert services.postgres_home(settings) == tmp_path / "moved"
     assert services.postgres_socket_dir(settings) == tmp_path / "moved" / "run"
 
@@ -275,7 +276,7 @@ def test_up_sets_up_a_service_it_finds_running(tmp_path, monkeypatch, capsys):
                             healthy=lambda: holder[0].pid() is not None, set_up=lambda: calls.append("set_up"),
                             marker="lake-test-fake", start_timeout=10, settings=settings)
     holder.append(fake)
-    monkeypatch.setattr(services, "all_services", lambda s=None: [fake])
+    monkeypatch.setattr("lakehouse.services.stack.all_services", lambda s=None: [fake])  # where `up` finds it
     try:
         services.up(["fake"], settings)
         assert calls == ["set_up"]  # started, then set up

@@ -378,7 +378,8 @@ def test_an_unreachable_object_store_is_a_protocol_error_not_a_traceback(server,
     def down(*args, **kwargs):
         raise urllib3.exceptions.MaxRetryError(None, "/lake", "Connection refused")
 
-    monkeypatch.setattr(sharing, "snapshot", down)
+    # where the shares and the server look it up (the package's re-export is a copy of the name)
+    monkeypatch.setattr("lakehouse.sharing.deltalog.snapshot", down)
     answer = get(client, "/shares/bo_tai_chinh/schemas/demo/tables/counts/metadata", tokens["bo_tai_chinh"])
     assert answer.status_code == 503 and answer.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE"
     assert "Connection refused" not in answer.text  # details go to the audit log, not to the partner
@@ -392,3 +393,15 @@ def test_the_cli_names_the_partner_it_needs(capsys):
         main(["sharing", "revoke"])
     assert info.value.code == 2
     assert "sharing revoke: name the partner (see `lake sharing list`)" in capsys.readouterr().err
+
+
+def test_importing_the_package_loads_no_web_framework():
+    """A Spark job imports lakehouse.sharing (the audit log); FastAPI and uvicorn load with the server only."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, lakehouse.sharing as s; web = lambda: sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'fastapi', 'starlette', 'uvicorn'}); print(web()); s.create_app; print(web())")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.splitlines() == ["[]", "['fastapi', 'starlette']"]  # the probe sees the server load it

@@ -182,7 +182,7 @@ def test_freshness_durations_and_column_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="not a declared date or timestamp column"):
         load_catalog(tmp_path)
     write(tmp_path, "demo/people.yaml", GOOD + "freshness: {load_max_age: 26h}\n")
-    from lakehouse.spec import parse_duration
+    from lakehouse.durations import parse_duration
     assert parse_duration(load_catalog(tmp_path)["people"].freshness.load_max_age).total_seconds() == 26 * 3600
 
 

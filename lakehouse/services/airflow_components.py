@@ -1,0 +1,73 @@
+"""Airflow's processes in the stack: the api-server, scheduler, dag-processor and triggerer.
+
+Creating and migrating Airflow's database needs PostgreSQL started first, which only
+the stack knows how to do: it hands that step in as ``migrate``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from lakehouse import airflow_env
+from lakehouse.services.postgres import ensure_database
+from lakehouse.services.supervisor import Service, http_json, http_status
+from lakehouse.settings import Settings
+
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def _airflow_services(settings: Settings, migrate: Callable[[], None]) -> list[Service]:
+    """Its four processes; ``migrate`` creates or upgrades its metadata database (PostgreSQL started first)."""
+    cfg = settings.env.services.airflow
+    airflow_bin = str(Path(sys.executable).with_name("airflow"))
+    services = []
+    for component in AIRFLOW_COMPONENTS:
+        if component == "api-server":
+            def command(c=component) -> list[str]:
+                return [airflow_bin, c, "--host", settings.host, "--port", str(cfg.port)]
+            healthy = lambda: http_status(f"http://{settings.host}:{cfg.port}/api/v2/monitor/health") == 200
+            ports = [cfg.port]
+        else:
+            def command(c=component) -> list[str]:
+                # --skip-serve-logs: the log server would listen on all interfaces; logs are read from files
+                return [airflow_bin, c] + (["--skip-serve-logs"] if c in ("scheduler", "triggerer") else [])
+            healthy = (lambda c=component: _airflow_component_healthy(settings, c))
+            ports = []
+        services.append(Service(
+            f"airflow-{component}", ports, command, healthy,
+            url=f"http://{settings.host}:{cfg.port}" if component == "api-server" else "",
+            env=lambda: airflow_env.environment(settings),
+            prepare=migrate if component == "api-server" else (lambda: None),
+            set_up=(lambda: _airflow_set_up(settings, migrate)) if component == "api-server" else (lambda: None),
+            # the api-server renames itself "airflow api_server -- host:…", hence the shorter marker
+            start_timeout=240, marker=f"airflow {component.split('-')[0]}", group="airflow",
+            needs=("postgres",) if component == "api-server" else (), settings=settings))
+    return services
+
+
+def _airflow_set_up(settings: Settings, migrate: Callable[[], None]) -> None:
+    """Airflow's role and metadata database (migrated when it had to be created), every dataset's pool,
+    and a warm task-execution API; idempotent, so `lake up` runs it on a running api-server too."""
+    created = ensure_database(settings, airflow_env.METADATA_USER, airflow_env.METADATA_DB,
+                              settings.secrets["airflow_db_password"])
+    if created:
+        migrate()
+    airflow_env.sync_pools(settings)
+    _warm_execution_api(settings)
+
+
+def _warm_execution_api(settings: Settings) -> None:
+    """Build the api-server's task-execution API now, not during the first task."""
+    http_status(f"http://{settings.host}:{settings.env.services.airflow.port}/execution/health", timeout=60)
+
+
+def _airflow_component_healthy(settings: Settings, component: str) -> bool:
+    """Scheduler, dag-processor and triggerer report heartbeats to the api-server's health endpoint."""
+    cfg = settings.env.services.airflow
+    health = http_json(f"http://{settings.host}:{cfg.port}/api/v2/monitor/health")
+    if not health:
+        return False
+    key = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}[component]
+    return (health.get(key) or {}).get("status") == "healthy"

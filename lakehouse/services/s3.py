@@ -1,0 +1,61 @@
+"""The S3 server of the stack: SeaweedFS, its identities file, and its bucket set up once it answers."""
+
+from __future__ import annotations
+
+import json
+
+from lakehouse import install
+from lakehouse.services.supervisor import Service, http_status
+from lakehouse.settings import Settings
+
+S3_STOP_TIMEOUT = 5.0
+
+
+def _s3_service(settings: Settings) -> Service:
+    cfg = settings.env.services.s3
+    data_dir = settings.s3_data_dir
+    s3_config = data_dir / "s3-identities.json"
+
+    def prepare() -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        identities = {"identities": [{
+            "name": "lake",
+            "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]}
+        s3_config.write_text(json.dumps(identities, indent=2))
+        s3_config.chmod(0o600)
+
+    def command() -> list[str]:
+        return [str(install.weed_binary(settings)), "server",
+                f"-ip={settings.host}", f"-ip.bind={settings.host}", f"-dir={data_dir}",
+                f"-master.port={cfg.master_port}", f"-volume.port={cfg.volume_port}",
+                "-filer", f"-filer.port={cfg.filer_port}",
+                "-s3", f"-s3.port={cfg.port}", f"-s3.config={s3_config}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0",  # REST catalogs we do not use
+                "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+                # one master: after a restart it waits this long before electing itself leader, and until
+                # then nothing can be written (the default, 10 s, was most of a restart's wait)
+                "-master.electionTimeout=1s",
+                # one volume server, so no client to redirect before it stops: skip its 10 s pre-stop wait
+                "-volume.preStopSeconds=0"]
+
+    def healthy() -> bool:
+        return http_status(f"http://{settings.host}:{cfg.port}/") is not None and \
+            http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200
+
+    def set_up() -> None:
+        from lakehouse.storage import ensure_bucket, ensure_usable
+        ensure_bucket(settings)
+        ensure_usable(settings)  # up means objects can be stored, not only that the ports answer
+
+    # each server's port and its gRPC port (+10000), the S3 API's included
+    ports = [cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port,
+             cfg.port + 10000, cfg.master_port + 10000, cfg.volume_port + 10000, cfg.filer_port + 10000]
+    return Service("s3", ports, command, healthy, url=f"http://{settings.host}:{cfg.port}",
+                   prepare=prepare, set_up=set_up, start_timeout=90, marker="weed", group="s3",
+                   # On SIGTERM weed stops its volume server before its filer, whose last metadata-log flush
+                   # then retries against the closed volumes for 15 s and is dropped anyway. Objects are on
+                   # disk once the volume server has closed (well under a second): SIGKILL after 5 s.
+                   stop_timeout=S3_STOP_TIMEOUT, stop_note="its volume server has closed its files; the filer "
+                   "would wait 15 s to write its change log to it", settings=settings)
