@@ -27,11 +27,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import delta_io
+from lakehouse.dimensions import DIMENSIONS
 from lakehouse.durations import parse_duration
 from lakehouse.settings import Settings, get_settings
 from lakehouse.spec import Rule, SourceDataset, run_day
 
-DIMENSIONS = ("dung", "du", "sach", "song")
 RESULTS, SCORECARD = "quality_results", "quality_scorecard"
 RESULTS_SCHEMA = ("check_id string, dataset string, batch_id string, kind string, checked_at timestamp, "
                   "rule_id string, check string, columns array<string>, dimension string, action string, "

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from lakehouse.access import Grant, access_file, check_grants, load_access
+from lakehouse.dimensions import DIMENSIONS
 from lakehouse.durations import parse_duration
 from lakehouse.errors import ConfigError, format_validation_error
 
@@ -27,7 +28,7 @@ NAME_RE = r"^[a-z][a-z0-9_]*$"
 SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
 DECIMAL_RE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
-Dimension = Literal["dung", "du", "sach", "song"]
+Dimension = Literal[DIMENSIONS]  # type: ignore[valid-type]
 Action = Literal["warn", "quarantine", "fail"]
 Classification = Literal["open", "shared", "internal", "personal"]
 CatalogName = Literal["open_data", "big_data", "master_shared"]
