@@ -58,7 +58,7 @@ def test_a_spark_error_reaches_the_user_as_one_line_not_a_java_traceback(monkeyp
         raise AnalysisException(message="[PATH_NOT_FOUND] Path does not exist: s3a://lake/bronze/x. SQLSTATE: 42K03"
                                         "\n\nJVM stacktrace:\norg.apache.spark.sql.AnalysisException\n\tat org.apache")
 
-    monkeypatch.setattr(cli, "cmd_status", fails)
+    monkeypatch.setattr(cli.stack, "cmd_status", fails)  # where `lake status`'s parser looks it up
     monkeypatch.delenv("LAKE_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_:
         main(["status"])
@@ -71,6 +71,6 @@ def test_a_spark_error_reaches_the_user_as_one_line_not_a_java_traceback(monkeyp
 def test_an_error_that_is_not_spark_s_keeps_its_traceback(monkeypatch):
     from lakehouse import cli
 
-    monkeypatch.setattr(cli, "cmd_status", lambda args: 1 / 0)
+    monkeypatch.setattr(cli.stack, "cmd_status", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main(["status"])

@@ -1,0 +1,5 @@
+"""`python -m lakehouse.cli …` is `lake …`."""
+
+from lakehouse.cli import main
+
+main()
