@@ -87,7 +87,7 @@ def summarise(steps: list[dict]) -> dict:
 def fresh_dates(settings, count: int) -> list[str]:
     """The newest ``count`` dates of the demo's month that no run of this stack has loaded, oldest first."""
     from lakehouse import delta_io, runlog
-    from lakehouse.demo_data import DOSSIER_EPOCH
+    from lakehouse.demo.dossiers import DOSSIER_EPOCH
     from lakehouse.spark import get_spark
 
     spark = get_spark("bench dates")

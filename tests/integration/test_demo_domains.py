@@ -17,7 +17,8 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, demo_data, jobrun
+from lakehouse import delta_io, jobrun
+from lakehouse.demo import data as demo_data
 from lakehouse.demo import land_demo
 from lakehouse.pipeline import plan, run_steps
 from lakehouse.spec import load_catalog

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import demo_data, jobrun
+from lakehouse import jobrun
+from lakehouse.demo import data as demo_data
 from lakehouse.errors import LakeError
 from lakehelp import ingest, reset, run_log, table, use_datasets
 

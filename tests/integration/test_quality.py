@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import demo_data, jobrun, scorecard, trino
+from lakehouse import jobrun, scorecard, trino
+from lakehouse.demo import data as demo_data
 from lakehouse.errors import LakeError
 from lakehouse.pipeline import Step, land_files, plan, run_steps
 from lakehouse.spec import load_catalog

@@ -33,7 +33,7 @@ PEOPLE = [("HS-001", "Trần Văn Tý", "1980-02-01", "1200.5"),
 
 
 def csv_bytes(rows, encoding="utf-8") -> bytes:
-    from lakehouse.demo_data import encode_cp1258  # Vietnamese the legacy way: base letters + combining marks
+    from lakehouse.demo.cp1258 import encode_cp1258  # Vietnamese the legacy way: base letters + combining marks
 
     text = "\n".join([HEADER, *(",".join(r) for r in rows)]) + "\n"
     return encode_cp1258(text) if encoding == "cp1258" else text.encode(encoding)
@@ -162,7 +162,7 @@ def gauge_lines(readings: list[tuple[str, str, str, float]]) -> str:
 def test_a_stream_source_checks_each_new_file_before_the_stream_reads_it(ref):
     """Stream sources are read by Structured Streaming, which would decode a legacy file with
     replacement characters: their new files go through the same checks first."""
-    from lakehouse.demo_data import encode_cp1258
+    from lakehouse.demo.cp1258 import encode_cp1258
 
     settings, tmp = ref["settings"], ref["tmp"]
     spark = get_spark("test refused files")

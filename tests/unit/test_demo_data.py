@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
 
-from lakehouse import demo_data as dd
+from lakehouse.demo import data as dd
 from lakehouse.spec import SourceDataset, load_catalog
 
 DAY, NEXT = "2026-11-26", "2026-11-27"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lakehouse import filecheck
-from lakehouse.demo_data import encode_cp1258
+from lakehouse.demo.cp1258 import encode_cp1258
 from lakehouse.filecheck import BytesBlob, LocalBlob, check_file
 from lakehouse.spec import SourceDataset
 

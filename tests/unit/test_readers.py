@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import demo_data
+from lakehouse.demo import data as demo_data
 from lakehouse.errors import LakeError
 from lakehouse.readers import csv_header, read_csv, read_documents, read_parquet, xlsx_rows
 from lakehouse.spec import SourceDataset

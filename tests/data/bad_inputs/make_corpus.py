@@ -33,7 +33,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # the repository, when run as a script
 
-from lakehouse.demo_data import encode_cp1258  # noqa: E402
+from lakehouse.demo.cp1258 import encode_cp1258  # noqa: E402
 
 STAMP = (2026, 1, 5, 8, 0, 0)  # every zip entry's timestamp, so the bytes do not depend on today
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lakehouse import demo_data, storage
+from lakehouse import storage
+from lakehouse.demo import sources
 from lakehouse.settings import Settings, get_settings
 from lakehouse.spec import SourceDataset, load_catalog
 
@@ -22,7 +23,7 @@ def land_demo(date: str, seed: int = 2026, scale: float = 1.0, datasets: list[st
     settings = settings or get_settings()
     catalog = load_catalog()
     delivered = {}
-    for name, source in demo_data.demo_sources(date, seed, scale, datasets).items():
+    for name, source in sources.demo_sources(date, seed, scale, datasets).items():
         spec = catalog[name]
         assert isinstance(spec, SourceDataset)
         if source.rows or source.table:
