@@ -72,6 +72,20 @@ def into_silver(spark, good, spec: SourceDataset, silver_uri: str, date: str, re
                           source_held=source_held)
 
 
+def bronze_rows(spark, spec: SourceDataset, bronze, silver_uri: str, batch_id: str):
+    """The bronze rows this run refines, and for a stream source the ingestion time it reads up to.
+
+    A batch source: the date's batch.  A stream source: every row ingested after the time the last
+    run recorded on the silver table (``STREAM_MARK``), up to the newest now.
+    """
+    if spec.source.kind != "stream":
+        return bronze.where(F.col("_batch_id") == batch_id), None
+    done = delta_io.properties(spark, silver_uri).get(STREAM_MARK) if delta_io.exists(spark, silver_uri) else None
+    through = bronze.agg(F.max("_ingested_at").cast("string")).collect()[0][0]
+    batch = bronze.where(F.col("_ingested_at") > F.lit(done).cast("timestamp")) if done else bronze
+    return batch.where(F.col("_ingested_at") <= F.lit(through).cast("timestamp")), through
+
+
 def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "build gold datasets with jobs.gold")
@@ -84,15 +98,7 @@ def run(dataset: str, date: str) -> Accounting:
         if not delta_io.exists(spark, bronze_uri):
             raise jobrun.LakeError(f"{dataset}: no bronze table at {bronze_uri}; run the bronze job first")
 
-        bronze = delta_io.read(spark, bronze_uri)
-        through = None
-        if spec.source.kind == "stream":
-            done = delta_io.properties(spark, silver_uri).get(STREAM_MARK) if delta_io.exists(spark, silver_uri) else None
-            through = bronze.agg(F.max("_ingested_at").cast("string")).collect()[0][0]
-            batch = bronze.where(F.col("_ingested_at") > F.lit(done).cast("timestamp")) if done else bronze
-            batch = batch.where(F.col("_ingested_at") <= F.lit(through).cast("timestamp"))
-        else:
-            batch = bronze.where(F.col("_batch_id") == acc.batch_id)
+        batch, through = bronze_rows(spark, spec, delta_io.read(spark, bronze_uri), silver_uri, acc.batch_id)
         at = jobrun.now_iso()
         codes = quality.reference_codes(spark, spec, settings)
         # write: the refined batch, every rule each row broke and each key's duplicates ranked, computed in
