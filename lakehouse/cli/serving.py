@@ -87,7 +87,7 @@ def add_users(sub, today: str) -> None:
 def cmd_catalog(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from lakehouse import catalog
+    from lakehouse import catalog_publish
 
     try:
         if not args.no_quality:
@@ -99,7 +99,7 @@ def cmd_catalog(args: argparse.Namespace) -> None:
             manifests = export_open_data.run_all(args.date)
             print(f"[lake] exported {len(manifests)} open dataset(s)", flush=True)
         names = [args.catalog] if args.catalog else None
-        paths = catalog.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality)
+        paths = catalog_publish.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality)
     except Exception as exc:  # the trino, minio and HTTP clients raise many types; say what to do
         if exc.__class__.__module__.startswith(("trino", "requests", "urllib3", "minio")):
             raise LakeError(f"catalog: cannot read the lake through Trino and S3 ({exc.__class__.__name__}: "

@@ -24,6 +24,7 @@ from rdflib import RDF, Namespace, URIRef
 
 from jobs import export_open_data
 from lakehouse import catalog as catalogs
+from lakehouse import catalog_publish
 from lakehouse import storage, trino
 from lakehouse.errors import LakeError
 from lakehelp import ingest, reset, use_datasets
@@ -71,7 +72,7 @@ def published(stack, tmp_path_factory):
         trino.register_ops(settings)
         manifests = {m["dataset"]: m for m in export_open_data.run_all(DAY)}
         out = folder / "dcat"
-        catalogs.publish(out_dir=out, settings=settings)
+        catalog_publish.publish(out_dir=out, settings=settings)
         yield {"settings": settings, "manifests": manifests, "out": out}
 
 
