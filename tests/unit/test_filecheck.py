@@ -275,7 +275,7 @@ def test_jsonl_scanning_stops_at_the_first_object_and_skips_blank_lines():
 
 
 def test_jsonl_lines_too_long_to_hold_are_skipped(monkeypatch):
-    monkeypatch.setattr(filecheck, "JSONL_LINE_LIMIT", 100)
+    monkeypatch.setattr(filecheck.formats, "JSONL_LINE_LIMIT", 100)
     long = b'{"a": "' + b"x" * 500 + b'"}\n'
     assert code(long + b'{"a": 1}\n', format="jsonl", blob=SmallChunks) is None
     assert "were not read" in check(long, format="jsonl").reason
@@ -345,7 +345,7 @@ def test_a_zip_without_a_workbook_is_not_xlsx():
 
 
 def test_a_workbook_too_large_to_read_whole_is_refused(monkeypatch):
-    monkeypatch.setattr(filecheck, "XLSX_LIMIT", 1000)
+    monkeypatch.setattr(filecheck.formats, "XLSX_LIMIT", 1000)
     refusal = check(xlsx(XLSX_ROWS), "f.xlsx", format="xlsx")
     assert refusal.code == "not_xlsx" and "split it or export it as CSV" in refusal.reason
 
@@ -361,7 +361,7 @@ def test_a_member_that_unpacks_too_much_is_a_zip_bomb():
 def test_a_workbook_that_unpacks_past_the_total_limit_is_a_zip_bomb(monkeypatch):
     import random
 
-    monkeypatch.setattr(filecheck, "ZIP_MAX_UNCOMPRESSED", 1 << 20)
+    monkeypatch.setattr(filecheck.formats, "ZIP_MAX_UNCOMPRESSED", 1 << 20)
     big = with_member(xlsx(XLSX_ROWS), "xl/media/noise.bin", random.Random(1).randbytes(2 << 20))  # ratio ~1
     refusal = check(big, "f.xlsx", format="xlsx")
     assert refusal.code == "zip_bomb" and "would unpack to 2 MiB" in refusal.reason
