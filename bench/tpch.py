@@ -669,7 +669,6 @@ def reference_pyarrow(layer: str, dataset: str, data_dir: Path, work: Path) -> d
     return {"seconds": round(time.monotonic() - started, 3), "rows": rows_in, "rows_out": rows_out}
 
 
-BRONZE_META = ("_source_file", "_source_hash", "_landing_date", "_batch_id", "_ingested_at", "_rescued_data")
 SILVER_META = ("_source_file", "_batch_id", "_ingested_at")  # what the lake's silver carries from bronze
 
 

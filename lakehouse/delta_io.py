@@ -12,8 +12,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.columns import ROW_HASH
 from lakehouse.errors import LakeError
-from lakehouse.transforms import ROW_HASH
 
 
 def _table(uri: str) -> str:

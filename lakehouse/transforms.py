@@ -14,15 +14,10 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.columns import ROW_HASH, ROW_META
 from lakehouse.spec import (VIETNAMESE_CHECKS, Column, GoldDataset, Rule, SourceDataset, range_bounds, resolve_bound,
                             run_day)
 
-BRONZE_META = ["_source_file", "_source_hash", "_landing_date", "_batch_id", "_ingested_at", "_rescued_data"]
-QUARANTINE_COLUMNS = ["dataset", "layer", "rule_id", "dimension", "reason", "record",
-                      "_source_file", "_batch_id", "_quarantined_at", "failures", "quarantine_id",
-                      "replayed_at", "replay_batch"]
-ROW_HASH = "_row_hash"
-ROW_META = ("_source_file", "_batch_id", "_ingested_at", "_quarantine_id")  # carried through refining
 FAILURE = "struct<rule_id:string,dimension:string,action:string,reason:string>"  # one broken rule
 
 

@@ -1,4 +1,5 @@
-"""lakehouse/README.md says what each module may import; the code must say the same, and nothing imports in a circle.
+"""lakehouse/README.md says what each module may import and in which layer it sits; the code must say the same,
+no module imports from a layer above its own, and nothing imports in a circle.
 
 The "may import" column names `lakehouse` modules (and libraries, which are not
 checked here). A module of a subpackage is written with a dot: `sharing.tokens`,
@@ -187,3 +188,43 @@ def test_a_lazy_import_closing_a_circle_in_the_real_package_is_found(tmp_path):
     with open(copy / "storage.py", "a", encoding="utf-8") as source:
         source.write("\n\ndef upward():\n    from lakehouse import trino\n")
     assert circles(import_graph(copy)) == [["storage", "trino"]]
+
+
+def layers(readme: Path = PACKAGE / "README.md") -> dict[str, int]:
+    """The README's "Layers" table: each top-level module or package → its layer's position (0 = lowest)."""
+    text = readme.read_text(encoding="utf-8")
+    table = text[text.index("## Layers"):].split("\n## ", 1)[0]
+    rows = [re.match(r"^\| ([\w ]+) \| ([\w, ]+) \|$", line) for line in table.splitlines()]
+    return {module.strip(): position
+            for position, row in enumerate(r for r in rows if r and r[1] != "layer")
+            for module in row[2].split(",")}
+
+
+def upward_imports(graph: dict[str, set[str]], layer: dict[str, int]) -> list[str]:
+    """Imports that reach a module of a higher layer than the importer's (a subpackage's modules share its layer)."""
+    top = lambda name: name.split(".")[0]  # noqa: E731
+    return sorted(f"{module} imports {target} ({layer[top(module)]} < {layer[top(target)]})"
+                  for module, targets in graph.items() for target in targets
+                  if layer[top(target)] > layer[top(module)])
+
+
+def test_every_module_is_in_one_layer():
+    named = layers()
+    tops = {m.split(".")[0] for m in MODULES}
+    assert tops == set(named), (f"in no layer: {sorted(tops - set(named))}; "
+                                f"a layer names no module: {sorted(set(named) - tops)}")
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    wrong = upward_imports(import_graph(), layers())
+    assert not wrong, "imports that go up the layers of lakehouse/README.md: " + "; ".join(wrong)
+
+
+def test_an_import_up_the_layers_is_found(tmp_path):
+    """The contract itself, on a copy of the package in which storage (io) lazily imports the CLI."""
+    copy = tmp_path / "lakehouse"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "storage.py", "a", encoding="utf-8") as source:
+        source.write("\n\ndef upward():\n    from lakehouse.cli import output\n")
+    found = upward_imports(import_graph(copy), layers())
+    assert found == [f"storage imports cli.output ({layers()['storage']} < {layers()['cli']})"]

@@ -3,6 +3,7 @@
 import json
 import unicodedata
 
+from lakehouse.columns import QUARANTINE_COLUMNS
 from lakehouse.spec import SourceDataset
 from lakehouse.transforms import flag_rows, parse_json_lines, refine, split_parsed, with_row_hash
 
@@ -51,6 +52,7 @@ def test_unparseable_lines_go_to_quarantine_and_blank_lines_are_not_rows(spark):
     assert len(bad) == 1
     assert (bad[0]["rule_id"], bad[0]["dimension"], bad[0]["layer"]) == ("parse", "dung", "bronze")
     assert bad[0]["record"] == "not json {"
+    assert split.rejected.columns == QUARANTINE_COLUMNS  # bronze and silver write one quarantine table
 
 
 def test_refine_types_trims_and_normalises_to_nfc(spark):
@@ -67,6 +69,7 @@ def test_refine_quarantines_bad_casts_and_missing_required_values_with_reasons(s
     split = refine(bronze(spark, [("abc", "A", None), ("2", "", None), ("3", "C", "2026-13-45")]), SPEC, AT)
     reasons = {r["rule_id"]: r for r in split.rejected.collect()}
     assert set(reasons) == {"cast__commune_code", "not_null__commune_name", "cast__updated_on"}
+    assert split.rejected.columns == QUARANTINE_COLUMNS
     assert reasons["cast__commune_code"]["reason"] == "commune_code: cannot read 'abc' as int"
     assert reasons["cast__commune_code"]["dimension"] == "dung"
     assert reasons["not_null__commune_name"]["dimension"] == "du"
