@@ -13,10 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lakehouse.durations import parse_duration
-from lakehouse.errors import ConfigError, format_validation_error
+from lakehouse.errors import ConfigError
+from lakehouse.yamlfile import Strict, read_mapping, validated
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
 # What a ministry group may read by default; bronze and quarantine keep personal data
@@ -25,11 +26,8 @@ GroupLayer = Literal["bronze", "silver", "gold", "quarantine", "ops"]
 MASKABLE_LAYERS = ("silver", "gold", "ops")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class Grant(_Strict):
+class Grant(Strict):
     """One grantee's view of a dataset's table (silver for a source dataset, gold for a gold one)."""
 
     to: str = Field(pattern=NAME_RE, description="a partner or a group of lake_config/access.yaml")
@@ -50,12 +48,12 @@ class Grant(_Strict):
         return value
 
 
-class LocalizedName(_Strict):
+class LocalizedName(Strict):
     vi: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
 
-class Partner(_Strict):
+class Partner(Strict):
     """A partner ministry or agency: one Trino group; it reads only the gold tables granted to it."""
 
     name: LocalizedName
@@ -74,7 +72,7 @@ class Partner(_Strict):
         return value
 
 
-class Group(_Strict):
+class Group(Strict):
     """The ministry's own people: what they read without a grant, and whether personal data is masked."""
 
     users: list[str] = Field(min_length=1)
@@ -108,7 +106,7 @@ def _check_users(users: list[str]) -> list[str]:
     return users
 
 
-class AccessConfig(_Strict):
+class AccessConfig(Strict):
     """``lake_config/access.yaml``."""
 
     partners: dict[str, Partner] = Field(default_factory=dict)
@@ -161,13 +159,7 @@ def load_access(config_dir: Path | None = None, service_user: str | None = None)
     path = access_file(config_dir)
     if not path.exists():
         return AccessConfig()
-    from lakehouse import yamlfile
-
-    raw: Any = yamlfile.read_mapping(path, "a mapping with partners and groups")
-    try:
-        access = AccessConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+    access = validated(AccessConfig, read_mapping(path, "a mapping with partners and groups"), path)
     if service_user and service_user in access.users():
         where = access.users()[service_user]
         section = "partners" if where in access.partners else "groups"

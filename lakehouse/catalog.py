@@ -20,12 +20,13 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lakehouse.dimensions import DIMENSIONS
-from lakehouse.errors import ConfigError, format_validation_error
+from lakehouse.errors import ConfigError
 from lakehouse.spec import (LICENSES, Catalog, CatalogName, Contact, GoldDataset, SourceDataset, Text,
                             check_license)
+from lakehouse.yamlfile import Strict, read_mapping, validated
 
 CATALOGS: tuple[str, ...] = ("open_data", "big_data", "master_shared")
 EXPORT_PREFIX = "open_data"          # s3://<bucket>/open_data/<dataset>/ and <state>/portal/open_data/<dataset>/
@@ -77,11 +78,8 @@ METRIC_DEFINITIONS = {
 
 # ---- lake_config/catalogs.yaml ------------------------------------------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class Publisher(_Strict):
+class Publisher(Strict):
     """The ministry that publishes the catalogs (dct:publisher, a foaf:Agent)."""
 
     name: Text
@@ -89,12 +87,12 @@ class Publisher(_Strict):
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class CatalogText(_Strict):
+class CatalogText(Strict):
     title: Text
     description: Text
 
 
-class CatalogsConfig(_Strict):
+class CatalogsConfig(Strict):
     """``lake_config/catalogs.yaml``: what every catalog entry shares."""
 
     base_url: str = Field(pattern=r"^https?://\S+[^/]$", description="the portal; IRIs of catalogs and datasets")
@@ -128,13 +126,7 @@ def load_config(config_dir: Path | None = None) -> CatalogsConfig:
     if not path.exists():
         raise ConfigError(f"{path}: no such file; it names the publisher, contact and licence of the catalogs "
                           "(see lake_config/README.md#catalogs)")
-    from lakehouse import yamlfile
-
-    raw = yamlfile.read_mapping(path)
-    try:
-        return CatalogsConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+    return validated(CatalogsConfig, read_mapping(path), path)
 
 
 # ---- what a spec says about its entry (pure) ------------------------------------------------------

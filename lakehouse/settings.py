@@ -15,10 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from lakehouse.errors import ConfigError, format_validation_error
+from lakehouse.errors import ConfigError
+from lakehouse.yamlfile import Strict, read_mapping, validated
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("LAKE_CONFIG_DIR", REPO_ROOT / "lake_config"))
@@ -31,42 +31,39 @@ def quarantine_table(dataset: str) -> str:
     return f"{dataset}__quarantine"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class StorageConfig(_Strict):
+class StorageConfig(Strict):
     bucket: str = "lake"
     region: str = "us-east-1"
     endpoint: str | None = None  # None: the local S3 server from `services.s3`
 
 
-class S3Service(_Strict):
+class S3Service(Strict):
     port: int = 8333
     master_port: int = 9333
     volume_port: int = 8380
     filer_port: int = 8888
 
 
-class TrinoService(_Strict):
+class TrinoService(Strict):
     port: int = 8080
     heap: str = "2G"
 
 
-class AirflowService(_Strict):
+class AirflowService(Strict):
     port: int = 8280
     parallelism: int = 2
 
 
-class SparkService(_Strict):
+class SparkService(Strict):
     port: int = 15002
 
 
-class PostgresService(_Strict):
+class PostgresService(Strict):
     port: int = 5442
 
 
-class SharingService(_Strict):
+class SharingService(Strict):
     """The Delta Sharing server for partner ministries (``lake up sharing``)."""
 
     port: int = 8100
@@ -75,7 +72,7 @@ class SharingService(_Strict):
     public_url: str | None = None
 
 
-class MetastoreService(_Strict):
+class MetastoreService(Strict):
     """The Hive Metastore Spark and Trino share table names through (on PostgreSQL)."""
 
     port: int = 9083
@@ -84,13 +81,13 @@ class MetastoreService(_Strict):
     uri: str | None = None
 
 
-class EventsService(_Strict):
+class EventsService(Strict):
     """The receiver of Trino's query events (``lake up events``): usage statistics and audit."""
 
     port: int = 8110
 
 
-class ServicesConfig(_Strict):
+class ServicesConfig(Strict):
     host: str = "127.0.0.1"
     s3: S3Service = Field(default_factory=S3Service)
     spark: SparkService = Field(default_factory=SparkService)
@@ -102,7 +99,7 @@ class ServicesConfig(_Strict):
     events: EventsService = Field(default_factory=EventsService)
 
 
-class SparkConfig(_Strict):
+class SparkConfig(Strict):
     # connect: jobs talk to the long-lived Spark Connect server that `lake up` starts
     #          (no JVM start-up per job); local: each job starts its own Spark.
     mode: Literal["connect", "local"] = "connect"
@@ -116,7 +113,7 @@ class SparkConfig(_Strict):
     interpreted_projections: bool = False
 
 
-class TrinoConfig(_Strict):
+class TrinoConfig(Strict):
     catalog: str = "lake"
     host: str | None = None  # None: the local Trino from `services.trino`
     port: int | None = None
@@ -124,7 +121,7 @@ class TrinoConfig(_Strict):
     cert: str | None = None  # CA/certificate file clients verify Trino's TLS with; None: the one `lake up` generates
 
 
-class ConnectionConfig(_Strict):
+class ConnectionConfig(Strict):
     """A source database the jobs read from (``connections.<name>`` in an environment file).
 
     Its password is the generated secret ``postgres_password`` (or ``LAKE_POSTGRES_PASSWORD``).
@@ -137,7 +134,7 @@ class ConnectionConfig(_Strict):
     port: int | None = None
 
 
-class Environment(_Strict):
+class Environment(Strict):
     name: str
     storage: StorageConfig = Field(default_factory=StorageConfig)
     services: ServicesConfig = Field(default_factory=ServicesConfig)
@@ -185,14 +182,7 @@ def load_environment(name: str | None = None) -> Environment:
     if not path.exists():
         known = sorted(p.stem for p in (CONFIG_DIR / "environments").glob("*.yaml"))
         raise ConfigError(f"{path}: no such environment file (known: {', '.join(known)})")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        env = Environment.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+    env = validated(Environment, read_mapping(path), path)  # strictly: a key given twice is an error
     _apply_shell_overrides(env)
     return env
 

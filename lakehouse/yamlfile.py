@@ -2,17 +2,35 @@
 
 PyYAML alone keeps the last of two equal keys (a rule or grant silently lost) and a file
 in another encoding fails with a bare UnicodeDecodeError; every config loader reads
-through here instead.
+through here instead (specs, `access.yaml`, `catalogs.yaml`, the environment files), and
+validates into a model built on :class:`Strict` with :func:`validated`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, format_validation_error
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """The base of every config model: a key the model does not know is an error, not a silently ignored typo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def validated(model: type[M], raw: Any, path: Path) -> M:
+    """``raw`` (what ``path`` holds) as a ``model``; otherwise a ConfigError naming the file and the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from exc
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from lakehouse.dimensions import DIMENSIONS
+from lakehouse.yamlfile import Strict  # noqa: F401  (the spec's models import it from here)
 
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -18,7 +17,3 @@ Dimension = Literal[DIMENSIONS]  # type: ignore[valid-type]
 Action = Literal["warn", "quarantine", "fail"]
 Classification = Literal["open", "shared", "internal", "personal"]
 CatalogName = Literal["open_data", "big_data", "master_shared"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
 
 from lakehouse.access import access_file, check_grants, load_access
-from lakehouse.errors import ConfigError, format_validation_error
+from lakehouse.errors import ConfigError
 from lakehouse.spec.datasets import GoldDataset, SourceDataset, DATASET_ADAPTER
 from lakehouse.spec.rules import Reference
 from lakehouse.spec.sources import Conform
+from lakehouse.yamlfile import read_mapping, validated
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -25,19 +25,14 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    from lakehouse import yamlfile
-
-    return yamlfile.read_mapping(path)
+    return read_mapping(path)
 
 
 def load_dataset_file(path: Path, defaults: dict | None = None) -> SourceDataset | GoldDataset:
     """Load and validate one spec file; errors name the file and the field."""
     raw = _deep_merge(defaults or {}, _read_yaml(path))
     model = GoldDataset if raw.get("layer") == "gold" else SourceDataset
-    try:
-        spec = model.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+    spec = validated(model, raw, path)
     if spec.name != path.stem:
         raise ConfigError(f"{path}: field 'name': {spec.name!r} must equal the file name {path.stem!r}")
     return spec

@@ -55,6 +55,16 @@ def test_bad_environment_field_names_file_and_field(tmp_path, monkeypatch):
         load_environment("x")
 
 
+def test_an_environment_file_giving_a_key_twice_is_refused(tmp_path, monkeypatch):
+    """Read as the specs are: YAML alone would keep the second port and say nothing."""
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "x.yaml").write_text("name: x\nservices:\n  trino:\n    port: 8080\n"
+                                                      "    port: 8081\n")
+    monkeypatch.setattr(settings_mod, "CONFIG_DIR", tmp_path)
+    with pytest.raises(ConfigError, match=r"x.yaml: .*key 'port' is given twice \(lines 4 and 5\)"):
+        load_environment("x")
+
+
 def test_secrets_are_generated_once_and_kept_private(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     first = Settings(load_environment("local")).secrets
