@@ -7,16 +7,15 @@ three-row frame.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from expectations.kinds import known_column, spark_check
 from lakehouse.columns import ROW_HASH, ROW_META
-from lakehouse.spec import (VIETNAMESE_CHECKS, Column, GoldDataset, Rule, SourceDataset, range_bounds, resolve_bound,
-                            run_day)
+from lakehouse.spec import Column, GoldDataset, Rule, SourceDataset, run_day
 
 FAILURE = "struct<rule_id:string,dimension:string,action:string,reason:string>"  # one broken rule
 
@@ -127,86 +126,6 @@ def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:
     return text.try_cast(col.type)
 
 
-def _row_check(rule: Rule, spec: SourceDataset, today: dt.date) -> tuple[SparkColumn, SparkColumn] | None:
-    """A row-level rule → (fails, reason) over the typed columns; None for table-level rules.
-
-    ``today`` is the day of the run, what a range's ``today``, ``today-120y``… bounds mean.
-    """
-    c = rule.columns[0]
-    value = F.col(c)
-    if rule.check == "not_null":
-        return value.isNull(), F.lit(f"{c}: required but empty")
-    if rule.check == "range" and spec.column(c).type in ("date", "timestamp"):
-        return _date_range_check(rule, spec.column(c).type, today)
-    if rule.check == "range":
-        least, most = range_bounds(rule, spec.column(c).type, today)  # numbers: rule.min and rule.max
-        low = F.lit(False) if least is None else value < F.lit(least)
-        high = F.lit(False) if most is None else value > F.lit(most)
-        return (value.isNotNull() & (low | high),
-                F.concat(F.lit(f"{c}: "), value.cast("string"),
-                         F.lit(f" is outside [{_bound(rule.min)}, {_bound(rule.max)}]")))
-    if rule.check == "regex":
-        return (value.isNotNull() & ~value.cast("string").rlike(rule.pattern),
-                F.concat(F.lit(f"{c}: '"), value.cast("string"), F.lit(f"' does not match {rule.pattern}")))
-    if rule.check == "in_set":
-        return (value.isNotNull() & ~value.isin(list(rule.values)),
-                F.concat(F.lit(f"{c}: '"), value.cast("string"), F.lit("' is not one of the allowed values")))
-    if rule.check == "reference":
-        ref = f"{rule.reference.dataset}.{rule.reference.column}"
-        return (value.isNotNull() & F.col(_known(rule)).isNull(),
-                F.concat(F.lit(f"{c}: "), value.cast("string"), F.lit(f" is not a known {ref}")))
-    if rule.check in VIETNAMESE_CHECKS:
-        from expectations.vietnamese import spark_problem
-
-        extra = [F.col(x) for x in rule.columns[1:]] + ([F.col(rule.at)] if rule.at else [])
-        options = {"level": rule.level} if rule.check == "admin_unit" else {}
-        problem = spark_problem(rule.check, value, *extra, **options)
-        # the reason does not repeat the value: ID and phone numbers are personal data (the record keeps it)
-        return problem.isNotNull(), F.concat(F.lit(f"{c}: "), problem)
-    return None
-
-
-def _date_range_check(rule: Rule, column_type: str, today: dt.date) -> tuple[SparkColumn, SparkColumn]:
-    """A range over a date or timestamp column, against the bounds resolved for ``today`` (:func:`range_bounds`).
-
-    The bounds are SQL literals read in the session time zone (UTC), like the values; the reason names the
-    bound that was crossed, e.g. ``date_of_birth: 2031-05-01 is after today (2026-12-02)``.
-    """
-    c = rule.columns[0]
-    value = F.col(c)
-    low, high = range_bounds(rule, column_type, today)
-    below = F.lit(False) if low is None else value < _literal(low, column_type)
-    above = F.lit(False) if high is None else value > _literal(high, column_type)
-    reason = F.concat(F.lit(f"{c}: "), value.cast("string"),
-                      F.when(below, F.lit(f" is before {_date_bound(rule.min, today)}"))
-                      .otherwise(F.lit(f" is after {_date_bound(rule.max, today)}")))
-    return value.isNotNull() & (below | above), reason
-
-
-def _iso(value: dt.date) -> str:
-    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
-
-
-def _literal(bound: dt.date, column_type: str) -> SparkColumn:
-    """A date or timestamp as a SQL literal, read like the values: a timestamp in the session time zone (UTC).
-
-    (``F.lit`` of a Python datetime would read it in the driver's local time zone instead.)
-    """
-    return F.lit(_iso(bound)).cast(column_type)
-
-
-def _date_bound(bound: str | None, today: dt.date) -> str:
-    """A date bound for a reason: as written, and the day it meant if it is relative: ``today-120y (1906-12-02)``."""
-    if bound is None:
-        return "…"
-    text = _iso(resolve_bound(bound, today))
-    return text if text == bound else f"{bound} ({text})"
-
-
-def _known(rule: Rule) -> str:
-    return f"_known_{rule.rule_id}"
-
-
 def _ordered_rules(spec: SourceDataset) -> list[Rule]:
     """Which failure names a quarantined row: emptiness first, then declared rules, then master data."""
     rank = {"not_null": 0, "reference": 2}
@@ -250,9 +169,9 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
             if codes is None:
                 raise ValueError(f"{spec.name}: rule {rule.rule_id} checks {rule.reference.dataset}; pass its codes")
             key = f"_code_{rule.rule_id}"
-            known = codes.select(F.col(codes.columns[0]).alias(key)).distinct().withColumn(_known(rule), F.lit(True))
+            known = codes.select(F.col(codes.columns[0]).alias(key)).distinct().withColumn(known_column(rule), F.lit(True))
             typed = typed.join(F.broadcast(known), F.col(rule.columns[0]) == F.col(key), "left").drop(key)
-        fails, reason = _row_check(rule, spec, today)
+        fails, reason = spark_check(rule, spec, today)
         checks.append((fails, rule.rule_id, rule.dimension, rule.action, reason))
 
     failures = F.filter(F.array(*[F.when(fails, F.struct(F.lit(rid).alias("rule_id"), F.lit(dim).alias("dimension"),
@@ -366,12 +285,6 @@ def late_rows(rows: DataFrame, spec: SourceDataset, seen_until=None) -> DataFram
     return (rows.join(files, order, "left")
             .where(F.col("_seen").isNotNull() & (F.col(event) < F.col("_seen") - lateness))
             .drop("_seen"))
-
-
-def _bound(value: float | None) -> str:
-    if value is None:
-        return "…"
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def with_row_hash(df: DataFrame, columns: list[str]) -> DataFrame:

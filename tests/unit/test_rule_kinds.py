@@ -1,9 +1,9 @@
 """Every rule kind a spec may name has both halves, or the audit would stop at run time.
 
-A row-level kind is flagged on each row by the Spark pass (``transforms``) and audited by Great
-Expectations (``expectations.suites``), whose counts must agree; a table-level kind is audited by
-Great Expectations only (``unique`` on the key is also what de-duplication counts). Adding a kind to
-the spec model without either half fails here, with the kind named.
+A row-level kind is flagged on each row by the Spark pass and audited by Great Expectations, whose
+counts must agree; a table-level kind is audited by Great Expectations only (``unique`` on the key is
+also what de-duplication counts). Both halves sit side by side in ``expectations/kinds.py``; adding
+a kind to the spec model without either fails here, with the kind named.
 """
 
 import datetime as dt
@@ -11,8 +11,8 @@ import typing
 
 import pytest
 
+from expectations.kinds import EXPECT, SPARK, spark_check
 from lakehouse.spec import ROW_CHECKS, Rule, SourceDataset
-from lakehouse.transforms import _row_check
 
 gx = pytest.importorskip("great_expectations")
 
@@ -39,7 +39,7 @@ def a_rule(kind: str) -> Rule:
 
 def halves(rule: Rule, spark) -> tuple[bool, bool]:
     """(the Spark pass flags it, Great Expectations audits it)"""
-    flagged = bool(rule.columns) and _row_check(rule, SPEC, TODAY) is not None  # row_count names no column
+    flagged = bool(rule.columns) and spark_check(rule, SPEC, TODAY) is not None  # row_count names no column
     bounds = ge_bounds(rule, SPEC.column(rule.columns[0]).type, TODAY) if rule.check == "range" else None
     try:
         expectation_for(rule, reference_values={rule.rule_id: ["a"]}, previous_rows=None, bounds=bounds)
@@ -51,9 +51,9 @@ def halves(rule: Rule, spark) -> tuple[bool, bool]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_rule_kind_has_its_spark_check_and_its_expectation(kind, spark):
     flagged, audited = halves(a_rule(kind), spark)
-    assert audited, f"rule kind {kind!r} has no Great Expectations expectation (expectations/suites.py)"
+    assert audited, f"rule kind {kind!r} has no Great Expectations expectation (expectations/kinds.py EXPECT)"
     if kind in ROW_CHECKS:
-        assert flagged, f"row-level rule kind {kind!r} has no Spark check (lakehouse/transforms.py _row_check)"
+        assert flagged, f"row-level rule kind {kind!r} has no Spark check (expectations/kinds.py SPARK)"
     else:
         assert not flagged, f"table-level rule kind {kind!r} is judged on the batch, not row by row"
 
@@ -61,3 +61,7 @@ def test_each_rule_kind_has_its_spark_check_and_its_expectation(kind, spark):
 def test_a_kind_without_either_half_is_found(spark):
     unknown = a_rule("not_null").model_copy(update={"check": "no_such_kind"})
     assert halves(unknown, spark) == (False, False)
+
+
+def test_the_two_tables_name_no_kind_the_spec_model_lacks():
+    assert set(EXPECT) == set(KINDS) and set(SPARK) == set(ROW_CHECKS)
