@@ -110,6 +110,7 @@ def docs_index(settings: Settings | None = None) -> Path:
 
 _contexts: dict[str, object] = {}  # one Great Expectations context per project folder and process
 _opening = threading.Lock()  # a context is opened once, by whichever thread comes first
+_opened_early: dict[str, threading.Thread] = {}  # the background opening started per project folder
 
 
 def _context(settings: Settings):
@@ -137,7 +138,8 @@ def open_early(settings: Settings) -> threading.Thread | None:
     started then, the import is done by the time the audit needs it.  An error here is not
     reported: :func:`_context` meets it again in the job's own thread and raises it there.
     """
-    if str(context_root(settings)) in _contexts:
+    root = str(context_root(settings))
+    if root in _contexts or root in _opened_early:  # opened, or being opened (`lake run`, then its silver job)
         return None
 
     def open_quietly() -> None:
@@ -146,7 +148,8 @@ def open_early(settings: Settings) -> threading.Thread | None:
         except Exception:  # raised again, with the job's context, where the audit opens it
             pass
 
-    thread = threading.Thread(target=open_quietly, name="open-great-expectations", daemon=True)
+    thread = _opened_early[root] = threading.Thread(target=open_quietly, name="open-great-expectations",
+                                                    daemon=True)
     thread.start()
     return thread
 

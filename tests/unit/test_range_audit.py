@@ -121,6 +121,7 @@ def test_great_expectations_opened_early_is_the_context_the_audit_uses(tmp_path)
     settings = SimpleNamespace(state_dir=tmp_path / "early")
     thread = quality.open_early(settings)
     assert thread is not None
+    assert quality.open_early(settings) is None          # while it opens, a second start adds no thread
     thread.join(timeout=120)
     opened = quality._contexts[str(quality.context_root(settings))]
     assert quality._context(settings) is opened          # the job's thread finds it, opens no second one
