@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import json
+import time
 
 from lakehouse import install
-from lakehouse.services.supervisor import Service, http_status
+from lakehouse.services.supervisor import Service, http_status, port_open
 from lakehouse.settings import Settings
 
 S3_STOP_TIMEOUT = 5.0
+VOLUME_CLOSE_SECONDS = 0.5  # after its ports close, the volume server closes its files
+
+
+def volume_closed(settings: Settings, volume_port: int):
+    """A ``stop_done`` for weed: its volume server's ports (HTTP and gRPC) have been closed for
+    ``VOLUME_CLOSE_SECONDS``; before the stop signal they answer, so it cannot hold early."""
+    closed_at: list[float] = []
+
+    def done() -> bool:
+        if any(port_open(settings.host, p) for p in (volume_port, volume_port + 10000)):
+            closed_at.clear()
+            return False
+        closed_at[:] = closed_at or [time.monotonic()]
+        return time.monotonic() - closed_at[0] >= VOLUME_CLOSE_SECONDS
+
+    return done
 
 
 def _s3_service(settings: Settings) -> Service:
@@ -55,7 +72,9 @@ def _s3_service(settings: Settings) -> Service:
     return Service("s3", ports, command, healthy, url=f"http://{settings.host}:{cfg.port}",
                    prepare=prepare, set_up=set_up, start_timeout=90, marker="weed", group="s3",
                    # On SIGTERM weed stops its volume server before its filer, whose last metadata-log flush
-                   # then retries against the closed volumes for 15 s and is dropped anyway. Objects are on
-                   # disk once the volume server has closed (well under a second): SIGKILL after 5 s.
-                   stop_timeout=S3_STOP_TIMEOUT, stop_note="its volume server has closed its files; the filer "
-                   "would wait 15 s to write its change log to it", settings=settings)
+                   # then retries against the closed volumes for 15 s and is dropped anyway. The volume server
+                   # closes its ports, then its files (well under a second; what it stored was written to them
+                   # when it was acknowledged): SIGKILL half a second after its ports close, at most 5 s in.
+                   stop_timeout=S3_STOP_TIMEOUT, stop_done=volume_closed(settings, cfg.volume_port),
+                   stop_note="its volume server has closed; the filer would wait 15 s to write its change log "
+                   "to it", settings=settings)

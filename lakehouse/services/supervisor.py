@@ -77,6 +77,8 @@ class Service:
     # seconds `down` waits after stop_signal before it sends SIGKILL to the service's process group
     stop_timeout: float = 30.0
     stop_note: str = ""  # why a SIGKILL after stop_timeout is expected and harmless, said with it
+    # once this holds after stop_signal, what still runs may be killed without waiting out stop_timeout
+    stop_done: Callable[[], bool] | None = None
     settings: Settings = field(default_factory=get_settings)
 
     @property
@@ -157,8 +159,10 @@ class Service:
             return False
         return not cmdline.strip() or self.marker in cmdline
 
-    def _wait_exit(self, pid: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for our process ``pid`` to end; True when it has."""
+    def _wait_exit(self, pid: int, timeout: float, done: Callable[[], bool] | None = None) -> bool:
+        """Wait up to ``timeout`` s for our process ``pid`` to end; True when it has.
+
+        ``done``: stop waiting (False) as soon as it holds, the process still running."""
         deadline = time.monotonic() + timeout
         while True:
             try:  # reap it if this process started it (`up` and `down` in one process, as in tests)
@@ -167,7 +171,7 @@ class Service:
                 pass
             if not self._still_ours(pid):
                 return True
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or (done is not None and done()):
                 return False
             time.sleep(0.2)
 
@@ -185,9 +189,10 @@ class Service:
                 os.kill(pid, self.stop_signal)
         except ProcessLookupError:
             pass
-        if not self._wait_exit(pid, self.stop_timeout):
-            say(f"{self.name}: still running {self.stop_timeout:g}s after {signal.Signals(self.stop_signal).name}; "
-                f"sending SIGKILL to its process group {pid}" + (f" ({self.stop_note})" if self.stop_note else ""))
+        signalled = time.monotonic()
+        if not self._wait_exit(pid, self.stop_timeout, self.stop_done):
+            say(f"{self.name}: still running {time.monotonic() - signalled:.0f}s after "
+                f"{signal.Signals(self.stop_signal).name}; sending SIGKILL to its process group {pid}" + (f" ({self.stop_note})" if self.stop_note else ""))
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -326,6 +326,47 @@ def test_down_kills_the_process_group_of_a_service_that_ignores_its_stop_signal(
                 os.kill(p, 9)
 
 
+def test_down_kills_at_once_when_the_service_says_its_stop_is_done(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+                "time.sleep(60)")
+    asked: list[float] = []
+    service = services.Service("done-early", [], lambda: [sys.executable, "-c", stubborn, "lake-test-done-early"],
+                               healthy=lambda: "ready" in service.log_file.read_text(),
+                               marker="lake-test-done-early", stop_timeout=30,
+                               stop_done=lambda: bool(asked.append(time.monotonic())) or len(asked) >= 3,
+                               stop_note="its work is done", settings=settings)
+    pid = _started(service)
+    try:
+        service.wait_healthy(quiet=True)  # SIGTERM is ignored from here on
+        started = time.monotonic()
+        assert service.stop()
+        assert time.monotonic() - started < 10  # not the 30 s timeout
+        assert len(asked) == 3  # asked after each wait, and killed on the first yes
+        assert "sending SIGKILL to its process group" in capsys.readouterr().out
+        assert not services._process_alive(pid)
+    finally:
+        if services._process_alive(pid):
+            os.kill(pid, 9)
+
+
+def test_the_s3_volume_server_is_closed_half_a_second_after_its_ports_close(monkeypatch):
+    from lakehouse.services import s3
+
+    port = 18080
+    listening = {port: True, port + 10000: True}  # its HTTP and gRPC ports
+    monkeypatch.setattr(s3, "port_open", lambda host, p: listening[p])
+    done = s3.volume_closed(Settings(load_environment("local")), port)
+    assert not done()
+    listening[port] = False
+    assert not done()  # its gRPC port still answers
+    listening[port + 10000] = False
+    assert not done()  # closed just now: its files are being closed
+    time.sleep(s3.VOLUME_CLOSE_SECONDS + 0.1)
+    assert done()
+
+
 def test_down_stops_a_polite_service_without_sigkill(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     settings = Settings(load_environment("local"))
