@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stack import write_results  # noqa: E402
-from lakehouse.pipeline import plan  # noqa: E402
-from lakehouse.spec import load_catalog  # noqa: E402
+from lakehouse.orchestration.pipeline import plan  # noqa: E402
+from lakehouse.config.spec import load_specs  # noqa: E402
 
 MODES = ["in_process_connect", "in_process_local", "process_per_step_connect", "process_per_step_local"]
 
@@ -49,7 +49,7 @@ def measure(mode: str, date: str, target: str) -> dict:
     env = {"LAKE_SPARK_MODE": "local" if mode.endswith("local") else "connect"}
     if mode.startswith("in_process"):
         return {"seconds": round(run([python, "-m", "lakehouse.cli", "run", target, "--date", date], env), 1)}
-    steps = plan(load_catalog(), [target])
+    steps = plan(load_specs(), [target])
     per_step = []
     for step in steps:
         per_step.append(run([python, "-m", f"jobs.{step.job}", "--dataset", step.dataset, "--date", date], env))

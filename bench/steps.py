@@ -40,9 +40,9 @@ QUIET_LOAD = 1.5  # one-minute load above this at the start (2 cores): the figur
 
 def floor_seconds(repeat: int = 5) -> dict:
     """The reference: median seconds of a one-row Delta append and of reading it back, on the shared server."""
-    from lakehouse import delta_io
-    from lakehouse.settings import get_settings
-    from lakehouse.spark import get_spark
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import delta_io
+    from lakehouse.io.spark import get_spark
 
     settings = get_settings()
     spark = get_spark("bench floor")
@@ -86,9 +86,10 @@ def summarise(steps: list[dict]) -> dict:
 
 def fresh_dates(settings, count: int) -> list[str]:
     """The newest ``count`` dates of the demo's month that no run of this stack has loaded, oldest first."""
-    from lakehouse import delta_io, runlog
     from lakehouse.demo.dossiers import DOSSIER_EPOCH
-    from lakehouse.spark import get_spark
+    from lakehouse.engine import runlog
+    from lakehouse.io import delta_io
+    from lakehouse.io.spark import get_spark
 
     spark = get_spark("bench dates")
     used: set[str] = set()
@@ -113,7 +114,7 @@ def main() -> None:
                         help="also play the next fresh date through the Airflow DAGs and record its time beside")
     args = parser.parse_args()
     from lakehouse import services
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
 
     settings = get_settings()
     services.up(SERVICES, settings)

@@ -540,7 +540,7 @@ def attach_spark_jobs(records: dict, jobs: list[dict] | None, reason: str | None
 def write_spark_event_conf(conf_dir: Path = SPARK_CONF_DIR, log_dir: Path = EVENT_LOG_DIR) -> Path:
     """A ``spark-defaults.conf`` that turns on the event log, for the bench server only (via SPARK_CONF_DIR).
 
-    ``lakehouse.spark`` passes every setting it makes as ``--conf``, which wins over
+    ``lakehouse.io.spark`` passes every setting it makes as ``--conf``, which wins over
     this file; the event log is not among them, and pyspark ships no conf/ of its own.
     """
     conf_dir.mkdir(parents=True, exist_ok=True)
@@ -673,7 +673,7 @@ SILVER_META = ("_source_file", "_batch_id", "_ingested_at")  # what the lake's s
 
 
 def batch_of(dataset: str, date: str) -> str:
-    return f"{dataset}@{date}"  # as lakehouse.jobrun.batch_id
+    return f"{dataset}@{date}"  # as lakehouse.engine.jobrun.batch_id
 
 
 def delta_storage_options(settings) -> dict[str, str]:
@@ -704,8 +704,8 @@ def reference_pyarrow_delta(layer: str, dataset: str, data_dir: Path, work: Path
     import pyarrow.fs as pafs
     from deltalake import DeltaTable, write_deltalake
 
-    from lakehouse import storage
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import storage
 
     _load_specs()
     settings = get_settings()
@@ -1124,9 +1124,10 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     import great_expectations  # noqa: F401  (every silver task process pays this once; timed apart)
     ge_import = time.monotonic() - t0
     from jobs import bronze, gold, silver
-    from lakehouse import delta_io, services, storage
-    from lakehouse.settings import get_settings
-    from lakehouse.spark import get_spark
+    from lakehouse import services
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import delta_io, storage
+    from lakehouse.io.spark import get_spark
 
     settings = get_settings()
     spark_pid = services.select(["spark"], settings)[0].pid()
@@ -1254,9 +1255,10 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    from lakehouse import services, storage
-    from lakehouse.settings import get_settings
-    from lakehouse.spark import get_spark
+    from lakehouse import services
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import storage
+    from lakehouse.io.spark import get_spark
 
     engine = "plain_spark"
     started_all = time.monotonic()

@@ -1,9 +1,9 @@
 """Airflow DAGs for every dataset in lake_config/ (one per dataset), maintenance and quality.
 
 Thin on purpose: the DAGs are derived from the dataset specs by
-lakehouse.orchestration.  Adding a dataset needs a YAML file, not a DAG file.
+lakehouse.orchestration.dags.  Adding a dataset needs a YAML file, not a DAG file.
 """
 
-from lakehouse.orchestration import build_all_dags
+from lakehouse.orchestration.dags import build_all_dags
 
 globals().update(build_all_dags())

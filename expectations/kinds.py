@@ -18,7 +18,7 @@ from typing import Any, Callable
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import functions as F
 
-from lakehouse.spec import VIETNAMESE_CHECKS, Rule, SourceDataset, range_bounds, resolve_bound
+from lakehouse.config.spec import VIETNAMESE_CHECKS, Rule, SourceDataset, range_bounds, resolve_bound
 
 Check = tuple[SparkColumn, SparkColumn]  # (the row breaks the rule, why)
 

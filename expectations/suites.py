@@ -12,7 +12,7 @@ from typing import Literal
 import great_expectations as gx
 
 from expectations.kinds import expectation as expectation_for
-from lakehouse.spec import Rule, SourceDataset, range_bounds
+from lakehouse.config.spec import Rule, SourceDataset, range_bounds
 
 Engine = Literal["pandas", "spark"]
 
@@ -21,7 +21,7 @@ def ge_bounds(rule: Rule, column_type: str, today: dt.date | None, engine: Engin
     """A range rule's (min_value, max_value) for Great Expectations, the bounds the Spark pass compares with.
 
     Great Expectations compares them with the values as it finds them, without converting either side, so
-    they must be of the column's own kind (:func:`lakehouse.spec.range_bounds`): floats for numbers,
+    they must be of the column's own kind (:func:`lakehouse.config.spec.range_bounds`): floats for numbers,
     ``date`` for a date column (pandas holds ``datetime.date`` objects: a datetime bound makes every row fail
     to compare), ``datetime`` for a timestamp column (pandas holds ``datetime64`` in the session time zone,
     UTC: a ``date`` bound cannot be compared with it).  On Spark, Great Expectations turns a naive datetime
@@ -44,7 +44,7 @@ def suite_for(spec: SourceDataset, reference_values: dict[str, list] | None = No
     ``reference_values`` gives each reference rule's valid codes (read from the
     master table at run time); ``previous_rows`` is the previous batch's size,
     for a row-count rule with ``max_change_pct``; ``today`` is the day of the
-    check (the Spark pass's, :func:`lakehouse.spec.run_day` of the run's ``at``),
+    check (the Spark pass's, :func:`lakehouse.config.spec.run_day` of the run's ``at``),
     what a range's ``today-120y`` means; ``engine`` is what the suite will run on
     (``pandas`` or ``spark``), which decides how timestamp bounds are given.
     """

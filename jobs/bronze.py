@@ -13,17 +13,14 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun, readers, storage
-from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset
-from lakehouse.transforms import split_parsed
-
-
-REFUSED = "refused_files"  # ops table: one row per refused file
-REFUSED_SCHEMA = ("refused_at timestamp, dataset string, batch_id string, run_id string, source_file string, "
-                  "size_bytes bigint, sha256 string, code string, reason string")
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun, readers
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.engine.refusals import record_refusals, refusals
+from lakehouse.engine.transforms import split_parsed
+from lakehouse.io import delta_io, storage
+from lakehouse.io.spark import get_spark
 
 
 def landed_files(spec: SourceDataset, date: str, settings) -> tuple[str, dict[str, str], list[str]]:
@@ -41,49 +38,6 @@ def landed_files(spec: SourceDataset, date: str, settings) -> tuple[str, dict[st
         else:
             strays.append(key)
     return prefix, keep, sorted(strays)
-
-
-def refusals(spec: SourceDataset, keys: list[str], strays: list[str], settings) -> dict[str, tuple]:
-    """The landed files refused whole, before any of their rows is read: key → (blob, code, reason).
-
-    A file the pattern does not match is refused too: it was delivered to this dataset, and
-    ignoring it would report a day without rows as a success.
-    """
-    from lakehouse import filecheck
-
-    out = {}
-    for key in strays:
-        out[key] = (storage.S3Blob(key, settings), "pattern",
-                    f"{key.rsplit('/', 1)[-1]}: the name does not match source.pattern {spec.source.pattern!r}; "
-                    "rename the file (or change the pattern) and land it again")
-    for key in keys:
-        blob = storage.S3Blob(key, settings)
-        refusal = filecheck.check_file(blob, spec)
-        if refusal is not None:
-            out[key] = (blob, refusal.code, refusal.reason)
-    return out
-
-
-def record_refusals(spark, refused: dict[str, tuple], acc: Accounting, settings) -> None:
-    """Append the refusals to ``ops/refused_files`` now (the run is about to fail), and make the table
-    queryable in Trino, where the error message sends the steward (no publish runs after a failed bronze)."""
-    delta_io.append(refused_rows(spark, refused, acc, settings), settings.table_uri("ops", REFUSED))
-    try:
-        from lakehouse import trino
-        trino.register_ops(settings)
-    except Exception as exc:  # Trino down: the rows are kept; the next publish registers the table
-        print(f"[bronze] {acc.dataset}: refusals recorded; not yet queryable in Trino "
-              f"({exc.__class__.__name__}: {exc}); `lake up trino` then any publish registers lake.ops.*", flush=True)
-
-
-def refused_rows(spark, refused: dict[str, tuple], acc: Accounting, settings):
-    """The ``ops/refused_files`` rows of this run's refused files (path, size, SHA-256, reason)."""
-    import datetime as dt
-
-    at = dt.datetime.now(dt.timezone.utc)
-    rows = [(at, acc.dataset, acc.batch_id, acc.run_id, f"s3://{settings.bucket}/{key}", blob.size, blob.sha256(),
-             code, reason) for key, (blob, code, reason) in sorted(refused.items())]
-    return spark.createDataFrame(rows, REFUSED_SCHEMA)
 
 
 def run(dataset: str, date: str) -> Accounting:

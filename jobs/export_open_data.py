@@ -24,10 +24,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from lakehouse import catalog as catalogs
-from lakehouse import jobrun, sql
-from lakehouse.errors import LakeError
-from lakehouse.spec import GoldDataset, SourceDataset
+from lakehouse.config.spec import GoldDataset, SourceDataset
+from lakehouse.core import sql
+from lakehouse.core.errors import LakeError
+from lakehouse.engine import jobrun
+from lakehouse.serving import catalog as catalogs
 
 BATCH_ROWS = 10_000
 SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
@@ -190,11 +191,11 @@ def _batches(cursor) -> Iterable[list[tuple]]:
 
 def run(dataset: str, date: str) -> dict:
     """Export one open dataset (CSV + Parquet + manifest) to S3 and the portal folder; returns the manifest."""
-    from lakehouse import storage, trino
-    from lakehouse.settings import get_settings
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import storage, trino
 
-    spec = load_catalog()[dataset]
+    spec = load_specs()[dataset]
     check_open(spec)  # before anything is read
     settings = get_settings()
     layer, name = table_of(spec)
@@ -247,10 +248,10 @@ def _chain(first: list[tuple], rest: Iterable[list[tuple]]) -> Iterable[list[tup
 
 def run_all(date: str) -> list[dict]:
     """Export every open dataset whose table is published (the others are named and skipped)."""
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
 
     done = []
-    for spec in catalogs.open_datasets(load_catalog()):
+    for spec in catalogs.open_datasets(load_specs()):
         try:
             done.append(run(spec.name, date))
         except NotPublished as exc:

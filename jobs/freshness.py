@@ -8,21 +8,22 @@ check, the other dimensions carried over from the dataset's last load.
 
 from __future__ import annotations
 
-from lakehouse import jobrun, quality
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun
+from lakehouse.io.spark import get_spark
+from lakehouse.quality import validation
 
 
-def run(dataset: str, date: str) -> list[quality.RuleResult]:
+def run(dataset: str, date: str) -> list[validation.RuleResult]:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "freshness is declared on source datasets")
     if spec.freshness is None:
         raise jobrun.LakeError(f"{dataset} declares no freshness SLA (add `freshness:` to its spec)")
     spark = get_spark(f"freshness {dataset}")
-    results = quality.check_freshness(spark, spec, settings)
-    quality.print_results(results)
-    judged = quality.record(spark, spec, jobrun.batch_id(dataset, date), "freshness", "checked", results,
+    results = validation.check_freshness(spark, spec, settings)
+    validation.print_results(results)
+    judged = validation.record(spark, spec, jobrun.batch_id(dataset, date), "freshness", "checked", results,
                             settings=settings, carry_over=True)
     late = [r.rule_id for r in results if not r.success]
     print(f"[freshness] {dataset}: sống {judged['song']:.1f}" + (f"; late: {', '.join(late)}" if late else "; on time"),

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun, sql
-from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark
-from lakehouse.spec import GoldDataset
-from lakehouse.transforms import gold_sql
+from lakehouse.config.spec import GoldDataset
+from lakehouse.core import sql
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.engine.transforms import gold_sql
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark
 
 VERSION_MARK = "lake.gold.source_version"
 

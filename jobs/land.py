@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from lakehouse import connectors, delta_io, jobrun, sql, storage
-from lakehouse.settings import get_settings
-from lakehouse.spec import SourceDataset
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core import sql
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import connectors, jobrun
+from lakehouse.io import delta_io, storage
 
 
 def watermark_query(table: str, column: str, last: str | None) -> str:
@@ -44,7 +46,7 @@ def last_watermark(spark, spec: SourceDataset, date: str, settings) -> str | Non
 
 
 def land_jdbc(spec: SourceDataset, date: str) -> str:
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
     settings = get_settings()
     prefix = f"landing/{spec.name}/{date}/"

@@ -7,11 +7,12 @@ retention still references, so time travel reaches back that far and no further.
 
 from __future__ import annotations
 
-from lakehouse import delta_io, jobrun
-from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings, quarantine_table
-from lakehouse.spark import get_spark
-from lakehouse.spec import GoldDataset, load_catalog
+from lakehouse.config.spec import GoldDataset, load_specs
+from lakehouse.core.settings import get_settings, quarantine_table
+from lakehouse.engine import jobrun
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark
 
 
 def statements(table: str, zorder_by: list[str], retain_hours: int) -> list[str]:
@@ -22,7 +23,7 @@ def statements(table: str, zorder_by: list[str], retain_hours: int) -> list[str]
 
 def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
-    spec = load_catalog()[dataset]
+    spec = load_specs()[dataset]
     acc = Accounting(dataset, "maintenance", jobrun.batch_id(dataset, date))
     with jobrun.logged(acc):
         spark = acc.spark = get_spark(f"maintain {dataset}")

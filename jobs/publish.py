@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from lakehouse import jobrun, storage, trino, trino_security
-from lakehouse.settings import get_settings, quarantine_table
-from lakehouse.spec import GoldDataset, load_catalog
+from lakehouse.config.spec import GoldDataset, load_specs
+from lakehouse.core.settings import get_settings, quarantine_table
+from lakehouse.engine import jobrun
+from lakehouse.io import storage, trino
+from lakehouse.serving import trino_security
 
 
 def run(dataset: str, date: str) -> list[str]:
     settings = get_settings()
-    catalog = load_catalog()
-    spec = catalog[dataset]
+    specs = load_specs()
+    spec = specs[dataset]
     tables = ([("gold", dataset)] if isinstance(spec, GoldDataset) else
               [("bronze", dataset), ("silver", dataset), ("quarantine", quarantine_table(dataset))])
     published = []
@@ -24,7 +26,7 @@ def run(dataset: str, date: str) -> list[str]:
         published.append(name)
     trino.register_ops(settings, known)
     # this dataset's grants reach the local Trino with its tables; other datasets' grants stay as published
-    if trino_security.publish_grants(settings, spec, catalog.datasets):
+    if trino_security.publish_grants(settings, spec, specs.datasets):
         print(f"[publish] Trino access rules: {dataset}'s grants in force (to: "
               f"{', '.join(g.to for g in spec.grants) or 'nobody'}); other datasets' grants kept", flush=True)
     return published

@@ -17,12 +17,14 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from jobs.silver import into_silver
-from lakehouse import delta_io, jobrun, quality
-from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset
-from lakehouse.transforms import flag_rows, split_flagged
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.engine.transforms import flag_rows, split_flagged
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark
+from lakehouse.quality import validation
 
 
 def replay_batch_id(dataset: str, at: dt.datetime) -> str:
@@ -50,7 +52,7 @@ def run(dataset: str, date: str) -> Accounting:
                              F.col("quarantine_id").alias("_quarantine_id")))
         at = jobrun.now_iso()
         # computed once and held in the server's memory, as silver does; the counts and writes read it there
-        staged = flag_rows(open_rows, spec, at, quality.reference_codes(spark, spec, settings)).localCheckpoint(
+        staged = flag_rows(open_rows, spec, at, validation.reference_codes(spark, spec, settings)).localCheckpoint(
             eager=False)
         split = split_flagged(staged, spec, at)
         counts = split.counts.collect()[0]

@@ -23,12 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun, quality, sql
-from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset
-from lakehouse.transforms import flag_rows, late_rows, rank_duplicates, rule_counts, split_flagged, staged_metrics
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core import sql
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.engine.transforms import (flag_rows, late_rows, rank_duplicates, rule_counts, split_flagged,
+                                         staged_metrics)
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark
+from lakehouse.quality import validation
 
 STREAM_MARK = "lake.silver.ingested_through"  # silver table property: bronze rows up to here are done
 
@@ -92,7 +96,7 @@ def run(dataset: str, date: str) -> Accounting:
     acc = Accounting(dataset, "silver", jobrun.batch_id(dataset, date))
     with jobrun.logged(acc):
         spark = acc.spark = get_spark(f"silver {dataset}")
-        quality.open_early(settings)  # while this thread waits on Spark for the batch
+        validation.open_early(settings)  # while this thread waits on Spark for the batch
         bronze_uri = settings.table_uri("bronze", dataset)
         silver_uri = settings.table_uri("silver", dataset)
         if not delta_io.exists(spark, bronze_uri):
@@ -100,7 +104,7 @@ def run(dataset: str, date: str) -> Accounting:
 
         batch, through = bronze_rows(spark, spec, delta_io.read(spark, bronze_uri), silver_uri, acc.batch_id)
         at = jobrun.now_iso()
-        codes = quality.reference_codes(spark, spec, settings)
+        codes = validation.reference_codes(spark, spec, settings)
         # write: the refined batch, every rule each row broke and each key's duplicates ranked, computed in
         # one pass over bronze and kept in the server's memory; the counting pass computes it, and the
         # audit, the quarantine write and the merge read the same rows from there (no table round trip)
@@ -120,21 +124,21 @@ def run(dataset: str, date: str) -> Accounting:
             writing = pool.submit(write_quarantine, split.rejected, settings.quarantine_uri(dataset),
                                   staged_counts["batches"], acc.rows_quarantined)
             checked = time.monotonic()
-            audit = quality.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
+            audit = validation.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
                                   row_failures=rule_counts(staged_counts, spec),
                                   reference_values={rid: [r[0] for r in frame.collect()]
                                                     for rid, frame in codes.items()},
-                                  previous_rows=(quality.previous_rows_in(spark, dataset, acc.batch_id, settings)
-                                                 if quality.compares_with_previous(spec) else None),
+                                  previous_rows=(validation.previous_rows_in(spark, dataset, acc.batch_id, settings)
+                                                 if validation.compares_with_previous(spec) else None),
                                   at=at, duplicates=acc.duplicates_collapsed, settings=settings)
             acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
             quarantined = writing.result()
-        quality.print_results(audit.results)
+        validation.print_results(audit.results)
         written_as_staged(dataset, "quarantined", acc.rows_quarantined, quarantined)
         if audit.blocked_by:
             refused_uri = settings.table_uri("staging", dataset)
             delta_io.overwrite(staged, refused_uri)  # the refused batch, with each row's failures, to inspect
-            quality.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings,
+            validation.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings,
                            pending=acc.pending)
             failed = ", ".join(r.rule_id for r in audit.blocked_by)
             raise jobrun.LakeError(f"silver {dataset}: batch {acc.batch_id} not published: rules with action "
@@ -152,9 +156,9 @@ def run(dataset: str, date: str) -> Accounting:
             written_as_staged(dataset, "written", acc.rows_written, source_rows)
         if through:
             delta_io.set_properties(spark, silver_uri, {STREAM_MARK: through})
-        fresh = quality.check_freshness(spark, spec, settings, loading=True) if spec.freshness else []
+        fresh = validation.check_freshness(spark, spec, settings, loading=True) if spec.freshness else []
         results = audit.results + fresh
-        judged = quality.record(spark, spec, acc.batch_id, "load", "published", results, acc.as_dict(), settings,
+        judged = validation.record(spark, spec, acc.batch_id, "load", "published", results, acc.as_dict(), settings,
                                 pending=acc.pending)  # committed with the run-log row
         acc.extra["scores"] = judged
         print(f"[quality] {dataset}: " + ", ".join(f"{k} {v:.1f}" for k, v in judged.items() if v is not None),

@@ -12,7 +12,7 @@ duplicates on the key and counts late arrivals.
 
 Before the stream starts, every landed file none of whose lines is in bronze or
 quarantine yet goes through the same file checks as batch bronze
-(``lakehouse.filecheck``): a refused file is recorded in ``ops/refused_files``,
+(``lakehouse.engine.filecheck``): a refused file is recorded in ``ops/refused_files``,
 moved to ``landing/<dataset>/_refused/`` (the stream reads no folder whose name
 starts with ``_``, and has not read the file, so landing a fixed copy under the
 same name ingests it), and the run fails once the other files are in.
@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun
-from lakehouse.jobrun import Accounting
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark
-from lakehouse.spec import SourceDataset
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark
 
 
 def checkpoint_uri(settings, dataset: str, stage: str) -> str:
@@ -43,8 +44,8 @@ def make_batch_writer(spec: SourceDataset, bronze_uri: str, quarantine_uri: str,
 
         from pyspark.sql import functions as F
 
-        from lakehouse.readers import source_fields
-        from lakehouse.transforms import parse_json_lines, split_parsed
+        from lakehouse.engine.readers import source_fields
+        from lakehouse.engine.transforms import parse_json_lines, split_parsed
 
         # no Spark action before the cache below: the source's input-row metric must count each line once
         at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -118,8 +119,8 @@ def refuse_new_files(spark, spec: SourceDataset, pattern: str, tables: tuple[str
     """
     import fnmatch
 
-    from jobs.bronze import record_refusals, refusals
-    from lakehouse import storage
+    from lakehouse.engine.refusals import record_refusals, refusals
+    from lakehouse.io import storage
 
     prefix = f"landing/{spec.name}/"
     landed = [key for key in storage.list_objects(prefix, settings)

@@ -21,9 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from lakehouse import delta_io, jobrun, usage
-from lakehouse.errors import LakeError
-from lakehouse.settings import Settings, get_settings
+from lakehouse.core.errors import LakeError
+from lakehouse.core.settings import Settings, get_settings
+from lakehouse.engine import jobrun
+from lakehouse.io import delta_io
+from lakehouse.serving import usage
 
 SPOOL = "spool/"
 AUDIT = "sharing/audit.jsonl"
@@ -51,8 +53,8 @@ def _write_offsets(path: Path, offsets: dict[str, int]) -> None:
 
 def sources(settings: Settings) -> dict[str, Path]:
     """Every file the loader reads, by the name its offset is kept under."""
-    from lakehouse.events import spool_dir
-    from lakehouse.sharing import audit_log
+    from lakehouse.serving.events import spool_dir
+    from lakehouse.serving.sharing import audit_log
 
     files = {SPOOL + p.name: p for p in sorted(spool_dir(settings).glob(f"{usage.SPOOL_PREFIX}*.jsonl"))}
     files[AUDIT] = audit_log(settings).path
@@ -110,12 +112,12 @@ def run(date: str, settings: Settings | None = None) -> jobrun.Accounting:
 
     acc = jobrun.Accounting(dataset="usage", layer="ops", batch_id=jobrun.batch_id("usage", date))
     with jobrun.logged(acc):
-        from lakehouse.spark import get_spark
-        from lakehouse.spec import load_catalog
+        from lakehouse.config.spec import load_specs
+        from lakehouse.io.spark import get_spark
 
         service_user, lake = settings.env.trino.user, settings.trino_catalog
         try:
-            known: set[str] | None = set(load_catalog().datasets)
+            known: set[str] | None = set(load_specs().datasets)
         except LakeError:  # a broken spec must not stop the audit: name datasets by convention
             known = None
         q_rows = [usage.query_row(r, service_user) for _, r in queries.records]
@@ -150,7 +152,7 @@ def run(date: str, settings: Settings | None = None) -> jobrun.Accounting:
               + (f"; {len(rejected)} bad line(s) set aside in {state / 'rejected.jsonl'}" if rejected else ""),
               flush=True)
     try:
-        from lakehouse import trino
+        from lakehouse.io import trino
         trino.register_ops(settings)
     except Exception as exc:  # the rows are in Delta; Trino registers them on the next run or publish
         print(f"[usage] warning: could not register lake.ops.* in Trino: {exc.__class__.__name__}: {exc}",

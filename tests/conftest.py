@@ -1,6 +1,6 @@
 """Test settings: the `test` environment (its own ports) and its own state folder.
 
-Set before anything imports lakehouse.settings, so a developer's running stack
+Set before anything imports lakehouse.core.settings, so a developer's running stack
 (environment `local`, state in .lake/) is never touched by the tests.
 """
 

@@ -22,7 +22,7 @@ from lakehouse.cli.stack import cmd_install, cmd_up, cmd_down, cmd_status, cmd_l
 from lakehouse.cli.data import cmd_spec, cmd_run, cmd_ingest, cmd_maintain, cmd_generate, cmd_demo  # noqa: F401
 from lakehouse.cli.quality import cmd_quality, cmd_quarantine  # noqa: F401
 from lakehouse.cli.serving import cmd_sql, cmd_users, cmd_catalog, cmd_sharing, cmd_usage, cmd_audit  # noqa: F401
-from lakehouse.errors import LakeError
+from lakehouse.core.errors import LakeError
 
 COMMANDS = [  # in the order `lake --help` lists them
     stack.add_install,

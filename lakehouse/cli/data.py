@@ -8,7 +8,7 @@ import time
 
 from lakehouse.cli.output import FORMAT, format_rows
 from lakehouse.cli.stack import cmd_up
-from lakehouse.errors import LakeError
+from lakehouse.core.errors import LakeError
 
 
 DEMO_QUERIES = [
@@ -35,18 +35,18 @@ DEMO_QUERIES = [
 
 
 def _domain_of(target: str) -> str:
-    from lakehouse.spec import load_catalog
-    catalog = load_catalog()
-    if target in catalog.domains:
+    from lakehouse.config.spec import load_specs
+    specs = load_specs()
+    if target in specs.domains:
         return target
-    if target in catalog.datasets:
-        return catalog.datasets[target].domain
+    if target in specs.datasets:
+        return specs.datasets[target].domain
     raise LakeError(f"{target!r} is neither a domain ({', '.join(catalog.domains)}) nor a dataset in lake_config")
 
 
 def run_pipeline(steps, date: str) -> None:
     """Run ``steps`` in this process, then print their accounting table, also after a failure."""
-    from lakehouse import pipeline
+    from lakehouse.orchestration import pipeline
 
     started = time.monotonic()
     results = []
@@ -59,16 +59,16 @@ def run_pipeline(steps, date: str) -> None:
 
 
 def cmd_spec(args: argparse.Namespace) -> None:
-    from lakehouse.spec import json_schema, load_catalog
+    from lakehouse.config.spec import json_schema, load_specs
     if args.action == "schema":
         print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
         return
-    catalog = load_catalog()
+    specs = load_specs()
     if args.action == "validate":
         print(f"ok: {len(catalog.datasets)} datasets in {len(catalog.domains)} domains are valid")
         return
     rows = [[d.name, d.domain, d.layer, d.classification, ",".join(d.catalogs), d.schedule or ""]
-            for d in sorted(catalog.datasets.values(), key=lambda d: (d.domain, d.layer, d.name))]
+            for d in sorted(specs.datasets.values(), key=lambda d: (d.domain, d.layer, d.name))]
     print(format_rows(["name", "domain", "layer", "classification", "catalogs", "schedule"], rows, args.format))
 
 
@@ -81,17 +81,18 @@ def add_spec(sub, today: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from lakehouse import pipeline
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.orchestration import pipeline
 
-    catalog = load_catalog()
+    specs = load_specs()
     if args.airflow:
-        from lakehouse import airflow_env, services
-        from lakehouse.orchestration import run_order
+        from lakehouse import services
+        from lakehouse.orchestration import airflow_env
+        from lakehouse.orchestration.dags import run_order
 
         for target in args.targets:
             _domain_of(target)  # a clear error for an unknown name
-        dags = run_order(catalog, list(catalog.domains) if args.all else args.targets)
+        dags = run_order(specs, list(specs.domains) if args.all else args.targets)
         services.migrate_airflow()
         print(f"[lake] {len(dags)} DAGs, one after the other (masters first, gold last): {', '.join(dags)}",
               flush=True)
@@ -103,8 +104,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         return
     for target in args.targets:
         _domain_of(target)  # a clear error for an unknown name
-    targets = list(catalog.datasets) if args.all else args.targets
-    steps = pipeline.plan(catalog, targets)
+    targets = list(specs.datasets) if args.all else args.targets
+    steps = pipeline.plan(specs, targets)
     print(f"[lake] {len(steps)} steps: " + ", ".join(s.label for s in steps), flush=True)
     run_pipeline(steps, args.date)
 
@@ -125,12 +126,12 @@ def add_run(sub, today: str) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from lakehouse import pipeline
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.orchestration import pipeline
 
-    catalog = load_catalog()
+    specs = load_specs()
     pipeline.land_files(args.dataset, [Path(f) for f in args.files], args.date)
-    steps = pipeline.plan(catalog, [args.dataset], with_land=False)
+    steps = pipeline.plan(specs, [args.dataset], with_land=False)
     run_pipeline(steps, args.date)
 
 
@@ -145,11 +146,11 @@ def add_ingest(sub, today: str) -> None:
 
 
 def cmd_maintain(args: argparse.Namespace) -> None:
-    from lakehouse.pipeline import Step
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.orchestration.pipeline import Step
 
-    catalog = load_catalog()
-    names = sorted(catalog.datasets) if args.all else [catalog[t].name for t in args.targets]
+    specs = load_specs()
+    names = sorted(specs.datasets) if args.all else [specs[t].name for t in args.targets]
     run_pipeline([Step("maintain", n) for n in names], args.date)
 
 
@@ -182,8 +183,8 @@ def add_generate(sub, today: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from lakehouse import trino
     from lakehouse.demo import demo_dates, land_demo
+    from lakehouse.io import trino
 
     started = time.monotonic()
     cmd_up(argparse.Namespace(services=None, no_install=False))
@@ -195,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         columns, rows = trino.query(sql)
         print(f"\n-- {title}\ntrino> {sql}")
         print(format_rows(columns, rows))
-    from lakehouse import scorecard
+    from lakehouse.quality import scorecard
     site = scorecard.write_site(scorecard.reports())
     print(f"\n[lake] quality site for quality officers: {site} (English: {site.parent / 'en' / 'index.html'}); "
           "`lake quality DATASET` prints one dataset's report")

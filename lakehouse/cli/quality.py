@@ -7,19 +7,20 @@ import datetime as dt
 import json
 
 from lakehouse.cli.data import run_pipeline
-from lakehouse.errors import LakeError
+from lakehouse.core.errors import LakeError
 
 
 def cmd_quality(args: argparse.Namespace) -> None:
-    from lakehouse import scorecard, trino
-    from lakehouse.pipeline import Step, run_steps
-    from lakehouse.quality_report import render_text
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.io import trino
+    from lakehouse.orchestration.pipeline import Step, run_steps
+    from lakehouse.quality import scorecard
+    from lakehouse.quality.quality_report import render_text
 
-    catalog = load_catalog()
-    names = [catalog[t].name for t in args.datasets] or None
+    specs = load_specs()
+    names = [specs[t].name for t in args.datasets] or None
     if args.check_freshness:
-        due = [s.name for s in (catalog.sources() if names is None else [catalog[n] for n in names]) if s.freshness]
+        due = [s.name for s in (specs.sources() if names is None else [specs[n] for n in names]) if s.freshness]
         if not due:
             raise LakeError("none of these datasets declares a freshness SLA (`freshness:` in its spec)")
         run_steps([Step("freshness", n) for n in due], dt.date.today().isoformat())
@@ -56,17 +57,17 @@ def add_quality(sub, today: str) -> None:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> None:
-    from lakehouse import pipeline
-    from lakehouse.pipeline import Step
-    from lakehouse.spec import GoldDataset, SourceDataset, load_catalog
+    from lakehouse.config.spec import GoldDataset, SourceDataset, load_specs
+    from lakehouse.orchestration import pipeline
+    from lakehouse.orchestration.pipeline import Step
 
-    spec = load_catalog()[args.dataset]
+    spec = load_specs()[args.dataset]
     if not isinstance(spec, SourceDataset):
         raise LakeError(f"{args.dataset} is a gold dataset; only source datasets have a quarantine")
-    catalog = load_catalog()
+    specs = load_specs()
     # the gold tables built from the dataset are rebuilt from the repaired silver table
-    golds = [Step(s.job, s.dataset) for s in pipeline.plan(catalog, [spec.name], with_land=False)
-             if isinstance(catalog[s.dataset], GoldDataset)]
+    golds = [Step(s.job, s.dataset) for s in pipeline.plan(specs, [spec.name], with_land=False)
+             if isinstance(specs[s.dataset], GoldDataset)]
     run_pipeline([Step("replay", spec.name), Step("publish", spec.name), *golds], dt.date.today().isoformat())
 
 

@@ -7,13 +7,13 @@ import datetime as dt
 import sys
 
 from lakehouse.cli.output import FORMAT, date_arg, format_rows
-from lakehouse.errors import LakeError
+from lakehouse.core.errors import LakeError
 
 
 def _usage_report(sql: str, args: argparse.Namespace) -> None:
     """Load what the events service and the sharing server wrote (unless --no-load), then run ``sql`` on Trino."""
-    from lakehouse import trino
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import trino
 
     settings = get_settings()
     if not args.no_load:
@@ -30,12 +30,12 @@ def _usage_report(sql: str, args: argparse.Namespace) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> None:
-    from lakehouse import trino
+    from lakehouse.io import trino
     sql = args.query if args.query != "-" else sys.stdin.read()
     try:
         if args.user:
-            from lakehouse.settings import get_settings
-            from lakehouse.trino_security import users
+            from lakehouse.core.settings import get_settings
+            from lakehouse.serving.trino_security import users
             known = {r["user"]: r["password"] for r in users(get_settings())}
             if args.user not in known:
                 raise LakeError(f"no Trino user {args.user!r} (known: {', '.join(sorted(known))}); "
@@ -60,8 +60,8 @@ def add_sql(sub, today: str) -> None:
 
 
 def cmd_users(args: argparse.Namespace) -> None:
-    from lakehouse.settings import get_settings
-    from lakehouse.trino_security import how_to_connect, refresh, users
+    from lakehouse.core.settings import get_settings
+    from lakehouse.serving.trino_security import how_to_connect, refresh, users
     settings = get_settings()
     rows = users(settings)
     if refresh(settings):
@@ -87,11 +87,11 @@ def add_users(sub, today: str) -> None:
 def cmd_catalog(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from lakehouse import catalog_publish
+    from lakehouse.serving import catalog_publish
 
     try:
         if not args.no_quality:
-            from lakehouse import trino
+            from lakehouse.io import trino
             trino.register_ops()  # the scorecard and run log, once they exist
         if args.export:
             from jobs import export_open_data
@@ -136,8 +136,8 @@ def add_catalog(sub, today: str) -> None:
 def cmd_sharing(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from lakehouse import sharing
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.serving import sharing
 
     settings = get_settings()
     if args.action == "token":
@@ -185,8 +185,8 @@ def add_sharing(sub, today: str) -> None:
 
 
 def cmd_usage(args: argparse.Namespace) -> None:
-    from lakehouse import usage
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.serving import usage
 
     start, end = usage.period(args.year, args.since)
     _usage_report(usage.usage_sql(get_settings().trino_catalog, start, end, args.dataset, args.include_service),
@@ -213,8 +213,8 @@ def add_usage(sub, today: str) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from lakehouse import usage
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.serving import usage
 
     _usage_report(usage.audit_sql(get_settings().trino_catalog, args.user, args.dataset, args.since, args.limit,
                                   args.include_service), args)

@@ -7,11 +7,11 @@ import sys
 import time
 
 from lakehouse.cli.output import FORMAT, format_rows
-from lakehouse.errors import LakeError
+from lakehouse.core.errors import LakeError
 
 
 def cmd_install(args: argparse.Namespace) -> None:
-    from lakehouse.install import install_all
+    from lakehouse.io.install import install_all
     install_all()
 
 
@@ -22,8 +22,8 @@ def add_install(sub, today: str) -> None:
 
 def cmd_up(args: argparse.Namespace) -> None:
     from lakehouse import services
-    from lakehouse.install import install_all
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io.install import install_all
 
     if not args.no_install:
         install_all()
@@ -38,7 +38,7 @@ def cmd_up(args: argparse.Namespace) -> None:
           f"certificate: {settings.trino_cert}")
     print("[lake] Trino users and their generated passwords: `lake users`")
     if not args.services or "sharing" in args.services:
-        from lakehouse.sharing import endpoint
+        from lakehouse.serving.sharing import endpoint
         print(f"[lake] Delta Sharing for partners: {endpoint(settings)}  (a partner's profile file: "
               "`lake sharing token PARTNER`)")
 
@@ -62,7 +62,8 @@ def add_down(sub, today: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from lakehouse import airflow_env, services
+    from lakehouse import services
+    from lakehouse.orchestration import airflow_env
     if not args.dags:
         rows = services.status()
         columns = ["service", "state", "pid", "rss_mb", "url"]
@@ -125,7 +126,7 @@ def add_logs(sub, today: str) -> None:
 
 
 def cmd_airflow(args: argparse.Namespace) -> None:
-    from lakehouse import airflow_env
+    from lakehouse.orchestration import airflow_env
     sys.exit(airflow_env.run_cli(args.args, check=False))
 
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lakehouse import storage
+from lakehouse.config.spec import SourceDataset, load_specs
+from lakehouse.core.settings import Settings, get_settings
 from lakehouse.demo import sources
-from lakehouse.settings import Settings, get_settings
-from lakehouse.spec import SourceDataset, load_catalog
+from lakehouse.io import storage
 
 
 def land_demo(date: str, seed: int = 2026, scale: float = 1.0, datasets: list[str] | None = None,
               settings: Settings | None = None) -> dict[str, int]:
     """Deliver every demo source for ``date``; returns files or rows delivered per dataset."""
-    from lakehouse import sourcedb
+    from lakehouse.io import sourcedb
 
     settings = settings or get_settings()
-    catalog = load_catalog()
+    specs = load_specs()
     delivered = {}
     for name, source in sources.demo_sources(date, seed, scale, datasets).items():
-        spec = catalog[name]
+        spec = specs[name]
         assert isinstance(spec, SourceDataset)
         if source.rows or source.table:
             count = sourcedb.load_rows(spec.source.connection, source.table, source.ddl, source.rows, source.key,

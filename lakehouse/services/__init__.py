@@ -13,7 +13,7 @@ package's names are the ones callers use (``services.up``, ``services.select``, 
 a test that replaces a name must replace it in the module that looks it up.
 """
 
-from lakehouse.errors import ServiceError
+from lakehouse.core.errors import ServiceError
 from lakehouse.services.airflow_components import AIRFLOW_COMPONENTS
 from lakehouse.services.metastore import (METASTORE_DB, METASTORE_LOG4J2, METASTORE_SCHEMA, METASTORE_USER,
                                           metastore_site)

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from lakehouse import airflow_env
+from lakehouse.core.settings import Settings
+from lakehouse.orchestration import airflow_env
 from lakehouse.services.postgres import ensure_database
 from lakehouse.services.supervisor import Service, http_json, http_status
-from lakehouse.settings import Settings
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 
-from lakehouse import install
-from lakehouse.errors import ServiceError
+from lakehouse.core.errors import ServiceError
+from lakehouse.core.settings import Settings
+from lakehouse.io import install
 from lakehouse.services.postgres import _pg_connect, ensure_database, postgres_socket_dir
 from lakehouse.services.supervisor import Service, port_open, say
-from lakehouse.settings import Settings
 
 METASTORE_DB = "metastore"
 METASTORE_USER = "hive"

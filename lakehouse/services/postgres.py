@@ -12,10 +12,10 @@ import subprocess
 from pathlib import Path
 from typing import Collection, Sequence
 
-from lakehouse import install
-from lakehouse.errors import ServiceError
+from lakehouse.core.errors import ServiceError
+from lakehouse.core.settings import Settings
+from lakehouse.io import install
 from lakehouse.services.supervisor import Service, say
-from lakehouse.settings import Settings
 
 POSTGRES_SUPERUSER = "postgres"
 POSTGRES_OS_USER = "postgres"  # initdb and postgres refuse to run as root

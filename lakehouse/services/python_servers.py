@@ -1,17 +1,18 @@
-"""Our own FastAPI servers in the stack, each ``python -m lakehouse.<name>``: the events receiver and the
+"""Our own FastAPI servers in the stack, each ``python -m lakehouse.serving.<name>``: the events receiver and the
 Delta Sharing server."""
 
 from __future__ import annotations
 
 import sys
 
+from lakehouse.core.settings import Settings
 from lakehouse.services.supervisor import Service, http_status
-from lakehouse.settings import Settings
 
 
 def _python_server(settings: Settings, name: str, port: int, url_path: str = "") -> Service:
-    """A FastAPI server of ours, ``python -m lakehouse.<name> --host --port``, healthy when /health answers 200."""
-    module = f"lakehouse.{name}"
+    """A FastAPI server of ours, ``python -m lakehouse.serving.<name> --host --port``, healthy when /health
+    answers 200."""
+    module = f"lakehouse.serving.{name}"
 
     def command() -> list[str]:
         return [sys.executable, "-m", module, "--host", settings.host, "--port", str(port)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from lakehouse import install
+from lakehouse.core.settings import Settings
+from lakehouse.io import install
 from lakehouse.services.supervisor import Service, http_status, port_open
-from lakehouse.settings import Settings
 
 S3_STOP_TIMEOUT = 5.0
 VOLUME_CLOSE_SECONDS = 0.5  # after its ports close, the volume server closes its files
@@ -62,7 +62,7 @@ def _s3_service(settings: Settings) -> Service:
             http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200
 
     def set_up() -> None:
-        from lakehouse.storage import ensure_bucket, ensure_usable
+        from lakehouse.io.storage import ensure_bucket, ensure_usable
         ensure_bucket(settings)
         ensure_usable(settings)  # up means objects can be stored, not only that the ports answer
 

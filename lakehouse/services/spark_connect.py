@@ -1,13 +1,13 @@
-"""The Spark Connect server of the stack (its command and environment come from :mod:`lakehouse.spark`)."""
+"""The Spark Connect server of the stack (its command and environment come from :mod:`lakehouse.io.spark`)."""
 
 from __future__ import annotations
 
+from lakehouse.core.settings import Settings
 from lakehouse.services.supervisor import Service, port_open
-from lakehouse.settings import Settings
 
 
 def _spark_service(settings: Settings) -> Service:
-    from lakehouse import spark
+    from lakehouse.io import spark
 
     port = settings.env.services.spark.port
     return Service("spark", [port], lambda: spark.connect_server_command(settings),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lakehouse import airflow_env
-from lakehouse.errors import ServiceError
+from lakehouse.core.errors import ServiceError
+from lakehouse.core.settings import Settings, get_settings
+from lakehouse.orchestration import airflow_env
 from lakehouse.services.airflow_components import _airflow_services
 from lakehouse.services.metastore import _metastore_service
 from lakehouse.services.postgres import _postgres_service, drop_database, ensure_database
@@ -12,7 +13,6 @@ from lakehouse.services.s3 import _s3_service
 from lakehouse.services.spark_connect import _spark_service
 from lakehouse.services.supervisor import Service, rss_tree_mb, say
 from lakehouse.services.trino_server import _trino_service
-from lakehouse.settings import Settings, get_settings
 
 
 def ensure_airflow_database(settings: Settings) -> None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from lakehouse.errors import ServiceError
-from lakehouse.settings import Settings, get_settings, port_variables
+from lakehouse.core.errors import ServiceError
+from lakehouse.core.settings import Settings, get_settings, port_variables
 
 
 def say(message: str) -> None:

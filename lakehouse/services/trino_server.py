@@ -9,10 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
-from lakehouse import install
-from lakehouse.errors import ServiceError
+from lakehouse.core.errors import ServiceError
+from lakehouse.core.settings import Settings
+from lakehouse.io import install
 from lakehouse.services.supervisor import Service, _process_alive, http_json
-from lakehouse.settings import Settings
 
 
 def _drop_stale_pid_file(path: Path) -> None:
@@ -78,7 +78,7 @@ def _jvm_config(heap: str) -> str:
 
 def _prepare_trino(settings: Settings, etc: Path, data: Path) -> None:
     """Write Trino's etc folder afresh before each start: node, security, config, JVM, log and catalog files."""
-    from lakehouse.trino import catalog_properties
+    from lakehouse.io.trino import catalog_properties
     (etc / "catalog").mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
     _drop_stale_pid_file(data / "var" / "run" / "launcher.pid")
@@ -86,7 +86,7 @@ def _prepare_trino(settings: Settings, etc: Path, data: Path) -> None:
     if not node_id_file.exists():
         node_id_file.write_text(str(uuid.uuid4()))
     (etc / "node.properties").write_text(_node_properties(settings, node_id_file.read_text().strip(), data))
-    from lakehouse.trino_security import write_security
+    from lakehouse.serving.trino_security import write_security
     write_security(settings, etc)  # certificate, users, groups, access rules from the published grants
     config = _config_properties(settings)
     config += _event_listener(settings, etc)
@@ -125,7 +125,7 @@ def _trino_healthy(settings: Settings) -> bool:
 def _trino_set_up(settings: Settings) -> None:
     # /v1/info says "started" before the node has announced itself: a query then fails with
     # NO_NODES_AVAILABLE (seen right after a restart, test_fault_drills). Up means a query runs.
-    from lakehouse import trino
+    from lakehouse.io import trino
 
     deadline = time.monotonic() + 60
     while True:
@@ -150,7 +150,7 @@ def _trino_service(settings: Settings) -> Service:
 
 def _event_listener(settings: Settings, etc: Path) -> str:
     """Trino's HTTP event listener, POSTing every completed query to the `events` service; its config line."""
-    from lakehouse.events import listener_properties
+    from lakehouse.serving.events import listener_properties
 
     listener = etc / "event-listener.properties"
     listener.write_text(listener_properties(settings))

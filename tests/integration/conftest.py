@@ -23,8 +23,8 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def stack():
     from lakehouse import services
-    from lakehouse.install import install_all
-    from lakehouse.settings import get_settings
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io.install import install_all
 
     settings = get_settings()
     assert settings.env.name == "test", "integration tests must run in the `test` environment"
@@ -34,7 +34,7 @@ def stack():
     already = {s.name for s in wanted if s.pid() is not None}
     services.up(names, settings)
     yield settings
-    from lakehouse.spark import stop_sessions
+    from lakehouse.io.spark import stop_sessions
     stop_sessions()  # a client left open retries its stopped server for minutes at exit
     ours = [s.name for s in wanted if s.name not in already]
     if ours:  # down([]) would mean every service, also those someone else started

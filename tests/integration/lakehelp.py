@@ -6,8 +6,9 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from lakehouse import storage, trino, trino_security
-from lakehouse.settings import LAYERS, Settings, quarantine_table
+from lakehouse.core.settings import LAYERS, Settings, quarantine_table
+from lakehouse.io import storage, trino
+from lakehouse.serving import trino_security
 
 PREFIXES = ("landing", "bronze", "silver", "gold", "staging", "_checkpoints")
 
@@ -30,14 +31,14 @@ def reset(datasets: list[str], settings: Settings, tables: list[str] = ()) -> No
             except Exception:  # not registered: nothing to forget
                 pass
     if tables:
-        from lakehouse import sourcedb
+        from lakehouse.io import sourcedb
         for table in tables:
             sourcedb.execute("ministry_db", f"DROP TABLE IF EXISTS {table}", settings=settings)
 
 
 def table(spark, layer: str, name: str, settings: Settings):
     """A dataset's Delta table; layer ``quarantine`` reads ``<name>__quarantine``."""
-    from lakehouse import delta_io
+    from lakehouse.io import delta_io
     return delta_io.read(spark, settings.quarantine_uri(name) if layer == "quarantine"
                          else settings.table_uri(layer, name))
 
@@ -46,7 +47,7 @@ def run_log(spark, settings: Settings, since: str):
     """Run-log rows written since ``since`` (an ISO timestamp)."""
     from pyspark.sql import functions as F
 
-    from lakehouse import runlog
+    from lakehouse.engine import runlog
     return runlog.read(spark, settings).where(F.col("started_at") >= F.lit(since).cast("timestamp"))
 
 
@@ -78,8 +79,8 @@ def as_user(user: str, sql: str, settings: Settings, password: str | None = None
 
 def ingest(dataset: str, files: list[Path], date: str) -> dict:
     """Land local files for ``dataset`` and run it through silver and gold, as `lake ingest` does."""
-    from lakehouse.pipeline import land_files, plan, run_steps
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.orchestration.pipeline import land_files, plan, run_steps
 
     land_files(dataset, files, date)
-    return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_catalog(), [dataset], with_land=False), date)}
+    return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_specs(), [dataset], with_land=False), date)}

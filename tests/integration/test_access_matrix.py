@@ -1,7 +1,7 @@
 """Trino access as a matrix: every Trino user × every published table, against rules written here.
 
 The expectation (:func:`expected`) is derived from lake_config/access.yaml and the specs in plain words,
-not with lakehouse.trino_security (that would test the rules with their own formula):
+not with lakehouse.serving.trino_security (that would test the rules with their own formula):
 
 * the platform's service user reads every table, in clear;
 * a ministry group reads every table of the layers it lists (``reads``) and any table granted to it; with
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import trino
-from lakehouse.access import load_access
-from lakehouse.spec import load_catalog
+from lakehouse.config.access import load_access
+from lakehouse.config.spec import load_specs
+from lakehouse.io import trino
 from lakehelp import as_user, ingest, passwords, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -133,7 +133,7 @@ def matrix(stack, tmp_path_factory):
     with use_datasets(SPECS):
         reset(DATASETS, stack)
         ingest("acc_people", [source], "2026-11-20")
-        datasets = load_catalog().datasets
+        datasets = load_specs().datasets
         known = trino.registered(stack)
         if not AUDIT_TABLES <= {t for s, t in known if s == "ops"}:
             usage_loader.run("2026-11-20", stack)  # its first run creates the usage and audit tables

@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from vietnam_provinces import Province, Ward
 
-from lakehouse import trino
-from lakehouse.settings import REPO_ROOT
+from lakehouse.core.settings import REPO_ROOT
+from lakehouse.io import trino
 
 from lakehelp import use_datasets
 
@@ -105,11 +105,11 @@ def test_rerunning_a_dag_through_airflow_changes_no_row(first_run, stack):
 
 
 def test_each_load_keeps_its_validation_and_data_docs_are_built_from_them(first_run, stack):
-    from lakehouse import quality
+    from lakehouse.quality import validation
 
     validations = stack.state_dir / "quality" / "gx" / "uncommitted" / "validations"
     assert any(validations.glob("communes__silver/**/*.json"))  # the loads stored their results
-    index = quality.build_data_docs(stack)  # what the quality site (lake quality --site, hourly DAG) does
+    index = validation.build_data_docs(stack)  # what the quality site (lake quality --site, hourly DAG) does
     assert index == stack.state_dir / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert "communes__silver" in index.read_text(encoding="utf-8")
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import airflow_env, trino
-from lakehouse.orchestration import MAINTENANCE_DAG, QUALITY_DAG, dag_id
-from lakehouse.settings import REPO_ROOT
+from lakehouse.core.settings import REPO_ROOT
+from lakehouse.io import trino
+from lakehouse.orchestration import airflow_env
+from lakehouse.orchestration.dags import MAINTENANCE_DAG, QUALITY_DAG, dag_id
 
 from lakehelp import reset
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse import delta_io, jobrun
-from lakehouse.errors import LakeError
-from lakehouse.spark import get_spark
+from lakehouse.core.errors import LakeError
+from lakehouse.engine import jobrun
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark
 
 from lakehelp import ingest, reset, table, use_datasets
 
@@ -84,8 +85,8 @@ def test_every_corpus_file_is_refused_or_read_as_its_manifest_says_and_silver_is
     before = sorted(tuple(r) for r in table(spark, "silver", csv_group, settings).drop("_ingested_at").collect())
     assert len(before) == 2
 
-    from lakehouse.pipeline import land_files, plan, run_steps
-    from lakehouse.spec import load_catalog
+    from lakehouse.config.spec import load_specs
+    from lakehouse.orchestration.pipeline import land_files, plan, run_steps
 
     since = jobrun.now_iso()  # ops tables outlive a test run: count only this run's refusals
     outcome = {}
@@ -93,7 +94,7 @@ def test_every_corpus_file_is_refused_or_read_as_its_manifest_says_and_silver_is
         files = [corpus_file(e, folder) for e in group["files"]]
         land_files(name, files, DAY_BAD)
         refused = [e for e in group["files"] if e["expect"] == "refused"]
-        bronze = [s for s in plan(load_catalog(), [name], with_land=False) if s.job == "bronze"]
+        bronze = [s for s in plan(load_specs(), [name], with_land=False) if s.job == "bronze"]
         if refused:
             with pytest.raises(LakeError, match="refused"):
                 run_steps(bronze, DAY_BAD)

@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from lakehouse.settings import REPO_ROOT
+from lakehouse.core.settings import REPO_ROOT
 
 WRITERS = 4
 
@@ -25,9 +25,10 @@ WRITERS = 4
 # however long a loaded machine takes to start them.
 WRITER = """
 import pathlib, sys, time
-from lakehouse import delta_io, jobrun, runlog
-from lakehouse.settings import get_settings
-from lakehouse.spark import get_spark, stop_sessions
+from lakehouse.core.settings import get_settings
+from lakehouse.engine import jobrun, runlog
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark, stop_sessions
 kind, tag, index, gate = sys.argv[1], sys.argv[2], int(sys.argv[3]), pathlib.Path(sys.argv[4])
 spark = get_spark("concurrency probe")
 def wait_for_start():
@@ -67,8 +68,8 @@ def race(kind: str, tag: str, gate: Path) -> None:
 def test_parallel_run_log_appends_all_land(stack, tmp_path):
     from pyspark.sql import functions as F
 
-    from lakehouse import runlog
-    from lakehouse.spark import get_spark
+    from lakehouse.engine import runlog
+    from lakehouse.io.spark import get_spark
 
     tag = "race_" + uuid.uuid4().hex[:8]
     race("run_log", tag, tmp_path)
@@ -78,7 +79,7 @@ def test_parallel_run_log_appends_all_land(stack, tmp_path):
 
 
 def test_parallel_first_commits_of_a_new_table_all_land(stack, tmp_path):
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
     table = "probe_" + uuid.uuid4().hex[:8]
     race(table, table, tmp_path)

@@ -21,7 +21,9 @@ import delta_sharing
 import pytest
 from requests.exceptions import HTTPError
 
-from lakehouse import services, sharing, trino, trino_security
+from lakehouse import services
+from lakehouse.io import trino
+from lakehouse.serving import sharing, trino_security
 from lakehelp import ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent

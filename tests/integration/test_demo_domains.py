@@ -18,11 +18,11 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, jobrun
-from lakehouse.demo import data as demo_data
-from lakehouse.demo import land_demo
-from lakehouse.pipeline import plan, run_steps
-from lakehouse.spec import load_catalog
+from lakehouse.config.spec import load_specs
+from lakehouse.demo import data as demo_data, land_demo
+from lakehouse.engine import jobrun
+from lakehouse.io import delta_io
+from lakehouse.orchestration.pipeline import plan, run_steps
 from lakehelp import reset, run_log, table
 
 DAY1, DAY2 = "2026-11-26", "2026-11-27"
@@ -57,15 +57,15 @@ def expected_late(files: list[tuple[str, bytes]], lateness_minutes: int = 60) ->
 
 @pytest.fixture(scope="module")
 def lake(stack):
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
-    catalog = load_catalog()
-    reset(list(catalog.datasets), stack, SOURCE_TABLES)
+    specs = load_specs()
+    reset(list(specs.datasets), stack, SOURCE_TABLES)
     since = jobrun.now_iso()
     results = {}
-    for day, names in ((DAY1, list(catalog.datasets)), (DAY2, SECOND_DAY)):
+    for day, names in ((DAY1, list(specs.datasets)), (DAY2, SECOND_DAY)):
         land_demo(day, scale=SCALE, datasets=None if day == DAY1 else names, settings=stack)
-        results[day] = {(step.job, step.dataset): out for step, out, _ in run_steps(plan(catalog, names), day)}
+        results[day] = {(step.job, step.dataset): out for step, out, _ in run_steps(plan(specs, names), day)}
     return {"spark": get_spark("tests"), "settings": stack, "results": results, "since": since}
 
 
@@ -204,7 +204,7 @@ def test_running_the_same_day_again_changes_nothing(lake):
         return out
 
     before = fingerprint()
-    again = {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_catalog(), names), DAY2)}
+    again = {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_specs(), names), DAY2)}
     assert fingerprint() == before
     for name in names:
         assert again[("bronze", name)].rows_written == 0

@@ -31,8 +31,10 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import delta_io, jobrun, services
-from lakehouse.spark import get_spark, stop_sessions
+from lakehouse import services
+from lakehouse.engine import jobrun
+from lakehouse.io import delta_io
+from lakehouse.io.spark import get_spark, stop_sessions
 from lakehelp import ingest, reset, run_log, table, use_datasets
 
 HERE = Path(__file__).parent
@@ -118,7 +120,7 @@ def test_spark_killed_while_silver_writes_then_the_rerun_gives_exact_rows(drill)
     second = tmp / "readings-2.csv"  # the next day: 3,000 new readings, and a corrected owner for 500 old ones
     second.write_text(readings(day2, range(1000, 4000)) + readings(day1, range(0, 500), "Trần Thị B")
                       .split("\n", 1)[1], encoding="utf-8")
-    from lakehouse.pipeline import land_files
+    from lakehouse.orchestration.pipeline import land_files
     land_files(NAME, [second], day2)
     import jobs.bronze
     jobs.bronze.run(NAME, day2)
@@ -149,7 +151,7 @@ def test_s3_killed_while_bronze_writes_then_the_rerun_ingests_the_file_once(dril
     day = "2026-05-03"
     big = tmp / "readings-3.csv"  # big enough that the write takes a while
     big.write_text(readings(day, range(0, 200_000)), encoding="utf-8")
-    from lakehouse.pipeline import land_files
+    from lakehouse.orchestration.pipeline import land_files
     land_files(NAME, [big], day)
     stop_sessions()
 
@@ -226,7 +228,7 @@ def lake_ingest(path: Path, date: str) -> subprocess.CompletedProcess:
 def test_the_s3_disk_full_while_a_file_lands_then_after_a_restart_the_same_command_ingests_it_once(drill):
     if os.geteuid() != 0:
         pytest.skip("this drill mounts a tmpfs, which needs root")
-    from lakehouse import storage
+    from lakehouse.io import storage
 
     settings, tmp = drill["settings"], drill["tmp"]
     day = "2026-05-05"
@@ -267,7 +269,7 @@ LONG_QUERY = ("SELECT count(*) FROM UNNEST(sequence(1, 10000)) a(x) CROSS JOIN U
 
 
 def test_trino_restarted_during_a_query_then_the_next_query_answers_and_publish_registers_nothing_twice(drill):
-    from lakehouse import trino
+    from lakehouse.io import trino
     import jobs.publish
 
     settings, tmp = drill["settings"], drill["tmp"]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import services, sourcedb
-from lakehouse.spark import get_spark
+from lakehouse import services
+from lakehouse.io import sourcedb
+from lakehouse.io.spark import get_spark
 
 TABLE = "test_dossiers"
 DDL = ("dossier_id bigint PRIMARY KEY, title text NOT NULL, status text NOT NULL, "

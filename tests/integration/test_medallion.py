@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import jobrun
+from lakehouse.core.errors import LakeError
 from lakehouse.demo import data as demo_data
-from lakehouse.errors import LakeError
+from lakehouse.engine import jobrun
 from lakehelp import ingest, reset, run_log, table, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -70,7 +70,7 @@ def fingerprint(spark, settings) -> dict:
 
 @pytest.fixture(scope="module")
 def engine(stack, tmp_path_factory):
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
     with use_datasets(HERE / "datasets"):
         reset(DATASETS, stack)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import services, storage, trino
+from lakehouse import services
+from lakehouse.io import storage, trino
 from lakehelp import ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +36,7 @@ SCRATCH_FOLDER = f"{SCRATCH}_{uuid.uuid4().hex[:8]}"
 
 @pytest.fixture(scope="module")
 def published(stack, tmp_path_factory):
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
     source = tmp_path_factory.mktemp("metastore") / "people.jsonl"
     source.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PEOPLE), encoding="utf-8")
@@ -57,7 +58,7 @@ def _trino_rows(sql: str, settings) -> list[tuple]:
 
 
 def _spark_rows(sql: str) -> list[tuple]:
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
     return [tuple(r) for r in get_spark("test-metastore").sql(sql).collect()]
 

@@ -23,10 +23,9 @@ import rdflib
 from rdflib import RDF, Namespace, URIRef
 
 from jobs import export_open_data
-from lakehouse import catalog as catalogs
-from lakehouse import catalog_publish
-from lakehouse import storage, trino
-from lakehouse.errors import LakeError
+from lakehouse.core.errors import LakeError
+from lakehouse.io import storage, trino
+from lakehouse.serving import catalog as catalogs, catalog_publish
 from lakehelp import ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse import jobrun, scorecard, trino
+from lakehouse.config.spec import load_specs
+from lakehouse.core.errors import LakeError
 from lakehouse.demo import data as demo_data
-from lakehouse.errors import LakeError
-from lakehouse.pipeline import Step, land_files, plan, run_steps
-from lakehouse.spec import load_catalog
+from lakehouse.engine import jobrun
+from lakehouse.io import trino
+from lakehouse.orchestration.pipeline import Step, land_files, plan, run_steps
+from lakehouse.quality import scorecard
 from lakehelp import ingest, reset, run_log, table, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -79,7 +81,7 @@ def offices(folder: Path, codes: list[int]) -> Path:
 
 @pytest.fixture(scope="module")
 def qa(stack, tmp_path_factory):
-    from lakehouse.spark import get_spark
+    from lakehouse.io.spark import get_spark
 
     with use_datasets(HERE / "datasets"):
         reset(DATASETS, stack)
@@ -164,9 +166,9 @@ def test_a_failed_fail_rule_keeps_the_batch_from_trino(qa):
     lines = [f"{newcomer},Ngô Văn Hải,02/02/1980,Nam,0912000000,0101234599,{commune()},1,active,50,02/11/2026",
              f"{AN},Nguyễn Văn An,01/05/1990,Nam,0912345678,0101234567,{commune()},1,active,150,02/11/2026"]
     land_files("qa_people", [csv_file(qa["tmp"], "people-2.csv", lines)], DAY2)
-    run_steps(plan(load_catalog(), ["qa_people"], with_land=False)[:1], DAY2)  # bronze
+    run_steps(plan(load_specs(), ["qa_people"], with_land=False)[:1], DAY2)  # bronze
     with pytest.raises(LakeError, match=r"not published: rules with action 'fail' failed: range__score") as refused:
-        run_steps([s for s in plan(load_catalog(), ["qa_people"], with_land=False) if s.job == "silver"], DAY2)
+        run_steps([s for s in plan(load_specs(), ["qa_people"], with_land=False) if s.job == "silver"], DAY2)
     assert str(refused.value).endswith(f"are in {settings.table_uri('staging', 'qa_people')}")  # where to look
     after = trino.query("SELECT person_id FROM lake.silver.qa_people ORDER BY person_id", settings)[1]
     assert after == before  # neither the newcomer nor the bad score
@@ -204,7 +206,7 @@ def test_a_stale_dataset_is_reported_late_by_the_scheduled_check(qa):
 
 
 def test_the_report_shows_scores_failures_quarantine_and_freshness(qa):
-    from lakehouse.quality_report import render_text
+    from lakehouse.quality.quality_report import render_text
 
     settings = qa["settings"]
     trino.register_ops(settings)

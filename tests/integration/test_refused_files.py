@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import jobrun, storage
-from lakehouse.errors import LakeError
-from lakehouse.spark import get_spark
+from lakehouse.core.errors import LakeError
+from lakehouse.engine import jobrun
+from lakehouse.io import storage
+from lakehouse.io.spark import get_spark
 
 from lakehelp import ingest, reset, run_log, table, use_datasets
 
@@ -47,7 +48,7 @@ SINCE = jobrun.now_iso()  # ops tables outlive a test run: count only this run's
 
 
 def refused(spark, settings, date: str) -> list:
-    from lakehouse import delta_io
+    from lakehouse.io import delta_io
     return (delta_io.read(spark, settings.table_uri("ops", "refused_files"))
             .where(f"dataset = '{NAME}' AND batch_id = '{NAME}@{date}' "
                    f"AND refused_at >= CAST('{SINCE}' AS TIMESTAMP)").collect())
@@ -91,9 +92,9 @@ def test_a_legacy_encoded_export_is_refused_and_silver_keeps_its_names(ref):
 
     # the steward re-exports it as UTF-8 under the same name, and runs the date again
     storage.put_bytes(key, csv_bytes(changed), settings)
-    from lakehouse.pipeline import plan, run_steps
-    from lakehouse.spec import load_catalog
-    run_steps(plan(load_catalog(), [NAME], with_land=False), DAY2)
+    from lakehouse.config.spec import load_specs
+    from lakehouse.orchestration.pipeline import plan, run_steps
+    run_steps(plan(load_specs(), [NAME], with_land=False), DAY2)
     assert names(spark, settings) == {p[0]: p[1] for p in changed}
     assert len(refused(spark, settings, DAY2)) == 1  # the fix adds no refusal
 
@@ -107,12 +108,12 @@ def test_a_file_without_the_declared_columns_is_refused_not_quarantined_row_by_r
     with pytest.raises(LakeError, match=r"\[header_none\] export\.csv: none of the declared columns"):
         ingest(NAME, [wrong], DAY3)
     assert names(spark, settings) == before
-    from lakehouse import delta_io
+    from lakehouse.io import delta_io
     if delta_io.exists(spark, settings.quarantine_uri(NAME)):  # no row of it was ever quarantined
         assert table(spark, "quarantine", NAME, settings).where(f"_batch_id = '{NAME}@{DAY3}'").count() == 0
     assert [r["code"] for r in refused(spark, settings, DAY3)] == ["header_none"]
     # where the error message sends the steward: queryable at once, though no publish ran after the failure
-    from lakehouse import trino
+    from lakehouse.io import trino
     rows = trino.query(f"SELECT DISTINCT code FROM lake.ops.refused_files WHERE batch_id = '{NAME}@{DAY3}'",
                        settings)[1]
     assert rows == [("header_none",)]
@@ -178,7 +179,7 @@ def test_a_stream_source_checks_each_new_file_before_the_stream_reads_it(ref):
     assert "[encoding]" in message and "gauge-0815.jsonl" in message and "_refused/" in message
     rows = {r["gauge_id"]: r["station"] for r in table(spark, "bronze", STREAM, settings).collect()}
     assert rows == {"G1": "Cầu Long Biên", "G2": "Bến Thủy"}  # the good file in, nothing of the legacy one
-    from lakehouse import delta_io
+    from lakehouse.io import delta_io
     [row] = (delta_io.read(spark, settings.table_uri("ops", "refused_files"))
              .where(f"dataset = '{STREAM}' AND refused_at >= CAST('{SINCE}' AS TIMESTAMP)").collect())
     moved = f"landing/{STREAM}/_refused/{day}/gauge-0815.jsonl"

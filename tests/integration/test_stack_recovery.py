@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from lakehouse import services, storage
-from lakehouse.settings import REPO_ROOT, Settings, load_environment
+from lakehouse import services
+from lakehouse.core.settings import REPO_ROOT, Settings, load_environment
+from lakehouse.io import storage
 
 S3_VARS = ("LAKE_S3_PORT", "LAKE_S3_MASTER_PORT", "LAKE_S3_VOLUME_PORT", "LAKE_S3_FILER_PORT")
 

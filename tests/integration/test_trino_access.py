@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import trino, trino_security
-from lakehouse.spec import load_catalog
+from lakehouse.config.spec import load_specs
+from lakehouse.io import trino
+from lakehouse.serving import trino_security
 from lakehelp import as_user, ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +63,7 @@ def test_a_partner_sees_only_its_granted_tables(granted):
     assert "Access Denied" in denied("hn_officer", "SELECT count(*) FROM lake.ops.run_log", granted)
     # a partner with no grant in these specs sees none of their tables; the rules hold every published
     # dataset's grants, so it may list the gold tables the shipped specs grant it (published by another test)
-    shipped = load_catalog(config_dir=SHIPPED).datasets
+    shipped = load_specs(config_dir=SHIPPED).datasets
     its_own = {name for name, spec in shipped.items() if any(g.to == "bo_tai_chinh" for g in spec.grants)}
     schemas = as_user("btc_analyst", "SHOW SCHEMAS FROM lake", granted)
     assert schemas in ([], [("gold",)])
@@ -79,7 +80,7 @@ def test_a_partner_sees_only_its_granted_tables(granted):
 def test_a_publish_that_sees_other_specs_keeps_these_grants(granted):
     """A publish in another process with the shipped specs (a scheduled DAG) adds its dataset's grants and
     leaves the test specs' ones: the rules are not the last publisher's specs."""
-    shipped = load_catalog(config_dir=SHIPPED).datasets
+    shipped = load_specs(config_dir=SHIPPED).datasets
     name = "enterprises_by_province"
     had = (granted.state_dir / "trino" / "etc" / "grants" / f"{name}.json").exists()
     try:

@@ -17,7 +17,9 @@ import delta_sharing
 import pytest
 
 from jobs import usage as loader
-from lakehouse import cli, events, services, sharing, storage, trino, trino_security, usage
+from lakehouse import cli, services
+from lakehouse.io import storage, trino
+from lakehouse.serving import events, sharing, trino_security, usage
 from lakehelp import ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent

@@ -4,9 +4,9 @@ import unicodedata
 
 from pyspark.sql import functions as F
 
-from lakehouse import delta_io, trino
-from lakehouse.spark import get_spark
-from lakehouse.transforms import nfc
+from lakehouse.engine.transforms import nfc
+from lakehouse.io import delta_io, trino
+from lakehouse.io.spark import get_spark
 
 WORDS = ["Thành phố Hồ Chí Minh", "Phường Hoàn Kiếm", "Đặc khu Phú Quốc", "Xã Thuận Hoà", "Ước Lễ", "ỹ ẵ ự ộ"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from lakehouse import trino_security
-from lakehouse.access import load_access
-from lakehouse.errors import ConfigError, LakeError
-from lakehouse.settings import Environment, Settings
-from lakehouse.spec import load_catalog
+from lakehouse.config.access import load_access
+from lakehouse.config.spec import load_specs
+from lakehouse.core.errors import ConfigError, LakeError
+from lakehouse.core.settings import Environment, Settings
+from lakehouse.serving import trino_security
 
 ACCESS = """\
 partners:
@@ -67,7 +67,7 @@ def config(tmp_path: Path, access: str = ACCESS, people_grants: str = "", gold_g
 
 def rules_for(tmp_path: Path, **grants) -> dict:
     root = config(tmp_path, **grants)
-    return trino_security.access_rules(load_catalog(root).datasets, load_access(root), "lake", "lake")
+    return trino_security.access_rules(load_specs(root).datasets, load_access(root), "lake", "lake")
 
 
 # ---- validation ---------------------------------------------------------------------
@@ -76,10 +76,10 @@ def test_the_shipped_access_file_and_grants_are_valid():
     access = load_access(service_user="lake")
     assert {"bo_tai_chinh", "so_ha_noi"} <= set(access.partners)
     assert access.groups["analysts"].personal == "masked"
-    catalog = load_catalog()
-    partner_grants = [(g.to, d.name) for d in catalog.datasets.values() for g in d.grants if g.to in access.partners]
+    specs = load_specs()
+    partner_grants = [(g.to, d.name) for d in specs.datasets.values() for g in d.grants if g.to in access.partners]
     assert ("bo_tai_chinh", "enterprises_by_province") in partner_grants
-    assert all(catalog[name].layer == "gold" for _, name in partner_grants)
+    assert all(specs[name].layer == "gold" for _, name in partner_grants)
 
 
 def test_token_ttl_is_a_duration(tmp_path):
@@ -124,13 +124,13 @@ def test_the_service_user_is_not_an_access_file_user(tmp_path):
 def test_grant_errors_name_the_file_and_field(tmp_path, grants, field, words):
     config(tmp_path, people_grants=grants)
     with pytest.raises(ConfigError) as info:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert field in str(info.value) and words in str(info.value)
 
 
 def test_a_gold_table_inherits_personal_columns_by_name(tmp_path):
     config(tmp_path, gold_grants="grants:\n  - to: so_ha_noi\n    clear: [full_name]\n")
-    assert load_catalog(tmp_path)["people_by_province"].grants[0].clear == ["full_name"]
+    assert load_specs(tmp_path)["people_by_province"].grants[0].clear == ["full_name"]
 
 
 # ---- rules --------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def test_a_partner_gets_only_its_grants_with_masks_and_row_filter(tmp_path):
 
 def test_masks_follow_the_rules_and_types():
     catalog_dir = Path(__file__).resolve().parents[2] / "lake_config"
-    citizens = load_catalog(catalog_dir)["citizens"]
+    citizens = load_specs(catalog_dir)["citizens"]
     masks = {c.name: trino_security.mask_expression(c, citizens) for c in citizens.columns if c.personal}
     assert masks == {
         "citizen_id": "'xxxxxxxx' || substr(\"citizen_id\", -4)",
@@ -200,7 +200,7 @@ def test_quality_examples_of_personal_columns_are_masked_for_masked_groups(tmp_p
         "name: offices\ndomain: demo\ndescription: Offices.\ngrain: one row per office\n"
         "source: {kind: files, format: csv}\ncolumns:\n  - {name: office_id, type: int}\nkeys: [office_id]\n",
         encoding="utf-8")
-    datasets = load_catalog(root).datasets
+    datasets = load_specs(root).datasets
     fragments = {name: trino_security.dataset_rules(spec, datasets, "lake") for name, spec in datasets.items()}
     mask = trino_security.examples_mask(fragments)
     assert mask == ('CASE WHEN "dataset" IN (\'offices\') THEN "examples" '
@@ -213,8 +213,8 @@ def test_quality_examples_of_personal_columns_are_masked_for_masked_groups(tmp_p
 
 
 def test_the_quality_results_name_is_the_quality_modules():
-    from lakehouse import quality
-    assert trino_security.QUALITY_RESULTS == quality.RESULTS
+    from lakehouse.quality import validation
+    assert trino_security.QUALITY_RESULTS == validation.RESULTS
 
 
 def test_rules_are_json_and_the_group_file_lists_every_member(tmp_path):
@@ -266,8 +266,8 @@ def test_certificate_names_the_host_and_is_made_once(tmp_path):
 
 
 def test_lake_users_prints_every_user_and_sql_refuses_an_unknown_one(tmp_path, monkeypatch, capsys):
-    from lakehouse import settings as settings_mod
     from lakehouse.cli import main
+    from lakehouse.core import settings as settings_mod
 
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     monkeypatch.setattr(settings_mod, "_settings", Settings(Environment(name="x")))
@@ -309,7 +309,7 @@ def _grants_in_force(settings: Settings) -> set[tuple[str, str, str]]:
 
 def _seen_by(tmp_path: Path, folder: str, **grants):
     """The specs one process sees: its own config folder (another LAKE_DATASETS_DIR)."""
-    return load_catalog(config(tmp_path / folder, **grants)).datasets
+    return load_specs(config(tmp_path / folder, **grants)).datasets
 
 
 @pytest.mark.parametrize("first", ["gold", "silver"])

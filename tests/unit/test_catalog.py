@@ -18,9 +18,9 @@ import rdflib
 from rdflib import RDF, Literal, Namespace, URIRef
 
 from jobs import export_open_data
-from lakehouse import catalog as catalogs
-from lakehouse.errors import ConfigError, LakeError
-from lakehouse.spec import load_catalog
+from lakehouse.config.spec import load_specs
+from lakehouse.core.errors import ConfigError, LakeError
+from lakehouse.serving import catalog as catalogs
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCT = Namespace("http://purl.org/dc/terms/")
@@ -44,7 +44,7 @@ FACTS = {
 
 @pytest.fixture(scope="module")
 def specs():
-    return load_catalog()
+    return load_specs()
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def load(tmp_path: Path, text: str):
     path = tmp_path / "datasets" / "demo" / "people.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    return load_catalog(tmp_path)["people"]
+    return load_specs(tmp_path)["people"]
 
 
 @pytest.mark.parametrize("extra, words", [
@@ -249,7 +249,7 @@ def test_only_open_datasets_are_exported(specs):
 
 @pytest.mark.parametrize("name", ["citizens", "citizens_by_province", "enterprises", "dossiers", "procedures"])
 def test_the_export_job_refuses_a_dataset_that_is_not_open_before_reading_anything(monkeypatch, name):
-    from lakehouse import trino
+    from lakehouse.io import trino
 
     def no_trino(*args, **kwargs):
         raise AssertionError("the export read Trino for a dataset that is not open")
@@ -261,7 +261,7 @@ def test_the_export_job_refuses_a_dataset_that_is_not_open_before_reading_anythi
 
 
 def test_the_catalog_dag_exports_only_open_datasets_then_writes_the_catalogs(specs):
-    from lakehouse.orchestration import CATALOG_DAG, build_catalog_dag
+    from lakehouse.orchestration.dags import CATALOG_DAG, build_catalog_dag
 
     dag = build_catalog_dag(specs)
     assert dag.dag_id == CATALOG_DAG
@@ -325,7 +325,7 @@ def test_cli_writes_the_three_files_from_the_specs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big_data.jsonld", "master_shared.jsonld",
                                                          "open_data.jsonld"]
     graph = rdflib.Graph().parse(tmp_path / "big_data.jsonld", format="json-ld")
-    assert len(set(graph.subjects(RDF.type, DCAT.Dataset))) == len(members := catalogs.members(load_catalog(),
+    assert len(set(graph.subjects(RDF.type, DCAT.Dataset))) == len(members := catalogs.members(load_specs(),
                                                                                                "big_data"))
     assert members
 

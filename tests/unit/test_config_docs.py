@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.spec import (Column, Conform, Freshness, GoldDataset, Incremental, Maintenance, Message, Reference,
+from lakehouse.config.spec import (Column, Conform, Freshness, GoldDataset, Incremental, Maintenance, Message, Reference,
                             Rule, Source, SourceDataset, SourceKind)
 
 README = Path(__file__).resolve().parents[2] / "lake_config" / "README.md"

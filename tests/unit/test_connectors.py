@@ -5,13 +5,13 @@ import json
 import pytest
 from vietnam_provinces import Province, Ward
 
-from lakehouse.connectors import extract
-from lakehouse.errors import ConfigError
-from lakehouse.spec import load_catalog
+from lakehouse.config.spec import load_specs
+from lakehouse.core.errors import ConfigError
+from lakehouse.engine.connectors import extract
 
 
 def rows(name):
-    filename, body = extract(load_catalog()[name])
+    filename, body = extract(load_specs()[name])
     return filename, [json.loads(line) for line in body.decode("utf-8").splitlines()]
 
 
@@ -25,12 +25,12 @@ def test_provinces_and_communes_as_shipped():
 
 
 def test_extract_is_byte_stable():
-    spec = load_catalog()["communes"]
+    spec = load_specs()["communes"]
     assert extract(spec) == extract(spec)
 
 
 def test_unknown_entity_is_a_config_error():
-    spec = load_catalog()["communes"].model_copy(deep=True)
+    spec = load_specs()["communes"].model_copy(deep=True)
     spec.source.options = {"entity": "districts"}
     with pytest.raises(ConfigError, match="'districts' is not one of"):
         extract(spec)

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
 
+from lakehouse.config.spec import SourceDataset, load_specs
 from lakehouse.demo import data as dd
-from lakehouse.spec import SourceDataset, load_catalog
 
 DAY, NEXT = "2026-11-26", "2026-11-27"
 PROVINCE_CODES = {p.code for p in dd.provinces()}
@@ -23,8 +23,8 @@ COMMUNE_PROVINCE = {c.code: c.province_code for cs in dd.communes_by_province().
 
 
 @pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
+def specs():
+    return load_specs()
 
 
 @pytest.fixture(scope="module")
@@ -377,22 +377,22 @@ def _emitted_fields(name: str) -> set[str]:
 
 
 @pytest.mark.parametrize("name", sorted(dd.DEMO_SOURCES))
-def test_spec_source_fields_exist_in_generated_data(catalog, name):
-    spec = catalog[name]
+def test_spec_source_fields_exist_in_generated_data(specs, name):
+    spec = specs[name]
     assert isinstance(spec, SourceDataset)
     missing = {c.source_field for c in spec.columns} - _emitted_fields(name)
     assert not missing, f"{name}: the spec reads fields the generator does not emit: {sorted(missing)}"
 
 
-def test_documents_spec_finds_the_dossier_id(catalog, documents):
-    pattern = re.compile(catalog["dossier_documents"].source.dossier_id_pattern)
+def test_documents_spec_finds_the_dossier_id(specs, documents):
+    pattern = re.compile(specs["dossier_documents"].source.dossier_id_pattern)
     for path, _ in documents:
         assert pattern.search(f"landing/dossier_documents/{NEXT}/{path}").group(1) == path.split("/")[0]
 
 
-def test_demo_sources_cover_every_demo_source_dataset(catalog):
+def test_demo_sources_cover_every_demo_source_dataset(specs):
     domains = ("enterprises", "citizens", "dossiers", "air_quality")
-    assert set(dd.DEMO_SOURCES) == {s.name for d in domains for s in catalog.sources(d)}
+    assert set(dd.DEMO_SOURCES) == {s.name for d in domains for s in specs.sources(d)}
     got = dd.demo_sources(NEXT, scale=0.1, datasets=["procedures", "province_reports"])
     assert got["procedures"].table == "public.procedures" and got["procedures"].key == ["procedure_code"]
     assert got["province_reports"].files[0][0] == "bao-cao-2026-11.xlsx"

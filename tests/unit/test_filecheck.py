@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse import filecheck
+from lakehouse.config.spec import SourceDataset
 from lakehouse.demo.cp1258 import encode_cp1258
-from lakehouse.filecheck import BytesBlob, LocalBlob, check_file
-from lakehouse.spec import SourceDataset
+from lakehouse.engine import filecheck
+from lakehouse.engine.filecheck import BytesBlob, LocalBlob, check_file
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
 
@@ -429,7 +429,7 @@ def test_a_10_mb_file_is_checked_without_holding_it(tmp_path):
 
 
 def test_filecheck_imports_neither_spark_nor_its_optional_libraries():
-    code = ("import sys, lakehouse.filecheck; "
+    code = ("import sys, lakehouse.engine.filecheck; "
             "print(sorted(m for m in ('pyspark', 'pyarrow', 'openpyxl', 'charset_normalizer') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])

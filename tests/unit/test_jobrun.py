@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
-from lakehouse import jobrun
+from lakehouse.engine import jobrun
 with jobrun.exclusive("citizens", sys.argv[1]):
     open(sys.argv[2], "a").write(f"start {sys.argv[1]}\\n")
     time.sleep(float(sys.argv[3]))
@@ -39,9 +39,9 @@ def test_a_second_run_of_a_dataset_waits_for_the_first_and_names_it(tmp_path):
 
 
 def test_the_lock_is_reentrant_and_per_dataset(tmp_path, monkeypatch):
-    from lakehouse import jobrun
+    from lakehouse.engine import jobrun
 
-    from lakehouse import settings
+    from lakehouse.core import settings
 
     monkeypatch.setenv("LAKE_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(settings, "_settings", None)  # the process-wide settings, restored after the test

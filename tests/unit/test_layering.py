@@ -2,11 +2,11 @@
 no module imports from a layer above its own, and nothing imports in a circle.
 
 The "may import" column names `lakehouse` modules (and libraries, which are not
-checked here). A module of a subpackage is written with a dot: `sharing.tokens`,
-`services.supervisor`; its row is `` `sharing/tokens.py` ``, a package's own module
-`` `sharing/__init__.py` `` (named `sharing`). Every module has a row; each module a
+checked here). A module is written with dots for its folders: `core.settings`,
+`serving.sharing.tokens`; its row is `` `serving/sharing/tokens.py` ``, a package's own module
+`` `serving/sharing/__init__.py` `` (named `serving.sharing`). Every module has a row; each module a
 row names is imported by that module, at its top or lazily inside a function, and no
-other is. `errors` may be imported anywhere. No module
+other is. `core.errors` may be imported anywhere. No module
 imports itself back through others, lazily or not.
 """
 
@@ -17,11 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "lakehouse"
-ANYWHERE = {"errors"}
+ANYWHERE = {"core.errors"}
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
-    """Every module under ``package`` by its dotted name: `spec`, `sharing` (its __init__), `sharing.server`."""
+    """Every module under ``package`` by its dotted name: `core.sql`, `serving.sharing` (its __init__),
+    `serving.sharing.server`."""
     found = {}
     for path in package.rglob("*.py"):
         parts = list(path.relative_to(package).with_suffix("").parts)
@@ -57,7 +58,7 @@ def _targets(node: ast.ImportFrom, module: str, is_package: bool, known: set[str
     else:
         return set()
     prefix = ".".join(base)
-    if not prefix:  # from lakehouse import spec, sharing
+    if not prefix:  # from lakehouse import core, serving
         return {alias.name for alias in node.names}
     return {f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in known else prefix for alias in node.names}
 
@@ -133,8 +134,9 @@ def test_every_module_has_a_row_and_every_row_a_module():
 
 
 def test_the_subpackages_are_covered():
-    assert {"sharing", "sharing.server", "sharing.__main__", "services", "services.supervisor"} <= MODULES
-    assert "sharing.tokens" in declared()["sharing.server"]
+    assert {"serving.sharing", "serving.sharing.server", "serving.sharing.__main__", "services",
+            "services.supervisor", "config.spec.loader"} <= MODULES
+    assert "serving.sharing.tokens" in declared()["serving.sharing.server"]
 
 
 def test_each_row_names_exactly_the_modules_its_module_imports():
@@ -155,23 +157,24 @@ def test_no_module_imports_itself_back_through_others():
 
 def test_a_lazy_import_the_row_does_not_name_is_found(tmp_path):
     """The check itself: storage importing trino inside a function would be caught."""
-    assert "trino" not in declared()["storage"] and "trino" not in imported("storage")
-    source = (PACKAGE / "storage.py").read_text(encoding="utf-8")
-    (tmp_path / "storage.py").write_text(source + "\n\ndef upward():\n    from lakehouse import trino\n",
-                                         encoding="utf-8")
-    assert "trino" in imported("storage", tmp_path)
+    assert "io.trino" not in declared()["io.storage"] and "io.trino" not in imported("io.storage")
+    source = (PACKAGE / "io" / "storage.py").read_text(encoding="utf-8")
+    (tmp_path / "io").mkdir()
+    (tmp_path / "io" / "storage.py").write_text(source + "\n\ndef upward():\n    from lakehouse.io import trino\n",
+                                                encoding="utf-8")
+    assert "io.trino" in imported("io.storage", tmp_path)
 
 
 def test_a_submodule_import_is_told_from_an_import_of_the_package(tmp_path):
-    """`from lakehouse.sharing import deltalog` imports the module `sharing.deltalog`;
-    `from lakehouse.sharing import audit_log` imports the package's own module `sharing`."""
-    assert imported("sharing.shares") >= {"sharing.deltalog", "sharing.tokens"}
-    assert "sharing" not in imported("sharing.shares")
+    """`from lakehouse.serving.sharing import deltalog` imports the module `serving.sharing.deltalog`;
+    `from lakehouse.serving.sharing import audit_log` imports the package's own module `serving.sharing`."""
+    assert imported("serving.sharing.shares") >= {"serving.sharing.deltalog", "serving.sharing.tokens"}
+    assert "serving.sharing" not in imported("serving.sharing.shares")
     (tmp_path / "usage.py").write_text("def load():\n"
-                                       "    from lakehouse.sharing import audit_log\n"
-                                       "    from lakehouse.sharing import deltalog\n"
+                                       "    from lakehouse.serving.sharing import audit_log\n"
+                                       "    from lakehouse.serving.sharing import deltalog\n"
                                        "    import lakehouse.services.stack\n", encoding="utf-8")
-    assert imported("usage", tmp_path) == {"sharing", "sharing.deltalog", "services.stack"}
+    assert imported("usage", tmp_path) == {"serving.sharing", "serving.sharing.deltalog", "services.stack"}
 
 
 def test_the_circle_finder_finds_circles_and_only_them():
@@ -185,34 +188,34 @@ def test_a_lazy_import_closing_a_circle_in_the_real_package_is_found(tmp_path):
     copy = tmp_path / "lakehouse"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     assert circles(import_graph(copy)) == []
-    with open(copy / "storage.py", "a", encoding="utf-8") as source:
-        source.write("\n\ndef upward():\n    from lakehouse import trino\n")
-    assert circles(import_graph(copy)) == [["storage", "trino"]]
+    with open(copy / "io" / "storage.py", "a", encoding="utf-8") as source:
+        source.write("\n\ndef upward():\n    from lakehouse.io import trino\n")
+    assert circles(import_graph(copy)) == [["io.storage", "io.trino"]]
 
 
 def layers(readme: Path = PACKAGE / "README.md") -> dict[str, int]:
-    """The README's "Layers" table: each top-level module or package → its layer's position (0 = lowest)."""
+    """The README's "Layers" table: each folder of the package → its layer's position (0 = lowest)."""
     text = readme.read_text(encoding="utf-8")
     table = text[text.index("## Layers"):].split("\n## ", 1)[0]
-    rows = [re.match(r"^\| ([\w ]+) \| ([\w, ]+) \|$", line) for line in table.splitlines()]
-    return {module.strip(): position
-            for position, row in enumerate(r for r in rows if r and r[1] != "layer")
-            for module in row[2].split(",")}
+    folders = re.findall(r"^\| `(\w+)/` \|", table, re.M)
+    return {folder: position for position, folder in enumerate(folders)}
 
 
 def upward_imports(graph: dict[str, set[str]], layer: dict[str, int]) -> list[str]:
-    """Imports that reach a module of a higher layer than the importer's (a subpackage's modules share its layer)."""
+    """Imports that reach a module of a higher layer than the importer's (every module of a folder is in its layer)."""
     top = lambda name: name.split(".")[0]  # noqa: E731
     return sorted(f"{module} imports {target} ({layer[top(module)]} < {layer[top(target)]})"
                   for module, targets in graph.items() for target in targets
                   if layer[top(target)] > layer[top(module)])
 
 
-def test_every_module_is_in_one_layer():
+def test_every_module_is_in_the_folder_of_a_layer():
     named = layers()
     tops = {m.split(".")[0] for m in MODULES}
     assert tops == set(named), (f"in no layer: {sorted(tops - set(named))}; "
-                                f"a layer names no module: {sorted(set(named) - tops)}")
+                                f"a layer names no folder: {sorted(set(named) - tops)}")
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules outside every layer's folder: {loose}"
 
 
 def test_no_module_imports_from_a_layer_above_its_own():
@@ -224,7 +227,7 @@ def test_an_import_up_the_layers_is_found(tmp_path):
     """The contract itself, on a copy of the package in which storage (io) lazily imports the CLI."""
     copy = tmp_path / "lakehouse"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(copy / "storage.py", "a", encoding="utf-8") as source:
+    with open(copy / "io" / "storage.py", "a", encoding="utf-8") as source:
         source.write("\n\ndef upward():\n    from lakehouse.cli import output\n")
     found = upward_imports(import_graph(copy), layers())
-    assert found == [f"storage imports cli.output ({layers()['storage']} < {layers()['cli']})"]
+    assert found == [f"io.storage imports cli.output ({layers()['io']} < {layers()['cli']})"]

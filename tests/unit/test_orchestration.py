@@ -4,15 +4,15 @@ import datetime as dt
 
 import pytest
 
-from lakehouse import callbacks
-from lakehouse.orchestration import (CATALOG_DAG, MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, USAGE_DAG,
+from lakehouse.orchestration import callbacks
+from lakehouse.orchestration.dags import (CATALOG_DAG, MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, USAGE_DAG,
                                      asset_uri, build_all_dags, dag_id, masters, pool, pools, run_order)
-from lakehouse.spec import load_catalog
+from lakehouse.config.spec import load_specs
 
 
 @pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
+def specs():
+    return load_specs()
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +31,24 @@ def asset_uris(condition) -> set[str]:
     return set().union(*(asset_uris(o) for o in condition.objects))
 
 
-def test_one_dag_per_dataset_plus_maintenance_and_quality(dags, catalog):
-    assert set(dags) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG, USAGE_DAG}
+def test_one_dag_per_dataset_plus_maintenance_and_quality(dags, specs):
+    assert set(dags) == {dag_id(n) for n in specs.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG, USAGE_DAG}
 
 
-def test_dag_file_imports_without_errors_and_without_cycles(catalog):
+def test_dag_file_imports_without_errors_and_without_cycles(specs):
     from airflow.dag_processing.dagbag import DagBag
 
-    from lakehouse.settings import REPO_ROOT
+    from lakehouse.core.settings import REPO_ROOT
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {dag_id(n) for n in catalog.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG, USAGE_DAG}
+    assert set(bag.dag_ids) == {dag_id(n) for n in specs.datasets} | {MAINTENANCE_DAG, QUALITY_DAG, CATALOG_DAG, USAGE_DAG}
     for dag in bag.dags.values():
         dag.topological_sort()  # raises on a cycle
 
 
-def test_each_source_dag_is_land_bronze_silver_publish_on_the_spec_cron(dags, catalog):
-    for spec in catalog.sources():
+def test_each_source_dag_is_land_bronze_silver_publish_on_the_spec_cron(dags, specs):
+    for spec in specs.sources():
         dag = dags[dag_id(spec.name)]
         chain = ([f"land__{spec.name}"] if spec.source.kind in ("jdbc", "builtin") else []) + \
             [f"bronze__{spec.name}", f"silver__{spec.name}", f"publish__{spec.name}"]
@@ -58,17 +58,17 @@ def test_each_source_dag_is_land_bronze_silver_publish_on_the_spec_cron(dags, ca
         assert dag.get_task(f"silver__{spec.name}").outlets[0].uri == asset_uri("silver", spec.name)
 
 
-def test_a_conformed_source_also_runs_when_its_masters_silver_changes(dags, catalog):
+def test_a_conformed_source_also_runs_when_its_masters_silver_changes(dags, specs):
     sensors = dags[dag_id("sensors")]
-    assert masters(catalog["sensors"]) == ["communes", "provinces"]
+    assert masters(specs["sensors"]) == ["communes", "provinces"]
     assert asset_uris(sensors.timetable.asset_condition) == {asset_uri("silver", "communes"),
                                                              asset_uri("silver", "provinces")}
     assert asset_uris(dags[dag_id("enterprises")].timetable.asset_condition) == {asset_uri("silver", "provinces")}
     assert type(dags[dag_id("provinces")].timetable).__name__ == "CronTriggerTimetable"  # a master: cron only
 
 
-def test_each_gold_dag_runs_when_any_input_changes(dags, catalog):
-    for spec in catalog.golds():
+def test_each_gold_dag_runs_when_any_input_changes(dags, specs):
+    for spec in specs.golds():
         dag = dags[dag_id(spec.name)]
         assert upstream(dag) == {f"gold__{spec.name}": set(), f"publish__{spec.name}": {f"gold__{spec.name}"}}
         assert asset_uris(dag.timetable.asset_condition) == {asset_uri("silver", d) for d in spec.depends_on}
@@ -78,9 +78,9 @@ def test_each_gold_dag_runs_when_any_input_changes(dags, catalog):
         assert gold._pre_execute_hook is callbacks.inputs_exist  # skips while an input was never loaded
 
 
-def test_every_writer_takes_its_datasets_one_slot_pool(dags, catalog):
-    wanted = pools(catalog)
-    assert set(wanted) == {pool(n) for n in catalog.datasets} | {SINGLE_DRIVER_POOL}
+def test_every_writer_takes_its_datasets_one_slot_pool(dags, specs):
+    wanted = pools(specs)
+    assert set(wanted) == {pool(n) for n in specs.datasets} | {SINGLE_DRIVER_POOL}
     assert all(p["slots"] == 1 and not p["include_deferred"] for p in wanted.values())
     writers = 0
     for dag in dags.values():
@@ -89,13 +89,13 @@ def test_every_writer_takes_its_datasets_one_slot_pool(dags, catalog):
             expected = pool(dataset) if job in ("bronze", "silver", "gold", "maintain") else "default_pool"
             assert task.pool == expected, task.task_id
             writers += job in ("bronze", "silver", "gold", "maintain")
-    assert writers == 3 * len(catalog.sources()) + 2 * len(catalog.golds())
+    assert writers == 3 * len(specs.sources()) + 2 * len(specs.golds())
 
 
-def test_in_spark_local_mode_every_job_shares_one_slot(catalog, monkeypatch):
+def test_in_spark_local_mode_every_job_shares_one_slot(specs, monkeypatch):
     """Local mode: a Spark driver per job, so commits to the shared ops tables must not overlap."""
-    monkeypatch.setattr("lakehouse.orchestration.single_driver", lambda: True)
-    dags = build_all_dags(catalog)
+    monkeypatch.setattr("lakehouse.orchestration.dags.single_driver", lambda: True)
+    dags = build_all_dags(specs)
     # the catalog DAG reads through Trino and writes no Delta table; the quality site only reads
     jobs = [t for n, d in dags.items() if n != CATALOG_DAG for t in d.tasks if t.task_id != "quality_site"]
     assert jobs and all(t.pool == SINGLE_DRIVER_POOL for t in jobs)
@@ -126,15 +126,15 @@ def test_retry_delay_comes_from_the_environment(monkeypatch):
     assert dag.get_task("bronze__provinces").retry_delay == dt.timedelta(seconds=3)
 
 
-def test_the_maintenance_dag_maintains_every_dataset_at_night(dags, catalog):
+def test_the_maintenance_dag_maintains_every_dataset_at_night(dags, specs):
     dag = dags[MAINTENANCE_DAG]
-    assert {t.task_id for t in dag.tasks} == {f"maintain__{n}" for n in catalog.datasets}
+    assert {t.task_id for t in dag.tasks} == {f"maintain__{n}" for n in specs.datasets}
     assert "-m jobs.maintain --dataset provinces" in dag.get_task("maintain__provinces").bash_command
 
 
-def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_builds_the_site(dags, catalog):
+def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_builds_the_site(dags, specs):
     dag = dags[QUALITY_DAG]
-    with_sla = {s.name for s in catalog.sources() if s.freshness}
+    with_sla = {s.name for s in specs.sources() if s.freshness}
     assert with_sla and {t.task_id for t in dag.tasks} == {f"freshness__{n}" for n in with_sla} | {"quality_site"}
     site = dag.get_task("quality_site")
     assert {t.task_id for t in site.upstream_list} == {f"freshness__{n}" for n in with_sla}
@@ -150,11 +150,11 @@ def test_the_usage_dag_loads_query_events_and_the_sharing_audit_hourly(dags):
     assert dag.max_active_runs == 1 and dag.get_task("load_usage").retries == 1
 
 
-def test_run_order_puts_masters_first_then_gold(catalog):
-    assert run_order(catalog, ["admin_units"]) == [  # and, as `lake run` does, every gold built from them
+def test_run_order_puts_masters_first_then_gold(specs):
+    assert run_order(specs, ["admin_units"]) == [  # and, as `lake run` does, every gold built from them
         "lake__communes", "lake__provinces", "lake__air_quality_hourly_by_province", "lake__citizens_by_province",
         "lake__commune_counts_by_province", "lake__communes_with_province", "lake__enterprises_by_province"]
-    order = run_order(catalog, ["sensors", "provinces", "communes"])
+    order = run_order(specs, ["sensors", "provinces", "communes"])
     assert order.index("lake__provinces") < order.index("lake__sensors")
 
 
@@ -179,7 +179,7 @@ def test_lake_status_says_plainly_when_airflow_is_not_running():
     import subprocess
     import sys
 
-    from lakehouse.settings import REPO_ROOT
+    from lakehouse.core.settings import REPO_ROOT
 
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

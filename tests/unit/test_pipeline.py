@@ -3,10 +3,10 @@
 from jobs.land import watermark_query
 from jobs.maintain import statements
 from jobs.stream import input_rows
-from lakehouse import runlog
-from lakehouse.jobrun import Accounting
-from lakehouse.pipeline import plan, source_order
-from lakehouse.spec import load_catalog
+from lakehouse.config.spec import load_specs
+from lakehouse.engine import runlog
+from lakehouse.engine.jobrun import Accounting
+from lakehouse.orchestration.pipeline import plan, source_order
 
 
 def labels(steps):
@@ -14,31 +14,31 @@ def labels(steps):
 
 
 def test_a_source_runs_through_its_layers_then_the_gold_tables_built_from_it():
-    steps = labels(plan(load_catalog(), ["enterprises"]))
+    steps = labels(plan(load_specs(), ["enterprises"]))
     assert steps == ["bronze enterprises", "silver enterprises", "publish enterprises",
                      "gold enterprises_by_province", "publish enterprises_by_province"]
 
 
 def test_extracted_sources_are_landed_first_and_file_drops_are_not():
-    steps = labels(plan(load_catalog(), ["dossiers"]))
+    steps = labels(plan(load_specs(), ["dossiers"]))
     assert steps[:2] == ["land dossiers", "bronze dossiers"]
-    assert "land enterprises" not in labels(plan(load_catalog(), ["enterprises"]))
-    assert labels(plan(load_catalog(), ["enterprises"], with_land=False))[0] == "bronze enterprises"
+    assert "land enterprises" not in labels(plan(load_specs(), ["enterprises"]))
+    assert labels(plan(load_specs(), ["enterprises"], with_land=False))[0] == "bronze enterprises"
 
 
 def test_master_data_runs_before_the_datasets_conformed_to_it():
-    catalog = load_catalog()
-    order = source_order(catalog, [d.name for d in catalog.sources()])
+    specs = load_specs()
+    order = source_order(specs, [d.name for d in specs.sources()])
     assert order.index("provinces") < order.index("enterprises")
     assert order.index("communes") < order.index("sensors") < order.index("air_quality_readings")
     assert order.index("procedures") < order.index("dossiers")
-    steps = labels(plan(catalog, list(catalog.datasets)))
+    steps = labels(plan(specs, list(specs.datasets)))
     first_gold = min(i for i, s in enumerate(steps) if s.startswith("gold "))
     assert all(not s.startswith(("bronze", "silver")) for s in steps[first_gold:])
 
 
 def test_a_domain_names_all_its_datasets():
-    steps = labels(plan(load_catalog(), ["air_quality"]))
+    steps = labels(plan(load_specs(), ["air_quality"]))
     assert "silver sensors" in steps and "gold air_quality_hourly_by_province" in steps
 
 
@@ -84,7 +84,7 @@ def test_accounting_reports_without_copying_its_spark_session():
 
 
 def test_a_source_reads_files_whose_path_or_name_matches_its_pattern():
-    source = load_catalog()["citizens"].source  # pattern "*.csv"
+    source = load_specs()["citizens"].source  # pattern "*.csv"
     assert source.matches("citizens-2026.csv") and source.matches("sub/folder/citizens.csv")
     assert not source.matches("citizens.txt") and not source.matches("citizens.csv.bak")
 
@@ -92,8 +92,9 @@ def test_a_source_reads_files_whose_path_or_name_matches_its_pattern():
 def test_lake_ingest_refuses_a_file_the_pattern_does_not_match_before_landing_anything(tmp_path, monkeypatch):
     import pytest
 
-    from lakehouse import pipeline, storage
-    from lakehouse.errors import LakeError
+    from lakehouse.core.errors import LakeError
+    from lakehouse.io import storage
+    from lakehouse.orchestration import pipeline
 
     landed = []
     monkeypatch.setattr(storage, "put_file", lambda *a, **k: landed.append(a))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import quality_report as qr
+from lakehouse.quality import quality_report as qr
 
 GENERATED = "2026-11-27T10:00:00+00:00"
 

@@ -1,6 +1,6 @@
 """Date and timestamp ranges in the Great Expectations suite: the same bounds, the same counts as the Spark pass.
 
-The audit (``quality.audit``) runs the real suite, on pandas for a small batch and on Spark for a big one,
+The audit (``validation.audit``) runs the real suite, on pandas for a small batch and on Spark for a big one,
 and stops when Great Expectations counts other failing rows than the Spark pass flagged; these tests run it
 on a tiny staged batch (local Spark, a file-backed GE context in a temporary folder).
 """
@@ -13,9 +13,9 @@ import pytest
 gx = pytest.importorskip("great_expectations")
 
 from expectations.suites import expectation_for, ge_bounds, suite_for  # noqa: E402
-from lakehouse import quality  # noqa: E402
-from lakehouse.spec import Rule, SourceDataset  # noqa: E402
-from lakehouse.transforms import flag_rows, rank_duplicates, rule_counts, staged_metrics  # noqa: E402
+from lakehouse.quality import validation  # noqa: E402
+from lakehouse.config.spec import Rule, SourceDataset  # noqa: E402
+from lakehouse.engine.transforms import flag_rows, rank_duplicates, rule_counts, staged_metrics  # noqa: E402
 
 AT = "2026-11-27T21:00:00.000000Z"   # the run's day is 2026-11-27 (UTC), not the machine's today
 TODAY = dt.date(2026, 11, 27)
@@ -64,7 +64,7 @@ def test_the_audit_counts_the_rows_the_spark_pass_flagged(spark, tmp_path, monke
     assert {rid: failures.get(rid, 0) for rid in EXPECTED} == EXPECTED
     if engine == "spark":
         monkeypatch.setattr(quality, "IN_PROCESS_ROWS", 0)   # a big batch: Great Expectations on Spark
-    audit = quality.audit(staged, SPEC, "people@2026-11-27", rows_in=counts["rows_in"], row_failures=failures,
+    audit = validation.audit(staged, SPEC, "people@2026-11-27", rows_in=counts["rows_in"], row_failures=failures,
                           reference_values={}, previous_rows=None, at=AT,
                           settings=SimpleNamespace(state_dir=tmp_path))   # raises when the counts disagree
     got = {r.rule_id: (r.success, r.unexpected_count) for r in audit.results if r.rule_id in EXPECTED}
@@ -119,10 +119,10 @@ def test_a_suite_with_relative_bounds_needs_the_day_of_the_check():
 
 def test_great_expectations_opened_early_is_the_context_the_audit_uses(tmp_path):
     settings = SimpleNamespace(state_dir=tmp_path / "early")
-    thread = quality.open_early(settings)
+    thread = validation.open_early(settings)
     assert thread is not None
-    assert quality.open_early(settings) is None          # while it opens, a second start adds no thread
+    assert validation.open_early(settings) is None          # while it opens, a second start adds no thread
     thread.join(timeout=120)
-    opened = quality._contexts[str(quality.context_root(settings))]
-    assert quality._context(settings) is opened          # the job's thread finds it, opens no second one
-    assert quality.open_early(settings) is None          # and a second early start does nothing
+    opened = validation._contexts[str(validation.context_root(settings))]
+    assert validation._context(settings) is opened          # the job's thread finds it, opens no second one
+    assert validation.open_early(settings) is None          # and a second early start does nothing

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core.errors import LakeError
 from lakehouse.demo import data as demo_data
-from lakehouse.errors import LakeError
-from lakehouse.readers import csv_header, read_csv, read_documents, read_parquet, xlsx_rows
-from lakehouse.spec import SourceDataset
+from lakehouse.engine.readers import csv_header, read_csv, read_documents, read_parquet, xlsx_rows
 
 
 def spec(source: dict, columns: list[dict]) -> SourceDataset:

@@ -12,7 +12,7 @@ import typing
 import pytest
 
 from expectations.kinds import EXPECT, SPARK, spark_check
-from lakehouse.spec import ROW_CHECKS, Rule, SourceDataset
+from lakehouse.config.spec import ROW_CHECKS, Rule, SourceDataset
 
 gx = pytest.importorskip("great_expectations")
 

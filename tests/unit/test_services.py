@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import install, services
-from lakehouse.errors import MissingToolError, ServiceError
-from lakehouse.settings import Settings, load_environment
+from lakehouse import services
+from lakehouse.core.errors import MissingToolError, ServiceError
+from lakehouse.core.settings import Settings, load_environment
+from lakehouse.io import install
 
 
 def test_a_taken_port_is_named_with_what_to_do(tmp_path, monkeypatch):
@@ -98,7 +99,7 @@ def test_the_postgres_service_runs_our_own_cluster(tmp_path, monkeypatch):
 
 
 def test_a_stopped_source_database_says_to_start_it(tmp_path, monkeypatch):
-    from lakehouse import sourcedb
+    from lakehouse.io import sourcedb
 
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     with socket.socket() as free:
@@ -136,8 +137,8 @@ def test_the_metastore_listens_on_the_stack_host_and_keeps_its_tables_in_postgre
 
 
 def test_spark_and_trino_use_the_same_metastore(tmp_path, monkeypatch):
-    from lakehouse.spark import spark_conf
-    from lakehouse.trino import catalog_properties
+    from lakehouse.io.spark import spark_conf
+    from lakehouse.io.trino import catalog_properties
 
     settings = _local_settings(tmp_path, monkeypatch)
     monkeypatch.setattr(install, "spark_jars", lambda s=None: [])
@@ -153,7 +154,7 @@ def test_spark_and_trino_use_the_same_metastore(tmp_path, monkeypatch):
 
 
 def test_projections_are_interpreted_only_where_the_environment_says(tmp_path, monkeypatch):
-    from lakehouse.spark import spark_conf
+    from lakehouse.io.spark import spark_conf
 
     monkeypatch.setattr(install, "spark_jars", lambda s=None: [])
     monkeypatch.setattr(install, "metastore_classpath", lambda s=None, client=False: [])
@@ -165,7 +166,7 @@ def test_projections_are_interpreted_only_where_the_environment_says(tmp_path, m
 
 
 def test_an_external_metastore_is_used_and_not_started(tmp_path, monkeypatch):
-    from lakehouse.trino import catalog_properties
+    from lakehouse.io.trino import catalog_properties
 
     settings = _local_settings(tmp_path, monkeypatch, uri="thrift://hms.bo.gov.vn:9083")
     assert "metastore" not in {s.name for s in services.all_services(settings)}
@@ -394,7 +395,7 @@ def test_the_s3_server_stops_without_its_ten_second_pre_stop_wait(tmp_path, monk
 
 
 def test_a_trino_nobody_runs_is_named_with_what_to_do(tmp_path, monkeypatch):
-    from lakehouse import trino
+    from lakehouse.io import trino
 
     settings = _local_settings(tmp_path, monkeypatch)
     with socket.socket() as probe:  # a port nothing listens on
@@ -411,8 +412,8 @@ def test_a_trino_nobody_runs_is_named_with_what_to_do(tmp_path, monkeypatch):
 def test_a_refused_s3_write_names_the_object_and_the_server_log(tmp_path, monkeypatch):
     from minio.error import S3Error
 
-    from lakehouse import storage
-    from lakehouse.errors import StorageError
+    from lakehouse.core.errors import StorageError
+    from lakehouse.io import storage
 
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     settings = Settings(load_environment("local"))
@@ -430,8 +431,8 @@ def test_a_refused_s3_write_names_the_object_and_the_server_log(tmp_path, monkey
 def test_an_s3_write_to_a_stopped_server_says_to_start_it(tmp_path, monkeypatch):
     import urllib3
 
-    from lakehouse import storage
-    from lakehouse.errors import StorageError
+    from lakehouse.core.errors import StorageError
+    from lakehouse.io import storage
 
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     settings = Settings(load_environment("local"))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from lakehouse import settings as settings_mod
-from lakehouse.errors import ConfigError
-from lakehouse.settings import Settings, load_environment
+from lakehouse.core import settings as settings_mod
+from lakehouse.core.errors import ConfigError
+from lakehouse.core.settings import Settings, load_environment
 
 
 def test_local_environment_binds_every_service_to_loopback():
@@ -36,7 +36,7 @@ def test_every_seaweedfs_port_moves_from_the_shell(monkeypatch):
 
 
 def test_jobs_airflow_starts_get_every_port_variable():
-    from lakehouse.orchestration import PASS_THROUGH_ENV
+    from lakehouse.orchestration.dags import PASS_THROUGH_ENV
 
     assert set(settings_mod.port_variables()) <= set(PASS_THROUGH_ENV)
     assert {"LAKE_S3_MASTER_PORT", "LAKE_METASTORE_PORT", "LAKE_EVENTS_PORT"} <= set(settings_mod.port_variables())
@@ -146,7 +146,7 @@ def test_a_bad_connection_entry_names_file_and_field(tmp_path, monkeypatch):
 
 
 def test_spark_memory_auto_is_a_quarter_of_the_machine_within_bounds():
-    from lakehouse.spark import driver_memory
+    from lakehouse.io.spark import driver_memory
     gib = 2**30
     assert driver_memory("auto", 24 * gib) == "6g"
     assert driver_memory("auto", 4 * gib) == "2g"      # never below 2 GB

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from lakehouse import sharing
-from lakehouse.access import load_access
-from lakehouse.settings import Environment, Settings
-from lakehouse.spec import load_catalog
+from lakehouse.config.access import load_access
+from lakehouse.config.spec import load_specs
+from lakehouse.core.settings import Environment, Settings
+from lakehouse.serving import sharing
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -112,7 +112,7 @@ def test_unknown_missing_revoked_and_rotated_tokens_are_refused(tmp_path):
 
 def test_the_profile_file_is_the_standard_one(tmp_path, monkeypatch):
     root = config(tmp_path)
-    monkeypatch.setattr("lakehouse.settings.CONFIG_DIR", root)
+    monkeypatch.setattr("lakehouse.core.settings.CONFIG_DIR", root)
     settings = settings_in(tmp_path, monkeypatch)
     token, record, path = sharing.issue_token("so_ha_noi", settings)
     assert path == settings.state_dir / "sharing" / "profiles" / "so_ha_noi.share"
@@ -128,7 +128,7 @@ def test_the_profile_file_is_the_standard_one(tmp_path, monkeypatch):
 
 def test_one_share_per_partner_with_its_unfiltered_unmasked_gold_tables(tmp_path):
     root = config(tmp_path)
-    shares, refused = sharing.build_shares(load_catalog(root).datasets, load_access(root))
+    shares, refused = sharing.build_shares(load_specs(root).datasets, load_access(root))
     assert set(shares) == {"bo_tai_chinh", "so_ha_noi"}          # groups get no share
     # full_name is personal in `people`, so it would be masked for bo_tai_chinh in any gold table having it
     assert [(t.schema, t.name, t.masked) for t in shares["bo_tai_chinh"].tables] == [
@@ -150,8 +150,8 @@ def test_one_share_per_partner_with_its_unfiltered_unmasked_gold_tables(tmp_path
 
 
 def test_the_shipped_specs_share_what_can_be_shared():
-    from lakehouse.settings import CONFIG_DIR
-    shares, refused = sharing.build_shares(load_catalog(CONFIG_DIR).datasets, load_access(CONFIG_DIR))
+    from lakehouse.core.settings import CONFIG_DIR
+    shares, refused = sharing.build_shares(load_specs(CONFIG_DIR).datasets, load_access(CONFIG_DIR))
     assert [t.name for t in shares["bo_tai_chinh"].tables] == ["enterprises_by_province"]
     assert shares["so_ha_noi"].tables == []  # every grant of Ha Noi's office has a row filter
     assert {r.dataset for r in refused if r.partner == "so_ha_noi"} >= {"enterprises_by_province"}
@@ -285,7 +285,7 @@ def server(tmp_path, monkeypatch):
     commit(lake, "gold/names_clear", 0, *base_actions(columns=("province_code", "full_name")), add("a.parquet", 1))
     commit(lake, "gold/names_masked", 0, *base_actions(columns=("province_code", "full_name")), add("a.parquet", 1))
     loader = lambda: (*sharing.effective_shares(*sharing.build_shares(  # noqa: E731
-        load_catalog(root).datasets, load_access(root)), DirStorage(lake)), None)
+        load_specs(root).datasets, load_access(root)), DirStorage(lake)), None)
     app = sharing.create_app(settings, store=DirStorage(lake), shares_loader=loader)
     store = sharing.token_store(settings)
     tokens = {p: store.issue(p, dt.timedelta(days=1))[0] for p in ("bo_tai_chinh", "so_ha_noi")}
@@ -379,7 +379,7 @@ def test_an_unreachable_object_store_is_a_protocol_error_not_a_traceback(server,
         raise urllib3.exceptions.MaxRetryError(None, "/lake", "Connection refused")
 
     # where the shares and the server look it up (the package's re-export is a copy of the name)
-    monkeypatch.setattr("lakehouse.sharing.deltalog.snapshot", down)
+    monkeypatch.setattr("lakehouse.serving.sharing.deltalog.snapshot", down)
     answer = get(client, "/shares/bo_tai_chinh/schemas/demo/tables/counts/metadata", tokens["bo_tai_chinh"])
     assert answer.status_code == 503 and answer.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE"
     assert "Connection refused" not in answer.text  # details go to the audit log, not to the partner
@@ -396,11 +396,11 @@ def test_the_cli_names_the_partner_it_needs(capsys):
 
 
 def test_importing_the_package_loads_no_web_framework():
-    """A Spark job imports lakehouse.sharing (the audit log); FastAPI and uvicorn load with the server only."""
+    """A Spark job imports lakehouse.serving.sharing (the audit log); FastAPI and uvicorn load with the server only."""
     import subprocess
     import sys
 
-    probe = ("import sys, lakehouse.sharing as s; web = lambda: sorted({m.split('.')[0] for m in sys.modules} & "
+    probe = ("import sys, lakehouse.serving.sharing as s; web = lambda: sorted({m.split('.')[0] for m in sys.modules} & "
              "{'fastapi', 'starlette', 'uvicorn'}); print(web()); s.create_app; print(web())")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])

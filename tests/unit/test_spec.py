@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.errors import ConfigError
-from lakehouse.spec import GoldDataset, SourceDataset, json_schema, load_catalog
+from lakehouse.config.spec import GoldDataset, SourceDataset, json_schema, load_specs
+from lakehouse.core.errors import ConfigError
 
 GOOD = """
 name: people
@@ -30,24 +30,24 @@ def write(tmp_path: Path, rel: str, text: str) -> Path:
 
 
 def test_shipped_catalog_is_valid():
-    catalog = load_catalog()
-    assert {"provinces", "communes", "communes_with_province", "commune_counts_by_province"} <= set(catalog.datasets)
-    assert isinstance(catalog["communes"], SourceDataset)
-    assert isinstance(catalog["commune_counts_by_province"], GoldDataset)
-    assert catalog["communes"].domain == "admin_units"  # from the folder's _defaults.yaml
+    specs = load_specs()
+    assert {"provinces", "communes", "communes_with_province", "commune_counts_by_province"} <= set(specs.datasets)
+    assert isinstance(specs["communes"], SourceDataset)
+    assert isinstance(specs["commune_counts_by_province"], GoldDataset)
+    assert specs["communes"].domain == "admin_units"  # from the folder's _defaults.yaml
 
 
 def test_folder_defaults_apply_and_file_wins(tmp_path):
     write(tmp_path, "demo/_defaults.yaml", "domain: demo\nclassification: open\nschedule: '0 1 * * *'\n")
     write(tmp_path, "demo/people.yaml", GOOD.replace("domain: demo\n", "") + "schedule: '0 3 * * *'\n")
-    spec = load_catalog(tmp_path)["people"]
+    spec = load_specs(tmp_path)["people"]
     assert spec.classification == "open"
     assert spec.schedule == "0 3 * * *"
 
 
 def test_keys_imply_not_null_and_unique_rules(tmp_path):
     write(tmp_path, "demo/people.yaml", GOOD)
-    rules = {r.rule_id: r for r in load_catalog(tmp_path)["people"].effective_rules}
+    rules = {r.rule_id: r for r in load_specs(tmp_path)["people"].effective_rules}
     assert rules["not_null__person_id"].dimension == "du"
     assert rules["unique__person_id"].dimension == "sach"
     # duplicates in a batch are collapsed on the key, so they count against sạch without blocking
@@ -66,7 +66,7 @@ def test_keys_imply_not_null_and_unique_rules(tmp_path):
 def test_errors_name_the_file_and_field(tmp_path, mutation, field, words):
     path = write(tmp_path, "demo/people.yaml", mutation(GOOD))
     with pytest.raises(ConfigError) as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     message = str(err.value)
     assert str(path) in message
     assert f"field '{field}'" in message or f"{field}:" in message
@@ -76,14 +76,14 @@ def test_errors_name_the_file_and_field(tmp_path, mutation, field, words):
 def test_yaml_syntax_error_names_the_file(tmp_path):
     path = write(tmp_path, "demo/people.yaml", GOOD + "columns: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML") as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert str(path) in str(err.value)
 
 
 def test_file_name_must_match_dataset_name(tmp_path):
     write(tmp_path, "demo/persons.yaml", GOOD)
     with pytest.raises(ConfigError, match="must equal the file name 'persons'"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_gold_must_depend_on_known_source(tmp_path):
@@ -92,14 +92,14 @@ def test_gold_must_depend_on_known_source(tmp_path):
           "name: people_count\ndomain: demo\nlayer: gold\ndescription: d\ngrain: one row\n"
           "depends_on: [persons]\nsql: SELECT count(*) AS n FROM persons\n")
     with pytest.raises(ConfigError, match=r"depends_on\[0\]': 'persons' is not a source dataset"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_duplicate_dataset_names_are_refused(tmp_path):
     write(tmp_path, "a/people.yaml", GOOD)
     write(tmp_path, "b/people.yaml", GOOD)
     with pytest.raises(ConfigError, match="already defined"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_json_schema_describes_both_kinds():
@@ -111,7 +111,7 @@ def test_json_schema_describes_both_kinds():
 def test_unsupported_source_format_is_refused_at_load(tmp_path):
     path = write(tmp_path, "demo/people.yaml", GOOD.replace("format: jsonl", "format: xml"))
     with pytest.raises(ConfigError, match=r"field 'source.format'") as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert str(path) in str(err.value)
 
 
@@ -120,7 +120,7 @@ def test_a_range_rule_needs_a_number_date_or_timestamp_column(tmp_path):
                    " message: {vi: a, en: b}}\n")
     write(tmp_path, "demo/people.yaml", text)
     with pytest.raises(ConfigError, match="a range needs number, date or timestamp columns; full_name is string"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 MSG = "message: {vi: 'thông điệp', en: 'message'}"
@@ -152,7 +152,7 @@ MSG = "message: {vi: 'thông điệp', en: 'message'}"
 def test_bad_quality_rules_are_refused_with_the_field(tmp_path, rule, words):
     write(tmp_path, "demo/people.yaml", GOOD + f"quality:\n  - {rule}\n")
     with pytest.raises(ConfigError, match="quality") as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert words in str(err.value)
 
 
@@ -161,29 +161,29 @@ def test_a_rule_split_per_column_may_not_repeat_another_rules_id(tmp_path):
              "  - {check: not_null, columns: [full_name], dimension: du, %s}\n") % (MSG, MSG)
     write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rules)
     with pytest.raises(ConfigError, match="rule id 'not_null__full_name' is also quality"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_two_rules_with_the_same_id_are_refused(tmp_path):
     rule = "  - {check: not_null, columns: [full_name], dimension: du, %s}\n" % MSG
     write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rule + rule)
     with pytest.raises(ConfigError, match="rule id 'not_null__full_name' is also quality"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_freshness_durations_and_column_are_checked(tmp_path):
     write(tmp_path, "demo/people.yaml", GOOD + "freshness: {load_max_age: 2 days}\n")
     with pytest.raises(ConfigError, match="freshness.*not a duration"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     write(tmp_path, "demo/people.yaml", GOOD + "freshness: {event_max_age: 2h}\n")
     with pytest.raises(ConfigError, match="name freshness.column"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     write(tmp_path, "demo/people.yaml", GOOD + "freshness: {event_max_age: 2h, column: full_name}\n")
     with pytest.raises(ConfigError, match="not a declared date or timestamp column"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     write(tmp_path, "demo/people.yaml", GOOD + "freshness: {load_max_age: 26h}\n")
-    from lakehouse.durations import parse_duration
-    assert parse_duration(load_catalog(tmp_path)["people"].freshness.load_max_age).total_seconds() == 26 * 3600
+    from lakehouse.core.durations import parse_duration
+    assert parse_duration(load_specs(tmp_path)["people"].freshness.load_max_age).total_seconds() == 26 * 3600
 
 
 def test_a_reference_rule_names_a_master_dataset_column(tmp_path):
@@ -191,7 +191,7 @@ def test_a_reference_rule_names_a_master_dataset_column(tmp_path):
            "dimension: dung, action: quarantine, %s}\n" % MSG
     write(tmp_path, "demo/people.yaml", GOOD + "quality:\n" + rule)
     with pytest.raises(ConfigError, match="quality\\[0\\].reference.column'.*no column 'nope'"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 # ---- range bounds on dates: the parser, and what the spec refuses ----------------------------------------------
@@ -225,7 +225,7 @@ D, TS = dt.date, dt.datetime
     ("today+4y", D(2024, 2, 29), D(2028, 2, 29)),
 ])
 def test_resolve_bound_reads_every_form(text, today, expected):
-    from lakehouse.spec import resolve_bound
+    from lakehouse.config.spec import resolve_bound
     got = resolve_bound(text, today)
     assert got == expected and type(got) is type(expected)
 
@@ -233,7 +233,7 @@ def test_resolve_bound_reads_every_form(text, today, expected):
 @pytest.mark.parametrize("text", ["yesterday", "today-3w", "today-", "today120y", "01/01/2000", "2026-02-30",
                                   "2026-01-01 25:00", "now", ""])
 def test_an_unreadable_bound_names_the_text_and_the_forms(text):
-    from lakehouse.spec import resolve_bound
+    from lakehouse.config.spec import resolve_bound
     with pytest.raises(ValueError) as err:
         resolve_bound(text, D(2026, 11, 27))
     assert repr(text) in str(err.value)
@@ -241,7 +241,7 @@ def test_an_unreadable_bound_names_the_text_and_the_forms(text):
 
 
 def test_a_relative_bound_needs_the_day_of_the_check():
-    from lakehouse.spec import resolve_bound
+    from lakehouse.config.spec import resolve_bound
     with pytest.raises(ValueError, match="pass that day"):
         resolve_bound("today", None)
 
@@ -252,7 +252,7 @@ def test_a_relative_bound_needs_the_day_of_the_check():
     ("2026-11-27T00:00:00", D(2026, 11, 27)),          # no offset: UTC
 ])
 def test_today_is_the_utc_day_of_the_run(at, day):
-    from lakehouse.spec import run_day
+    from lakehouse.config.spec import run_day
     assert run_day(at) == day
 
 
@@ -282,7 +282,7 @@ def range_rule(column: str, bounds: str) -> str:
 def test_range_bounds_must_fit_the_column(tmp_path, column, bounds, words):
     path = write(tmp_path, "demo/people.yaml", DATED + range_rule(column, bounds))
     with pytest.raises(ConfigError) as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert str(path) in str(err.value)
     assert words in str(err.value)
 
@@ -290,14 +290,14 @@ def test_range_bounds_must_fit_the_column(tmp_path, column, bounds, words):
 def test_an_unreadable_bound_names_its_field(tmp_path):
     write(tmp_path, "demo/people.yaml", DATED + range_rule("born", "min: today-3w"))
     with pytest.raises(ConfigError, match=r"field 'quality\[0\]\.min'.*'today-3w' is not a bound"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_row_count_bounds_are_numbers_of_rows(tmp_path):
     write(tmp_path, "demo/people.yaml",
           DATED + f"quality:\n  - {{check: row_count, min: today, dimension: du, {MSG}}}\n")
     with pytest.raises(ConfigError, match="row_count: min and max are numbers of rows, not 'today'"):
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_date_bounds_are_kept_in_one_spelling(tmp_path):
@@ -307,13 +307,13 @@ def test_date_bounds_are_kept_in_one_spelling(tmp_path):
              f"dimension: dung, {MSG}}}\n"
              f"  - {{check: range, columns: [person_id], min: '1', max: 10, dimension: dung, {MSG}}}\n")
     write(tmp_path, "demo/people.yaml", DATED + rules)
-    got = [(r.min, r.max) for r in load_catalog(tmp_path)["people"].quality]
+    got = [(r.min, r.max) for r in load_specs(tmp_path)["people"].quality]
     # YAML reads the unquoted date as a date and the timestamp as a datetime: both are kept as text (UTC)
     assert got == [("1900-01-01", "today"), ("2021-07-01", "2026-01-01 00:00:00"), (1.0, 10.0)]
 
 
 def test_range_bounds_for_a_timestamp_column_take_whole_days():
-    from lakehouse.spec import Rule, range_bounds
+    from lakehouse.config.spec import Rule, range_bounds
     rule = Rule(check="range", columns=["seen_at"], min="2021-07-01", max="today", dimension="dung",
                 message={"vi": "a", "en": "b"})
     assert range_bounds(rule, "timestamp", D(2026, 11, 27)) == (TS(2021, 7, 1), TS(2026, 11, 27, 23, 59, 59, 999999))
@@ -324,7 +324,7 @@ def test_range_bounds_for_a_timestamp_column_take_whole_days():
 
 
 def test_the_shipped_citizens_spec_bounds_the_date_of_birth():
-    rule = {r.rule_id: r for r in load_catalog()["citizens"].quality}["range__date_of_birth"]
+    rule = {r.rule_id: r for r in load_specs()["citizens"].quality}["range__date_of_birth"]
     assert (rule.min, rule.max, rule.dimension, rule.action) == ("today-120y", "today", "dung", "quarantine")
 
 
@@ -333,7 +333,7 @@ def test_the_shipped_citizens_spec_bounds_the_date_of_birth():
 def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
     path = write(tmp_path, "demo/people.yaml", GOOD + "description: again\n")
     with pytest.raises(ConfigError, match=r"key 'description' is given twice \(lines \d+ and \d+\)") as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert str(path) in str(err.value)
 
 
@@ -342,7 +342,7 @@ def test_a_key_given_twice_inside_a_rule_is_refused(tmp_path):
                    "    message: {vi: x, en: x}\n")
     with pytest.raises(ConfigError, match="'dimension' is given twice"):
         write(tmp_path, "demo/people.yaml", text)
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
 
 
 def test_a_spec_in_a_legacy_encoding_names_the_file_and_the_byte(tmp_path):
@@ -351,7 +351,7 @@ def test_a_spec_in_a_legacy_encoding_names_the_file_and_the_byte(tmp_path):
     # the old system wrote Windows-1258: "Đà Lạt", composed the legacy way (base letter + combining mark)
     path.write_bytes((GOOD + "# " + unicodedata.normalize("NFD", "Đà Lạt") + "\n").encode("cp1258"))
     with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte \d+") as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert str(path) in str(err.value)
 
 
@@ -360,12 +360,12 @@ def test_a_yml_spec_is_not_silently_ignored(tmp_path):
     other = tmp_path / "datasets" / "demo" / "firms.yml"
     other.write_text(GOOD.replace("people", "firms"), encoding="utf-8")
     with pytest.raises(ConfigError, match="rename it to firms.yaml") as err:
-        load_catalog(tmp_path)
+        load_specs(tmp_path)
     assert str(other) in str(err.value)
 
 
 def test_access_yaml_with_a_repeated_partner_is_refused(tmp_path):
-    from lakehouse.access import load_access
+    from lakehouse.config.access import load_access
 
     (tmp_path / "access.yaml").write_text(
         "partners:\n  p1: {name: {vi: a, en: a}, users: [u1]}\n  p1: {name: {vi: b, en: b}, users: [u2]}\n",

@@ -1,6 +1,6 @@
 """The one place SQL text quotes a value or a name."""
 
-from lakehouse import sql
+from lakehouse.core import sql
 
 
 def test_a_literal_doubles_its_quotes_and_takes_any_value_as_text():

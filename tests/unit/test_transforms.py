@@ -3,9 +3,9 @@
 import json
 import unicodedata
 
-from lakehouse.columns import QUARANTINE_COLUMNS
-from lakehouse.spec import SourceDataset
-from lakehouse.transforms import flag_rows, parse_json_lines, refine, split_parsed, with_row_hash
+from lakehouse.config.spec import SourceDataset
+from lakehouse.core.columns import QUARANTINE_COLUMNS
+from lakehouse.engine.transforms import flag_rows, parse_json_lines, refine, split_parsed, with_row_hash
 
 AT = "2026-11-27T00:00:00.000000Z"
 MSG = {"vi": "thông điệp", "en": "message"}
@@ -109,7 +109,7 @@ def strings(spark, rows, fields):
 def test_nfc_runs_in_the_jvm_and_keeps_nulls(spark):
     from pyspark.sql import functions as F
 
-    from lakehouse.transforms import nfc
+    from lakehouse.engine.transforms import nfc
     nfd = unicodedata.normalize("NFD", "Phường Hoàn Kiếm")
     df = spark.createDataFrame([(nfd,), (None,)], "v string")
     assert [r[0] for r in df.select(nfc(F.col("v"))).collect()] == ["Phường Hoàn Kiếm", None]
@@ -157,7 +157,7 @@ def test_conformed_codes_must_exist_in_master_data(spark):
 def test_late_rows_are_behind_what_arrived_earlier(spark):
     import datetime as dt
 
-    from lakehouse.transforms import late_rows
+    from lakehouse.engine.transforms import late_rows
     spec = make_spec([{"name": "sensor_id", "type": "string"}, {"name": "reading_at", "type": "timestamp"}],
                      source={"kind": "stream", "format": "jsonl", "event_time": "reading_at",
                              "late_after_minutes": 60})
@@ -172,7 +172,7 @@ def test_late_rows_are_behind_what_arrived_earlier(spark):
 
 
 def test_every_broken_rule_is_listed_and_only_quarantine_rules_set_rows_aside(spark):
-    from lakehouse.transforms import flag_rows, rule_failures
+    from lakehouse.engine.transforms import flag_rows, rule_failures
     spec = make_spec([{"name": "id", "type": "int"}, {"name": "status", "type": "string"},
                       {"name": "code", "type": "string"}],
                      quality=[{"check": "in_set", "columns": ["status"], "values": ["Mở", "Đóng"],
@@ -197,12 +197,12 @@ def test_every_broken_rule_is_listed_and_only_quarantine_rules_set_rows_aside(sp
 
 def staged_counts(frame, spec):
     """What the silver job observes while it writes the staged batch (the same aggregates, as one query)."""
-    from lakehouse.transforms import staged_metrics
+    from lakehouse.engine.transforms import staged_metrics
     return frame.agg(*staged_metrics(spec)).collect()[0].asDict()
 
 
 def test_staged_counts_name_each_rule_and_add_up(spark):
-    from lakehouse.transforms import flag_rows, rank_duplicates, rule_counts
+    from lakehouse.engine.transforms import flag_rows, rank_duplicates, rule_counts
     rows = [("1", "old", "2026-01-01"), ("1", "new", "2026-06-01"), ("2", "B", None), ("x", "bad", None),
             ("3", "", "31/02/2026")]
     staged = rank_duplicates(flag_rows(bronze(spark, rows), SPEC, AT), SPEC)
@@ -219,9 +219,9 @@ def test_the_balance_fails_when_a_row_is_neither_quarantined_kept_nor_a_duplicat
     import pytest
     from pyspark.sql import functions as F
 
-    from lakehouse.errors import LakeError
-    from lakehouse.jobrun import Accounting
-    from lakehouse.transforms import flag_rows, rank_duplicates
+    from lakehouse.core.errors import LakeError
+    from lakehouse.engine.jobrun import Accounting
+    from lakehouse.engine.transforms import flag_rows, rank_duplicates
 
     rows = [("1", "A", None), ("2", "B", None), ("x", "bad", None)]
     flagged = flag_rows(bronze(spark, rows), SPEC, AT)
@@ -242,7 +242,7 @@ def test_a_write_that_takes_other_rows_than_were_staged_stops_the_job():
     import pytest
 
     from jobs.silver import written_as_staged
-    from lakehouse.errors import LakeError
+    from lakehouse.core.errors import LakeError
 
     written_as_staged("communes", "written", 3, 3)
     with pytest.raises(LakeError, match="3 rows were staged as written but the write took 2"):
@@ -250,7 +250,7 @@ def test_a_write_that_takes_other_rows_than_were_staged_stops_the_job():
 
 
 def test_ascii_text_skips_normalisation_and_other_text_is_nfc(spark):
-    from lakehouse.transforms import nfc
+    from lakehouse.engine.transforms import nfc
     nfd = unicodedata.normalize("NFD", "Hà Nội")
     df = spark.createDataFrame([("Ha Noi",), (nfd,), (None,)], "t string")
     assert [r[0] for r in df.select(nfc(F_col("t"))).collect()] == ["Ha Noi", "Hà Nội", None]

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from lakehouse import cli, events, usage
+from lakehouse import cli
+from lakehouse.serving import events, usage
 
 # The shape Trino 476's HTTP event listener POSTs for a finished query (observed on our stack; the plan,
 # payload and most statistics trimmed): durations are seconds as numbers, instants ISO-8601 UTC.

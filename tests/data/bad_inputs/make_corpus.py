@@ -3,7 +3,7 @@
 Each file here is what a source system or a data steward really sends on a bad day: a
 Windows-1258 export in a UTF-8 dataset, two exports joined into one, a header on its own,
 a program renamed .pdf, a workbook cut short by an upload…  ``manifest.yaml`` says, for
-each, whether :func:`lakehouse.filecheck.check_file` must refuse it whole (and with
+each, whether :func:`lakehouse.engine.filecheck.check_file` must refuse it whole (and with
 which code) or accept it because the row checks quarantine what is wrong in it.
 ``tests/unit/test_filecheck.py`` checks every entry.
 

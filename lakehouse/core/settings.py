@@ -1,0 +1,389 @@
+"""Environment settings: where the lake lives and how to reach each service.
+
+An environment file (``lake_config/environments/<name>.yaml``) binds the logical
+dataset specs to storage, Spark and Trino.  Secrets never live there: they are
+generated once per install into the state directory, or come from ``LAKE_*``
+environment variables in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from lakehouse.core.errors import ConfigError
+from lakehouse.core.yamlfile import Strict, read_mapping, validated
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = Path(os.environ.get("LAKE_CONFIG_DIR", REPO_ROOT / "lake_config"))
+
+LAYERS = ("bronze", "silver", "gold", "quarantine", "ops", "staging")
+
+
+def quarantine_table(dataset: str) -> str:
+    """The quarantine table's name: ``<dataset>__quarantine`` (``lake.quarantine.<dataset>__quarantine`` in Trino)."""
+    return f"{dataset}__quarantine"
+
+
+
+class StorageConfig(Strict):
+    bucket: str = "lake"
+    region: str = "us-east-1"
+    endpoint: str | None = None  # None: the local S3 server from `services.s3`
+
+
+class S3Service(Strict):
+    port: int = 8333
+    master_port: int = 9333
+    volume_port: int = 8380
+    filer_port: int = 8888
+
+
+class TrinoService(Strict):
+    port: int = 8080
+    heap: str = "2G"
+
+
+class AirflowService(Strict):
+    port: int = 8280
+    parallelism: int = 2
+
+
+class SparkService(Strict):
+    port: int = 15002
+
+
+class PostgresService(Strict):
+    port: int = 5442
+
+
+class SharingService(Strict):
+    """The Delta Sharing server for partner ministries (``lake up sharing``)."""
+
+    port: int = 8100
+    # the endpoint written into partners' profile files when a proxy (TLS) fronts the server;
+    # None: http://<services.host>:<port>/delta-sharing
+    public_url: str | None = None
+
+
+class MetastoreService(Strict):
+    """The Hive Metastore Spark and Trino share table names through (on PostgreSQL)."""
+
+    port: int = 9083
+    heap: str = "512M"
+    # an existing metastore (thrift://host:port) instead of the local one `lake up` starts
+    uri: str | None = None
+
+
+class EventsService(Strict):
+    """The receiver of Trino's query events (``lake up events``): usage statistics and audit."""
+
+    port: int = 8110
+
+
+class ServicesConfig(Strict):
+    host: str = "127.0.0.1"
+    s3: S3Service = Field(default_factory=S3Service)
+    spark: SparkService = Field(default_factory=SparkService)
+    trino: TrinoService = Field(default_factory=TrinoService)
+    airflow: AirflowService = Field(default_factory=AirflowService)
+    postgres: PostgresService = Field(default_factory=PostgresService)
+    sharing: SharingService = Field(default_factory=SharingService)
+    metastore: MetastoreService = Field(default_factory=MetastoreService)
+    events: EventsService = Field(default_factory=EventsService)
+
+
+class SparkConfig(Strict):
+    # connect: jobs talk to the long-lived Spark Connect server that `lake up` starts
+    #          (no JVM start-up per job); local: each job starts its own Spark.
+    mode: Literal["connect", "local"] = "connect"
+    connect_url: str | None = None  # None: the local server from `services.spark`
+    master: str = "local[2]"
+    driver_memory: str = "auto"  # auto: a quarter of the machine's memory, 2–16 GB (lakehouse.io.spark.driver_memory)
+    shuffle_partitions: int = 4
+    # true: projections outside whole-stage code (Delta's log replay, scans of a held batch, shuffle
+    # keys) are interpreted instead of generated and compiled in every task; cheaper for batches of
+    # thousands of rows, dearer for millions (lakehouse.io.spark.spark_conf; bench/README.md)
+    interpreted_projections: bool = False
+
+
+class TrinoConfig(Strict):
+    catalog: str = "lake"
+    host: str | None = None  # None: the local Trino from `services.trino`
+    port: int | None = None
+    user: str = "lake"  # the platform's own user (jobs, `lake sql`); full access
+    cert: str | None = None  # CA/certificate file clients verify Trino's TLS with; None: the one `lake up` generates
+
+
+class ConnectionConfig(Strict):
+    """A source database the jobs read from (``connections.<name>`` in an environment file).
+
+    Its password is the generated secret ``postgres_password`` (or ``LAKE_POSTGRES_PASSWORD``).
+    """
+
+    service: Literal["postgres"] = "postgres"
+    database: str
+    user: str
+    host: str | None = None  # None: the local server from `services.postgres`
+    port: int | None = None
+
+
+class Environment(Strict):
+    name: str
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    trino: TrinoConfig = Field(default_factory=TrinoConfig)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+
+
+def port_variables() -> dict[str, tuple[str, str]]:
+    """Every shell variable that moves a port: ``LAKE_<SERVICE>_PORT`` → (service, field), and for
+    SeaweedFS's other servers ``LAKE_S3_MASTER_PORT``, ``LAKE_S3_VOLUME_PORT``, ``LAKE_S3_FILER_PORT``."""
+    out = {}
+    for service, field in ServicesConfig.model_fields.items():
+        model = field.annotation
+        if not isinstance(model, type) or not issubclass(model, BaseModel):
+            continue
+        for name in model.model_fields:
+            if name == "port" or name.endswith("_port"):
+                out[f"LAKE_{service.upper()}_{name.upper()}"] = (service, name)
+    return out
+
+
+def _apply_shell_overrides(env: Environment) -> None:
+    """Let one shell move a service (LAKE_<SERVICE>_PORT; SeaweedFS's master, volume and filer
+    with LAKE_S3_MASTER_PORT, LAKE_S3_VOLUME_PORT, LAKE_S3_FILER_PORT) or pick the Spark mode
+    (LAKE_SPARK_MODE)."""
+    for variable, (service, name) in port_variables().items():
+        value = os.environ.get(variable)
+        if value:
+            try:
+                setattr(getattr(env.services, service), name, int(value))
+            except ValueError as exc:
+                raise ConfigError(f"{variable}={value!r} is not a port number") from exc
+    mode = os.environ.get("LAKE_SPARK_MODE")
+    if mode:
+        if mode not in ("connect", "local"):
+            raise ConfigError(f"LAKE_SPARK_MODE={mode!r}: use 'connect' or 'local'")
+        env.spark.mode = mode  # type: ignore[assignment]
+
+
+def load_environment(name: str | None = None) -> Environment:
+    """Read ``lake_config/environments/<name>.yaml`` (default ``$LAKE_ENV`` or ``local``)."""
+    name = name or os.environ.get("LAKE_ENV", "local")
+    path = CONFIG_DIR / "environments" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (CONFIG_DIR / "environments").glob("*.yaml"))
+        raise ConfigError(f"{path}: no such environment file (known: {', '.join(known)})")
+    env = validated(Environment, read_mapping(path), path)  # strictly: a key given twice is an error
+    _apply_shell_overrides(env)
+    return env
+
+
+class Settings:
+    """Resolved settings for one environment: paths, endpoints and credentials."""
+
+    def __init__(self, env: Environment | None = None):
+        self.env = env or load_environment()
+
+    # ---- directories -------------------------------------------------------
+    @cached_property
+    def state_dir(self) -> Path:
+        """Pid files, logs, service data and generated secrets of this checkout."""
+        path = Path(os.environ.get("LAKE_HOME", REPO_ROOT / ".lake"))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Downloads and builds shared by every checkout on this machine."""
+        default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lakehouse"
+        path = Path(os.environ.get("LAKE_CACHE", default))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- storage -------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        return self.env.storage.bucket
+
+    @property
+    def host(self) -> str:
+        return self.env.services.host
+
+    @property
+    def s3_data_dir(self) -> Path:
+        """Where the stack's own S3 server (SeaweedFS) keeps its objects."""
+        return self.state_dir / "s3"
+
+    @property
+    def s3_endpoint(self) -> str:
+        if self.env.storage.endpoint:
+            return self.env.storage.endpoint
+        return f"http://{self.host}:{self.env.services.s3.port}"
+
+    def table_uri(self, layer: str, name: str, scheme: str = "s3a") -> str:
+        """Location of a Delta table: ``<scheme>://<bucket>/<layer>/<name>``."""
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
+        return f"{scheme}://{self.bucket}/{layer}/{name}"
+
+    def quarantine_uri(self, dataset: str, scheme: str = "s3a") -> str:
+        """Where a dataset's rejected rows go: ``quarantine/<dataset>__quarantine``."""
+        return self.table_uri("quarantine", quarantine_table(dataset), scheme)
+
+    def landing_key(self, dataset: str, date: str, filename: str) -> str:
+        return f"landing/{dataset}/{date}/{filename}"
+
+    @property
+    def spark_connect_url(self) -> str:
+        return self.env.spark.connect_url or f"sc://{self.host}:{self.env.services.spark.port}"
+
+    # ---- trino ---------------------------------------------------------------
+    @property
+    def trino_host(self) -> str:
+        return self.env.trino.host or self.host
+
+    @property
+    def trino_port(self) -> int:
+        return self.env.trino.port or self.env.services.trino.port
+
+    @property
+    def trino_catalog(self) -> str:
+        return self.env.trino.catalog
+
+    @property
+    def metastore_uri(self) -> str:
+        """The Hive Metastore's thrift address, shared by Spark and Trino."""
+        cfg = self.env.services.metastore
+        return cfg.uri or f"thrift://{self.host}:{cfg.port}"
+
+    # ---- secrets ---------------------------------------------------------------
+    @cached_property
+    def secrets(self) -> dict[str, str]:
+        """Credentials generated once per install, kept in the state dir (never in git)."""
+        path = self.state_dir / "secrets.json"
+        current: dict[str, Any] = {}
+        if path.exists():
+            current = json.loads(path.read_text())
+        wanted = {
+            "s3_access_key": lambda: "lake" + secrets.token_hex(8),
+            "s3_secret_key": lambda: secrets.token_urlsafe(30),
+            "airflow_admin_password": lambda: secrets.token_urlsafe(12),
+            "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
+            "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
+            "postgres_password": lambda: secrets.token_urlsafe(24),
+            "airflow_db_password": lambda: secrets.token_urlsafe(24),
+            "trino_password": lambda: secrets.token_urlsafe(18),          # the service user's (trino.user)
+            "trino_shared_secret": lambda: secrets.token_urlsafe(48),     # Trino's internal communication
+            "metastore_db_password": lambda: secrets.token_urlsafe(24),   # the Hive Metastore's PostgreSQL role
+        }
+        changed = False
+        for key, make in wanted.items():
+            if key not in current:
+                current[key] = make()
+                changed = True
+        if changed:
+            path.write_text(json.dumps(current, indent=2))
+            path.chmod(0o600)
+        for key in wanted:  # production injects them instead
+            override = os.environ.get(f"LAKE_{key.upper()}")
+            if override:
+                current[key] = override
+        return current
+
+    def trino_passwords(self, users: list[str]) -> dict[str, str]:
+        """Each Trino user's password, generated once into ``secrets.json`` (``trino_users``), and the
+        service user's (``trino_password``, or ``LAKE_TRINO_PASSWORD``)."""
+        current = self.secrets
+        stored = current.setdefault("trino_users", {})
+        missing = [u for u in users if u not in stored and u != self.env.trino.user]
+        if missing:
+            path = self.state_dir / "secrets.json"
+            on_disk = json.loads(path.read_text()) if path.exists() else {}
+            on_disk.setdefault("trino_users", {})
+            for user in missing:
+                stored[user] = on_disk["trino_users"].setdefault(user, secrets.token_urlsafe(12))
+            path.write_text(json.dumps(on_disk, indent=2))
+            path.chmod(0o600)
+        out = {u: stored[u] for u in users if u != self.env.trino.user}
+        out[self.env.trino.user] = current["trino_password"]
+        return out
+
+    @property
+    def trino_tls_dir(self) -> Path:
+        """The generated TLS key and certificate of the local Trino."""
+        return self.state_dir / "trino" / "tls"
+
+    @property
+    def trino_cert(self) -> Path:
+        """The certificate (or CA) clients verify Trino's TLS against."""
+        return Path(self.env.trino.cert) if self.env.trino.cert else self.trino_tls_dir / "trino.crt"
+
+    @property
+    def trino_url(self) -> str:
+        return f"https://{self.trino_host}:{self.trino_port}"
+
+    @property
+    def s3_access_key(self) -> str:
+        return self.secrets["s3_access_key"]
+
+    @property
+    def s3_secret_key(self) -> str:
+        return self.secrets["s3_secret_key"]
+
+    # ---- source databases --------------------------------------------------------
+    @property
+    def environment_file(self) -> Path:
+        return CONFIG_DIR / "environments" / f"{self.env.name}.yaml"
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """The ``connections.<name>`` entry of the environment file."""
+        try:
+            return self.env.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.env.connections)) or "none defined"
+            raise ConfigError(f"{self.environment_file}: field 'connections': no connection named {name!r} "
+                              f"(known: {known})") from None
+
+    def _connection_address(self, name: str) -> tuple[ConnectionConfig, str, int]:
+        conn = self.connection(name)
+        return conn, conn.host or self.host, conn.port or self.env.services.postgres.port
+
+    def jdbc(self, name: str) -> dict[str, str]:
+        """Spark JDBC options for a connection: ``spark.read.format("jdbc").options(**settings.jdbc(name))``."""
+        conn, host, port = self._connection_address(name)
+        return {"url": f"jdbc:postgresql://{host}:{port}/{conn.database}", "user": conn.user,
+                "password": self.secrets["postgres_password"], "driver": "org.postgresql.Driver"}
+
+    def pg_dsn(self, name: str) -> str:
+        """A libpq connection string for a connection (``psycopg.connect(settings.pg_dsn(name))``)."""
+        conn, host, port = self._connection_address(name)
+        parts = {"host": host, "port": str(port), "dbname": conn.database, "user": conn.user,
+                 "password": self.secrets["postgres_password"], "application_name": "lake"}
+        return " ".join(f"{key}={_libpq_quote(value)}" for key, value in parts.items())
+
+
+def _libpq_quote(value: str) -> str:
+    """Quote a libpq connection-string value when it needs it."""
+    if value and not any(c in value for c in " '\\\t\n\r"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings

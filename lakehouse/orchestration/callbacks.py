@@ -1,0 +1,104 @@
+"""Airflow task callbacks: record a failed try in the run log, and a test-only fail-once hook.
+
+Imported by the DAG file, so it imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# task id prefix (the job) → the run log's layer for that job
+LAYERS = {"land": "land", "bronze": "bronze", "silver": "silver", "gold": "gold", "publish": "publish",
+          "maintain": "maintenance", "freshness": "freshness"}
+
+
+def task_dataset(task_id: str) -> tuple[str, str] | None:
+    """``silver__communes`` → ``("silver", "communes")``; None for a task that is not a job (pure)."""
+    job, sep, dataset = task_id.partition("__")
+    return (LAYERS[job], dataset) if sep and job in LAYERS and dataset else None
+
+
+def failure_row(context) -> "object | None":
+    """The run-log accounting for a failed try: status failed, error naming the task, try and cause."""
+    from lakehouse.engine import jobrun
+
+    ti = context["ti"]
+    parsed = task_dataset(ti.task_id)
+    if parsed is None:
+        return None
+    layer, dataset = parsed
+    run = context["dag_run"]
+    day = (run.logical_date or run.run_after).date().isoformat()
+    exc = context.get("exception")
+    cause = f"{exc.__class__.__name__}: {exc}" if exc is not None else "no exception recorded"
+    acc = jobrun.Accounting(dataset, layer, jobrun.batch_id(dataset, day), status="failed",
+                            error=f"airflow task {ti.dag_id}.{ti.task_id} try {ti.try_number} failed: {cause}"[:2000],
+                            extra={"dag_id": ti.dag_id, "task_id": ti.task_id, "try_number": ti.try_number,
+                                   "run_id": run.run_id, "recorded_by": "airflow callback"})
+    acc.finished_at = jobrun.now_iso()
+    return acc
+
+
+def record_failure(context) -> None:
+    """on_retry/on_failure callback: append a failed row to ``ops/run_log`` (never raises)."""
+    try:
+        acc = failure_row(context)
+        if acc is None:
+            return
+        from lakehouse.engine import runlog
+        runlog.record(acc)
+        print(f"[runlog] recorded failure: {acc.error}", flush=True)
+    except Exception as exc:  # a callback must not hide the task's own failure
+        print(f"[runlog] warning: could not record the failure: {exc.__class__.__name__}: {exc}",
+              file=sys.stderr, flush=True)
+    finally:
+        try:
+            from lakehouse.io.spark import stop_sessions
+            stop_sessions()
+        except Exception:
+            pass
+
+
+def inputs_exist(context) -> None:
+    """pre_execute of a gold task: skip (not fail) while one of its inputs has never been loaded.
+
+    A gold DAG runs when any input changes; on the first load of a domain the
+    other inputs may not exist yet, and their own first load triggers it again.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from lakehouse.config.spec import load_specs
+
+    fail_once_for_tests(context)
+    parsed = task_dataset(context["ti"].task_id)
+    if parsed is None:
+        return
+    specs = load_specs()
+    missing = [d for d in specs[parsed[1]].depends_on if not _table_exists(f"{catalog[d].layer}/{d}")]
+    if missing:
+        raise AirflowSkipException(f"{', '.join(missing)} not loaded yet; this gold table is built once it is")
+
+
+def _table_exists(prefix: str) -> bool:
+    """A Delta table is at ``prefix`` (its log has an object); reads one page of the listing at most."""
+    from lakehouse.core.settings import get_settings
+    from lakehouse.io import storage
+
+    settings = get_settings()
+    listing = storage.client(settings).list_objects(settings.bucket, prefix=f"{prefix}/_delta_log/")
+    return next(iter(listing), None) is not None
+
+
+def fail_once_for_tests(context) -> None:
+    """Test hook: with ``LAKE_TEST_FAIL_ONCE_DIR`` set, a marker file ``<dag_id>.<task_id>`` there makes
+    that task's next try fail (the marker is removed), so a test can watch a retry. Unset: nothing."""
+    folder = os.environ.get("LAKE_TEST_FAIL_ONCE_DIR")
+    if not folder:
+        return
+    ti = context["ti"]
+    marker = Path(folder) / f"{ti.dag_id}.{ti.task_id}"
+    if marker.exists():
+        marker.unlink()
+        raise RuntimeError(f"test hook: {marker} asked this try to fail")
