@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lakehouse import services  # noqa: E402
+from lakehouse.core.settings import get_settings  # noqa: E402
 
 
 def timed(cmd: list[str], env: dict | None = None) -> float:
@@ -47,13 +48,14 @@ def main() -> None:
     date = dt.date.today().isoformat()
     results: dict = {"command": "python bench/stack.py", "when": dt.datetime.now().isoformat(timespec="seconds"),
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
-    was_running = {s.name for s in services.all_services() if s.pid() is not None}
+    settings = get_settings()
+    was_running = {s.name for s in services.all_services(settings) if s.pid() is not None}
     print("lake up (services that were stopped) ...", flush=True)
     results["lake_up_seconds"] = timed([lake, "up", "--no-install"])
     results["services_already_running"] = sorted(was_running)
     print("pipeline run (lake run admin_units) ...", flush=True)
     results["dag_run_seconds"] = timed([lake, "run", "admin_units", "--date", date])
-    rows = services.status()
+    rows = services.status(settings)
     results["memory_mb"] = {r["service"]: r["rss_mb"] for r in rows}
     results["memory_mb_total"] = sum(r["rss_mb"] for r in rows if r["rss_mb"] != "")
     job = [python, "-m", "jobs.gold", "--dataset", "communes_with_province", "--date", date]

@@ -45,7 +45,7 @@ def floor_seconds(repeat: int = 5) -> dict:
     from lakehouse.io.spark import get_spark
 
     settings = get_settings()
-    spark = get_spark("bench floor")
+    spark = get_spark("bench floor", settings)
     uri = f"s3a://{settings.bucket}/bench/step_floor"
     appends, reads = [], []
     for i in range(repeat + 1):  # the first of each is a warm-up
@@ -91,7 +91,7 @@ def fresh_dates(settings, count: int) -> list[str]:
     from lakehouse.io import delta_io
     from lakehouse.io.spark import get_spark
 
-    spark = get_spark("bench dates")
+    spark = get_spark("bench dates", settings)
     used: set[str] = set()
     if delta_io.exists(spark, settings.table_uri("ops", runlog.NAME)):
         used = {r[0].rsplit("@", 1)[-1] for r in runlog.read(spark, settings).select("batch_id").distinct().collect()

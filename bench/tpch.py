@@ -1142,7 +1142,7 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     say("lake: clearing the benchmark's tables and landing folders ...")
     wipe()
     t0 = time.monotonic()
-    spark = get_spark("tpch bench")
+    spark = get_spark("tpch bench", settings)
     spark.sql("SELECT 1").collect()
     connect_seconds = time.monotonic() - t0
     per: dict[str, dict] = {}
@@ -1270,7 +1270,7 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     say(f"{engine}: clearing s3://{settings.bucket}/{engine}/ ...")
     storage.delete_prefix(engine + "/", settings)
     t0 = time.monotonic()
-    spark = get_spark("tpch plain spark")
+    spark = get_spark("tpch plain spark", settings)
     spark.sql("SELECT 1").collect()
     connect_seconds = time.monotonic() - t0
 

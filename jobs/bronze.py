@@ -47,13 +47,13 @@ def run(dataset: str, date: str) -> Accounting:
         from jobs import stream
         return stream.run(dataset, date)
     acc = Accounting(dataset, "bronze", jobrun.batch_id(dataset, date))
-    with jobrun.logged(acc):
+    with jobrun.logged(acc, settings):
         prefix, landed, strays = landed_files(spec, date, settings)
         if not landed and not strays:
             print(f"[bronze] {dataset}: no files under s3://{settings.bucket}/{prefix} matching "
                   f"{spec.source.pattern!r}; nothing to ingest", flush=True)
             return acc
-        spark = get_spark(f"bronze {dataset}")
+        spark = get_spark(f"bronze {dataset}", settings)
         acc.spark = spark
         bronze_uri = settings.table_uri("bronze", dataset)
         # an object is ingested once: the same key with the same content (ETag) is skipped; a new

@@ -39,8 +39,8 @@ def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, GoldDataset, "jobs.gold builds gold datasets only")
     acc = Accounting(dataset, "gold", jobrun.batch_id(dataset, date))
-    with jobrun.logged(acc):
-        spark = acc.spark = get_spark(f"gold {dataset}")
+    with jobrun.logged(acc, settings):
+        spark = acc.spark = get_spark(f"gold {dataset}", settings)
         gold_uri = settings.table_uri("gold", dataset)
         silver = {}
         for dep in spec.depends_on:

@@ -53,7 +53,7 @@ def land_jdbc(spec: SourceDataset, date: str) -> str:
     if storage.exists(prefix + "_SUCCESS", settings):
         print(f"[land] {spec.name}: s3://{settings.bucket}/{prefix} already holds this date's extract", flush=True)
         return prefix
-    spark = get_spark(f"land {spec.name}")
+    spark = get_spark(f"land {spec.name}", settings)
     last = last_watermark(spark, spec, date, settings) if spec.source.watermark else None
     query = watermark_query(spec.source.table, spec.source.watermark, last) if spec.source.watermark \
         else f"SELECT * FROM {spec.source.table}"

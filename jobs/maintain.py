@@ -25,8 +25,8 @@ def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = load_specs()[dataset]
     acc = Accounting(dataset, "maintenance", jobrun.batch_id(dataset, date))
-    with jobrun.logged(acc):
-        spark = acc.spark = get_spark(f"maintain {dataset}")
+    with jobrun.logged(acc, settings):
+        spark = acc.spark = get_spark(f"maintain {dataset}", settings)
         tables = ([("gold", dataset)] if isinstance(spec, GoldDataset) else
                   [("bronze", dataset), ("silver", dataset), ("quarantine", quarantine_table(dataset))])
         retain = spec.maintenance.vacuum_retain_hours

@@ -36,8 +36,8 @@ def run(dataset: str, date: str) -> Accounting:
     spec = jobrun.dataset_spec(dataset, SourceDataset, "only source datasets have a quarantine")
     started = dt.datetime.now(dt.timezone.utc)
     acc = Accounting(dataset, "replay", replay_batch_id(dataset, started))
-    with jobrun.logged(acc):
-        spark = acc.spark = get_spark(f"replay {dataset}")
+    with jobrun.logged(acc, settings):
+        spark = acc.spark = get_spark(f"replay {dataset}", settings)
         quarantine_uri = settings.quarantine_uri(dataset)
         silver_uri = settings.table_uri("silver", dataset)
         if not delta_io.exists(spark, quarantine_uri):

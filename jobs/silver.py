@@ -94,8 +94,8 @@ def run(dataset: str, date: str) -> Accounting:
     settings = get_settings()
     spec = jobrun.dataset_spec(dataset, SourceDataset, "build gold datasets with jobs.gold")
     acc = Accounting(dataset, "silver", jobrun.batch_id(dataset, date))
-    with jobrun.logged(acc):
-        spark = acc.spark = get_spark(f"silver {dataset}")
+    with jobrun.logged(acc, settings):
+        spark = acc.spark = get_spark(f"silver {dataset}", settings)
         validation.open_early(settings)  # while this thread waits on Spark for the batch
         bronze_uri = settings.table_uri("bronze", dataset)
         silver_uri = settings.table_uri("silver", dataset)
@@ -125,12 +125,12 @@ def run(dataset: str, date: str) -> Accounting:
                                   staged_counts["batches"], acc.rows_quarantined)
             checked = time.monotonic()
             audit = validation.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
-                                  row_failures=rule_counts(staged_counts, spec),
-                                  reference_values={rid: [r[0] for r in frame.collect()]
-                                                    for rid, frame in codes.items()},
-                                  previous_rows=(validation.previous_rows_in(spark, dataset, acc.batch_id, settings)
-                                                 if validation.compares_with_previous(spec) else None),
-                                  at=at, duplicates=acc.duplicates_collapsed, settings=settings)
+                                     row_failures=rule_counts(staged_counts, spec),
+                                     reference_values={rid: [r[0] for r in frame.collect()]
+                                                       for rid, frame in codes.items()},
+                                     previous_rows=(validation.previous_rows_in(spark, dataset, acc.batch_id, settings)
+                                                    if validation.compares_with_previous(spec) else None),
+                                     at=at, duplicates=acc.duplicates_collapsed, settings=settings)
             acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
             quarantined = writing.result()
         validation.print_results(audit.results)
@@ -139,7 +139,7 @@ def run(dataset: str, date: str) -> Accounting:
             refused_uri = settings.table_uri("staging", dataset)
             delta_io.overwrite(staged, refused_uri)  # the refused batch, with each row's failures, to inspect
             validation.record(spark, spec, acc.batch_id, "load", "blocked", audit.results, acc.as_dict(), settings,
-                           pending=acc.pending)
+                              pending=acc.pending)
             failed = ", ".join(r.rule_id for r in audit.blocked_by)
             raise jobrun.LakeError(f"silver {dataset}: batch {acc.batch_id} not published: rules with action "
                                    f"'fail' failed: {failed}; silver still holds the last good batch; the "
@@ -159,7 +159,7 @@ def run(dataset: str, date: str) -> Accounting:
         fresh = validation.check_freshness(spark, spec, settings, loading=True) if spec.freshness else []
         results = audit.results + fresh
         judged = validation.record(spark, spec, acc.batch_id, "load", "published", results, acc.as_dict(), settings,
-                                pending=acc.pending)  # committed with the run-log row
+                                   pending=acc.pending)  # committed with the run-log row
         acc.extra["scores"] = judged
         print(f"[quality] {dataset}: " + ", ".join(f"{k} {v:.1f}" for k, v in judged.items() if v is not None),
               flush=True)

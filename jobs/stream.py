@@ -69,8 +69,8 @@ def run(dataset: str, date: str) -> Accounting:
     if spec.source.kind != "stream":
         raise jobrun.LakeError(f"{dataset} is a {spec.source.kind} source; use jobs.bronze")
     acc = Accounting(dataset, "bronze", jobrun.batch_id(dataset, date))
-    with jobrun.logged(acc):
-        spark = acc.spark = get_spark(f"stream {dataset}")
+    with jobrun.logged(acc, settings):
+        spark = acc.spark = get_spark(f"stream {dataset}", settings)
         bronze_uri = settings.table_uri("bronze", dataset)
         quarantine_uri = settings.quarantine_uri(dataset)
         landing = f"s3a://{settings.bucket}/landing/{dataset}/"

@@ -99,8 +99,7 @@ def _insert_new(spark, rows: list[dict], table: str, schema: str, settings: Sett
     return metrics["inserted"]
 
 
-def run(date: str, settings: Settings | None = None) -> jobrun.Accounting:
-    settings = settings or get_settings()
+def run(date: str, settings: Settings) -> jobrun.Accounting:
     state = usage_dir(settings)
     state.mkdir(parents=True, exist_ok=True)
     offsets_file = state / "loaded.json"
@@ -111,7 +110,7 @@ def run(date: str, settings: Settings | None = None) -> jobrun.Accounting:
     rejected = queries.rejected + audit.rejected
 
     acc = jobrun.Accounting(dataset="usage", layer="ops", batch_id=jobrun.batch_id("usage", date))
-    with jobrun.logged(acc):
+    with jobrun.logged(acc, settings):
         from lakehouse.config.spec import load_specs
         from lakehouse.io.spark import get_spark
 
@@ -127,7 +126,7 @@ def run(date: str, settings: Settings | None = None) -> jobrun.Accounting:
         t_unique = _unique(t_rows, usage.KEYS[usage.TABLE_READS])
         s_unique = _unique(s_rows, usage.KEYS[usage.SHARING_LOG])
 
-        spark = acc.spark = get_spark("usage")
+        spark = acc.spark = get_spark("usage", settings)
         inserted_q = _insert_new(spark, q_unique, usage.QUERY_LOG, usage.QUERY_LOG_SCHEMA, settings)
         inserted_t = _insert_new(spark, t_unique, usage.TABLE_READS, usage.TABLE_READS_SCHEMA, settings)
         inserted_s = _insert_new(spark, s_unique, usage.SHARING_LOG, usage.SHARING_LOG_SCHEMA, settings)
@@ -167,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        run(args.date)
+        run(args.date, get_settings())
     except LakeError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -41,7 +41,7 @@ def _domain_of(target: str) -> str:
         return target
     if target in specs.datasets:
         return specs.datasets[target].domain
-    raise LakeError(f"{target!r} is neither a domain ({', '.join(catalog.domains)}) nor a dataset in lake_config")
+    raise LakeError(f"{target!r} is neither a domain ({', '.join(specs.domains)}) nor a dataset in lake_config")
 
 
 def run_pipeline(steps, date: str) -> None:
@@ -65,7 +65,7 @@ def cmd_spec(args: argparse.Namespace) -> None:
         return
     specs = load_specs()
     if args.action == "validate":
-        print(f"ok: {len(catalog.datasets)} datasets in {len(catalog.domains)} domains are valid")
+        print(f"ok: {len(specs.datasets)} datasets in {len(specs.domains)} domains are valid")
         return
     rows = [[d.name, d.domain, d.layer, d.classification, ",".join(d.catalogs), d.schedule or ""]
             for d in sorted(specs.datasets.values(), key=lambda d: (d.domain, d.layer, d.name))]
@@ -87,19 +87,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     specs = load_specs()
     if args.airflow:
         from lakehouse import services
+        from lakehouse.core.settings import get_settings
         from lakehouse.orchestration import airflow_env
         from lakehouse.orchestration.dags import run_order
 
         for target in args.targets:
             _domain_of(target)  # a clear error for an unknown name
         dags = run_order(specs, list(specs.domains) if args.all else args.targets)
-        services.migrate_airflow()
+        settings = get_settings()
+        services.migrate_airflow(settings)
         print(f"[lake] {len(dags)} DAGs, one after the other (masters first, gold last): {', '.join(dags)}",
               flush=True)
         for dag in dags:
             started = time.monotonic()
             print(f"[lake] running DAG {dag} for {args.date} through Airflow (`airflow dags test`)", flush=True)
-            airflow_env.run_cli(["dags", "test", dag, args.date])
+            airflow_env.run_cli(["dags", "test", dag, args.date], settings)
             print(f"[lake] {dag} finished in {time.monotonic() - started:.0f}s", flush=True)
         return
     for target in args.targets:
@@ -165,8 +167,9 @@ def add_maintain(sub, today: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
+    from lakehouse.core.settings import get_settings
     from lakehouse.demo import land_demo
-    land_demo(args.date, args.seed, args.scale, args.datasets or None)
+    land_demo(args.date, args.seed, args.scale, args.datasets or None, settings=get_settings())
 
 
 def add_generate(sub, today: str) -> None:
@@ -183,21 +186,23 @@ def add_generate(sub, today: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from lakehouse.core.settings import get_settings
     from lakehouse.demo import demo_dates, land_demo
     from lakehouse.io import trino
 
     started = time.monotonic()
+    settings = get_settings()
     cmd_up(argparse.Namespace(services=None, no_install=False))
     for date in demo_dates(args.date, args.days):
         print(f"\n[lake] === {date}: the sources deliver, then every dataset runs ===", flush=True)
-        land_demo(date, args.seed, args.scale)
+        land_demo(date, args.seed, args.scale, settings=settings)
         cmd_run(argparse.Namespace(targets=[], all=True, airflow=False, date=date))
     for title, sql in DEMO_QUERIES:
-        columns, rows = trino.query(sql)
+        columns, rows = trino.query(sql, settings)
         print(f"\n-- {title}\ntrino> {sql}")
         print(format_rows(columns, rows))
     from lakehouse.quality import scorecard
-    site = scorecard.write_site(scorecard.reports())
+    site = scorecard.write_site(scorecard.reports(None, settings), settings)
     print(f"\n[lake] quality site for quality officers: {site} (English: {site.parent / 'en' / 'index.html'}); "
           "`lake quality DATASET` prints one dataset's report")
     print(f"\n[lake] demo finished in {time.monotonic() - started:.0f}s. Query more with `lake sql`; "

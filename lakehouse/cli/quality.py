@@ -12,6 +12,7 @@ from lakehouse.core.errors import LakeError
 
 def cmd_quality(args: argparse.Namespace) -> None:
     from lakehouse.config.spec import load_specs
+    from lakehouse.core.settings import get_settings
     from lakehouse.io import trino
     from lakehouse.orchestration.pipeline import Step, run_steps
     from lakehouse.quality import scorecard
@@ -24,9 +25,10 @@ def cmd_quality(args: argparse.Namespace) -> None:
         if not due:
             raise LakeError("none of these datasets declares a freshness SLA (`freshness:` in its spec)")
         run_steps([Step("freshness", n) for n in due], dt.date.today().isoformat())
-    trino.register_ops()
-    found = scorecard.reports(names)
-    site = scorecard.write_site(found) if (args.site or args.check_freshness or names is None) else None
+    settings = get_settings()
+    trino.register_ops(settings)
+    found = scorecard.reports(names, settings)
+    site = scorecard.write_site(found, settings) if (args.site or args.check_freshness or names is None) else None
     if args.format == "json":
         print(json.dumps(found if names is None or len(found) > 1 else found[0], ensure_ascii=False,
                          default=str, indent=1))

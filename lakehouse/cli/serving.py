@@ -30,19 +30,20 @@ def _usage_report(sql: str, args: argparse.Namespace) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> None:
+    from lakehouse.core.settings import get_settings
     from lakehouse.io import trino
+    settings = get_settings()
     sql = args.query if args.query != "-" else sys.stdin.read()
     try:
         if args.user:
-            from lakehouse.core.settings import get_settings
             from lakehouse.serving.trino_security import users
-            known = {r["user"]: r["password"] for r in users(get_settings())}
+            known = {r["user"]: r["password"] for r in users(settings)}
             if args.user not in known:
                 raise LakeError(f"no Trino user {args.user!r} (known: {', '.join(sorted(known))}); "
                                 f"users are listed in lake_config/access.yaml")
-            columns, rows = trino.query(sql, user=args.user, password=known[args.user])
+            columns, rows = trino.query(sql, settings, user=args.user, password=known[args.user])
         else:
-            columns, rows = trino.query(sql)
+            columns, rows = trino.query(sql, settings)
     except Exception as exc:  # the trino client raises many types; show the server's message
         if exc.__class__.__module__.startswith(("trino", "requests", "urllib3")):
             raise LakeError(f"Trino: {getattr(exc, 'message', None) or exc}") from exc
@@ -87,19 +88,22 @@ def add_users(sub, today: str) -> None:
 def cmd_catalog(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from lakehouse.core.settings import get_settings
     from lakehouse.serving import catalog_publish
 
+    settings = get_settings()
     try:
         if not args.no_quality:
             from lakehouse.io import trino
-            trino.register_ops()  # the scorecard and run log, once they exist
+            trino.register_ops(settings)  # the scorecard and run log, once they exist
         if args.export:
             from jobs import export_open_data
 
             manifests = export_open_data.run_all(args.date)
             print(f"[lake] exported {len(manifests)} open dataset(s)", flush=True)
         names = [args.catalog] if args.catalog else None
-        paths = catalog_publish.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality)
+        paths = catalog_publish.publish(names, Path(args.out) if args.out else None, with_facts=not args.no_quality,
+                                        settings=settings)
     except Exception as exc:  # the trino, minio and HTTP clients raise many types; say what to do
         if exc.__class__.__module__.startswith(("trino", "requests", "urllib3", "minio")):
             raise LakeError(f"catalog: cannot read the lake through Trino and S3 ({exc.__class__.__name__}: "

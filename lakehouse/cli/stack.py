@@ -11,8 +11,9 @@ from lakehouse.core.errors import LakeError
 
 
 def cmd_install(args: argparse.Namespace) -> None:
+    from lakehouse.core.settings import get_settings
     from lakehouse.io.install import install_all
-    install_all()
+    install_all(get_settings())
 
 
 def add_install(sub, today: str) -> None:
@@ -25,11 +26,11 @@ def cmd_up(args: argparse.Namespace) -> None:
     from lakehouse.core.settings import get_settings
     from lakehouse.io.install import install_all
 
-    if not args.no_install:
-        install_all()
-    started = time.monotonic()
-    services.up(args.services)
     settings = get_settings()
+    if not args.no_install:
+        install_all(settings)
+    started = time.monotonic()
+    services.up(args.services, settings)
     print(f"[lake] stack up in {time.monotonic() - started:.0f}s")
     if not args.services or "airflow" in args.services or "airflow-api-server" in args.services:
         print(f"[lake] Airflow UI: http://{settings.host}:{settings.env.services.airflow.port}  "
@@ -52,7 +53,8 @@ def add_up(sub, today: str) -> None:
 
 def cmd_down(args: argparse.Namespace) -> None:
     from lakehouse import services
-    services.down(args.services)
+    from lakehouse.core.settings import get_settings
+    services.down(args.services, get_settings())
 
 
 def add_down(sub, today: str) -> None:
@@ -63,9 +65,11 @@ def add_down(sub, today: str) -> None:
 
 def cmd_status(args: argparse.Namespace) -> None:
     from lakehouse import services
+    from lakehouse.core.settings import get_settings
     from lakehouse.orchestration import airflow_env
+    settings = get_settings()
     if not args.dags:
-        rows = services.status()
+        rows = services.status(settings)
         columns = ["service", "state", "pid", "rss_mb", "url"]
         print(format_rows(columns, [[r[c] for c in columns] for r in rows], args.format))
         if args.format == "table":
@@ -74,10 +78,10 @@ def cmd_status(args: argparse.Namespace) -> None:
         if args.format != "table":
             return  # one document per call: `--dags` prints the DAG runs as CSV or JSON
         print()
-    runs = airflow_env.last_runs()
+    runs = airflow_env.last_runs(settings)
     if runs is None:
-        message = (f"Airflow is not running ({airflow_env.api_url()} does not answer), so there are no DAG runs "
-                   "to show; start it with `lake up airflow`.")
+        message = (f"Airflow is not running ({airflow_env.api_url(settings)} does not answer), so there are no DAG "
+                   "runs to show; start it with `lake up airflow`.")
         if args.dags:
             raise LakeError(message)
         print(message)
@@ -97,7 +101,8 @@ def add_status(sub, today: str) -> None:
 
 def cmd_logs(args: argparse.Namespace) -> None:
     from lakehouse import services
-    service = services.select([args.service])[0]
+    from lakehouse.core.settings import get_settings
+    service = services.select([args.service], get_settings())[0]
     path = service.log_file
     if not path.exists():
         raise LakeError(f"no log for {service.name} yet ({path}); has it been started with `lake up`?")
@@ -126,8 +131,9 @@ def add_logs(sub, today: str) -> None:
 
 
 def cmd_airflow(args: argparse.Namespace) -> None:
+    from lakehouse.core.settings import get_settings
     from lakehouse.orchestration import airflow_env
-    sys.exit(airflow_env.run_cli(args.args, check=False))
+    sys.exit(airflow_env.run_cli(args.args, get_settings(), check=False))
 
 
 def add_airflow(sub, today: str) -> None:

@@ -10,17 +10,16 @@ from __future__ import annotations
 import datetime as dt
 
 from lakehouse.config.spec import SourceDataset, load_specs
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 from lakehouse.demo import sources
 from lakehouse.io import storage
 
 
-def land_demo(date: str, seed: int = 2026, scale: float = 1.0, datasets: list[str] | None = None,
-              settings: Settings | None = None) -> dict[str, int]:
+def land_demo(date: str, seed: int = 2026, scale: float = 1.0, datasets: list[str] | None = None, *,
+              settings: Settings) -> dict[str, int]:
     """Deliver every demo source for ``date``; returns files or rows delivered per dataset."""
     from lakehouse.io import sourcedb
 
-    settings = settings or get_settings()
     specs = load_specs()
     delivered = {}
     for name, source in sources.demo_sources(date, seed, scale, datasets).items():

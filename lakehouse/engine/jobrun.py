@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from lakehouse.config.spec import load_specs
 from lakehouse.core.errors import LakeError
+from lakehouse.core.settings import Settings
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ _held: set[str] = set()  # datasets whose run lock this process holds
 
 
 @contextmanager
-def exclusive(dataset: str, doing: str) -> Iterator[None]:
+def exclusive(dataset: str, doing: str, settings: Settings) -> Iterator[None]:
     """One job of ``dataset`` at a time on this machine: a second one waits, and says for which run.
 
     Two `lake ingest` runs, or a `lake run` beside a scheduled task, would otherwise race their
@@ -81,9 +82,7 @@ def exclusive(dataset: str, doing: str) -> Iterator[None]:
     if dataset in _held:
         yield
         return
-    from lakehouse.core.settings import get_settings
-
-    folder = get_settings().state_dir / "locks"
+    folder = settings.state_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / f"{dataset}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     with os.fdopen(fd, "r+") as lock:
@@ -107,18 +106,18 @@ def exclusive(dataset: str, doing: str) -> Iterator[None]:
 
 
 @contextmanager
-def logged(acc: Accounting) -> Iterator[Accounting]:
+def logged(acc: Accounting, settings: Settings) -> Iterator[Accounting]:
     """Time a job, then write its accounting to the run log (``ops/run_log``), failed or not.
 
     The job holds its dataset's run lock (:func:`exclusive`) throughout.
     """
-    with exclusive(acc.dataset, f"{acc.layer} {acc.batch_id}"):
-        with _logged(acc):
+    with exclusive(acc.dataset, f"{acc.layer} {acc.batch_id}", settings):
+        with _logged(acc, settings):
             yield acc
 
 
 @contextmanager
-def _logged(acc: Accounting) -> Iterator[Accounting]:
+def _logged(acc: Accounting, settings: Settings) -> Iterator[Accounting]:
     started = time.monotonic()
     try:
         yield acc
@@ -133,7 +132,7 @@ def _logged(acc: Accounting) -> Iterator[Accounting]:
         from lakehouse.engine import runlog
         quality_rows = bool(acc.pending)
         try:
-            runlog.record(acc)
+            runlog.record(acc, settings)
         except Exception as exc:  # the job's own outcome matters more than its log line
             if quality_rows and acc.status == "success":  # but its quality results must not be lost
                 raise LakeError(f"{acc.layer} {acc.dataset}: the batch was written but its quality results "

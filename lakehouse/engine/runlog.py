@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 from lakehouse.io import delta_io
 
 SCHEMA = ("run_id string, dataset string, layer string, batch_id string, status string, "
@@ -32,7 +32,7 @@ def row(acc) -> tuple:
             json.dumps(acc.extra, default=str, sort_keys=True) if acc.extra else None)
 
 
-def record(acc, settings: Settings | None = None) -> None:
+def record(acc, settings: Settings) -> None:
     """Append one run's row (the job's session if it opened one, else a new one).
 
     The job's other pending operational rows (``acc.pending``: quality results and scores)
@@ -40,13 +40,11 @@ def record(acc, settings: Settings | None = None) -> None:
     """
     from lakehouse.io.spark import get_spark
 
-    settings = settings or get_settings()
-    spark = acc.spark or get_spark("run log")
+    spark = acc.spark or get_spark("run log", settings)
     df = spark.createDataFrame([row(acc)], SCHEMA)
     writes, acc.pending = [*acc.pending, (df, settings.table_uri("ops", NAME))], []
     delta_io.append_all(writes)
 
 
-def read(spark, settings: Settings | None = None):
-    settings = settings or get_settings()
+def read(spark, settings: Settings):
     return delta_io.read(spark, settings.table_uri("ops", NAME))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from lakehouse.core.errors import LakeError, MissingToolError
-from lakehouse.core.settings import REPO_ROOT, Settings, get_settings
+from lakehouse.core.settings import REPO_ROOT, Settings
 
 TRINO_VERSION = "476"
 TRINO_PLUGINS = ("delta-lake", "password-authenticators", "http-event-listener")  # only the plugins we use
@@ -120,8 +120,7 @@ def weed_version() -> str:
     return m.group(1)
 
 
-def weed_binary(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
+def weed_binary(settings: Settings) -> Path:
     return settings.cache_dir / "bin" / f"weed-{weed_version()}"
 
 
@@ -140,8 +139,7 @@ def install_weed(settings: Settings) -> Path:
 
 # ---- Spark jars --------------------------------------------------------------------
 
-def jars_dir(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
+def jars_dir(settings: Settings) -> Path:
     digest = hashlib.sha256(SPARK_POM.read_bytes()).hexdigest()[:12]
     return settings.cache_dir / "jars" / digest
 
@@ -162,7 +160,7 @@ def install_jars(settings: Settings) -> Path:
     return target
 
 
-def spark_jars(settings: Settings | None = None) -> list[str]:
+def spark_jars(settings: Settings) -> list[str]:
     folder = jars_dir(settings)
     if not (folder / ".complete").exists():
         raise MissingToolError(f"Spark jars are not installed in {folder}: run `lake install`")
@@ -171,14 +169,13 @@ def spark_jars(settings: Settings | None = None) -> list[str]:
 
 # ---- Hive Metastore --------------------------------------------------------------------
 
-def metastore_dir(settings: Settings | None = None) -> Path:
+def metastore_dir(settings: Settings) -> Path:
     """Its classpaths (server, Spark's client) and schema scripts, keyed by the poms (a changed pom resolves anew)."""
-    settings = settings or get_settings()
     digest = hashlib.sha256(METASTORE_POM.read_bytes() + METASTORE_CLIENT_POM.read_bytes()).hexdigest()[:12]
     return settings.cache_dir / "metastore" / f"{METASTORE_VERSION}-{digest}"
 
 
-def metastore_classpath(settings: Settings | None = None, client: bool = False) -> list[str]:
+def metastore_classpath(settings: Settings, client: bool = False) -> list[str]:
     """The metastore's runtime jars, or (``client``) those of Spark's Hive 4 client; they live in ~/.m2.
 
     Raises when they are not installed or were deleted since.
@@ -194,7 +191,7 @@ def metastore_classpath(settings: Settings | None = None, client: bool = False) 
     return jars
 
 
-def metastore_schema_dir(settings: Settings | None = None) -> Path:
+def metastore_schema_dir(settings: Settings) -> Path:
     """``METASTORE_HOME`` for the schema tool: it reads ``scripts/metastore/upgrade/<db>/`` under it."""
     return metastore_dir(settings) / "home"
 
@@ -236,13 +233,11 @@ def install_metastore(settings: Settings) -> Path:
 
 # ---- Trino -------------------------------------------------------------------------
 
-def trino_home(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
+def trino_home(settings: Settings) -> Path:
     return settings.cache_dir / f"trino-server-{TRINO_VERSION}"
 
 
-def trino_cli_jar(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
+def trino_cli_jar(settings: Settings) -> Path:
     return settings.cache_dir / f"trino-cli-{TRINO_VERSION}-executable.jar"
 
 
@@ -349,9 +344,8 @@ def find_postgres(install: bool = True) -> Path:
 
 # ---- all ---------------------------------------------------------------------------
 
-def install_all(settings: Settings | None = None) -> None:
+def install_all(settings: Settings) -> None:
     """Build or fetch every binary the local stack runs; skip what is cached."""
-    settings = settings or get_settings()
     started = time.monotonic()
     trino_java_home()  # fail early, before long downloads, when no JDK 24+ exists
     spark_java_home()

@@ -18,7 +18,7 @@ import socket
 from typing import Any, Sequence
 
 from lakehouse.core.errors import ServiceError
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 
 
 def _table_identifier(table: str):
@@ -31,11 +31,10 @@ def _table_identifier(table: str):
     return sql.Identifier(*parts)
 
 
-def connect(connection: str, settings: Settings | None = None):
+def connect(connection: str, settings: Settings):
     """A psycopg connection (autocommit off: use it as a context manager to commit)."""
     import psycopg
 
-    settings = settings or get_settings()
     dsn = settings.pg_dsn(connection)  # ConfigError for an unknown name
     conn_cfg = settings.connection(connection)
     host = conn_cfg.host or settings.host
@@ -56,8 +55,8 @@ def connect(connection: str, settings: Settings | None = None):
                            "`lake down postgres && lake up postgres`") from exc
 
 
-def execute(connection: str, sql: Any, params: Sequence[Any] | dict[str, Any] | None = None,
-            settings: Settings | None = None) -> list[tuple]:
+def execute(connection: str, sql: Any, params: Sequence[Any] | dict[str, Any] | None = None, *,
+            settings: Settings) -> list[tuple]:
     """Run one statement in its own transaction; return its rows (``[]`` when it returns none)."""
     with connect(connection, settings) as conn:
         cur = conn.execute(sql, params)
@@ -74,7 +73,7 @@ def _has_unique_index(conn, table_sql, key: list[str]) -> bool:
 
 
 def load_rows(connection: str, table: str, ddl: str, rows: list[dict[str, Any]], key: list[str],
-              settings: Settings | None = None) -> int:
+              settings: Settings) -> int:
     """Upsert ``rows`` into ``table`` (created from ``ddl`` when missing); return the rows written.
 
     ``ddl`` is either the column definitions (``"id bigint PRIMARY KEY, name text"``)

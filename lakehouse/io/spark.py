@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from lakehouse.core.errors import ServiceError
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 from lakehouse.io import install
 
 
@@ -144,7 +144,7 @@ def stop_sessions() -> None:
             pass
 
 
-def get_spark(app_name: str = "lake", settings: Settings | None = None):
+def get_spark(app_name: str, settings: Settings):
     """A SparkSession for the current environment.
 
     In `connect` mode it is a thin client of the shared Spark Connect server
@@ -153,7 +153,6 @@ def get_spark(app_name: str = "lake", settings: Settings | None = None):
     """
     from pyspark.sql import SparkSession
 
-    settings = settings or get_settings()
     if settings.env.spark.mode == "connect":
         url = settings.spark_connect_url
         try:

@@ -13,31 +13,28 @@ from minio import Minio
 from minio.error import S3Error
 
 from lakehouse.core.errors import StorageError
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 
 
-def client(settings: Settings | None = None) -> Minio:
-    settings = settings or get_settings()
+def client(settings: Settings) -> Minio:
     url = urlparse(settings.s3_endpoint)
     return Minio(url.netloc, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
                  secure=url.scheme == "https", region=settings.env.storage.region)
 
 
-def ensure_bucket(settings: Settings | None = None) -> None:
+def ensure_bucket(settings: Settings) -> None:
     """Create the lake bucket if it does not exist yet."""
-    settings = settings or get_settings()
     s3 = client(settings)
     if not s3.bucket_exists(settings.bucket):
         s3.make_bucket(settings.bucket)
         print(f"[lake] s3: created bucket {settings.bucket}", flush=True)
 
 
-def ensure_usable(settings: Settings | None = None, timeout: float = 60.0) -> None:
+def ensure_usable(settings: Settings, timeout: float = 60.0) -> None:
     """Wait until objects can be written, read and deleted (a restarted SeaweedFS answers HTTP before its
     master knows the volume server: until then every object operation is 'Service Unavailable')."""
     import time
 
-    settings = settings or get_settings()
     s3 = client(settings)
     key, deadline = "_lake/ready", time.monotonic() + timeout
     while True:
@@ -93,17 +90,15 @@ def _storing(key: str, settings: Settings):
         raise StorageError(message) from exc
 
 
-def put_bytes(key: str, data: bytes, settings: Settings | None = None,
+def put_bytes(key: str, data: bytes, settings: Settings,
               content_type: str = "application/octet-stream") -> str:
     """Write one object; returns its sha256 so callers can tell identical re-landings apart."""
-    settings = settings or get_settings()
     with _storing(key, settings):
         client(settings).put_object(settings.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
     return hashlib.sha256(data).hexdigest()
 
 
-def exists(key: str, settings: Settings | None = None) -> bool:
-    settings = settings or get_settings()
+def exists(key: str, settings: Settings) -> bool:
     try:
         client(settings).stat_object(settings.bucket, key)
         return True
@@ -113,28 +108,24 @@ def exists(key: str, settings: Settings | None = None) -> bool:
         raise
 
 
-def list_keys(prefix: str, settings: Settings | None = None) -> list[str]:
-    settings = settings or get_settings()
+def list_keys(prefix: str, settings: Settings) -> list[str]:
     return [o.object_name for o in client(settings).list_objects(settings.bucket, prefix=prefix, recursive=True)]
 
 
-def put_file(key: str, path, settings: Settings | None = None) -> None:
+def put_file(key: str, path, settings: Settings) -> None:
     """Upload a local file (streamed, so a large file is never held in memory)."""
-    settings = settings or get_settings()
     with _storing(key, settings):
         client(settings).fput_object(settings.bucket, key, str(path))
 
 
-def list_objects(prefix: str, settings: Settings | None = None) -> dict[str, str]:
+def list_objects(prefix: str, settings: Settings) -> dict[str, str]:
     """Keys under ``prefix`` with their ETags (which change when the content does)."""
-    settings = settings or get_settings()
     return {o.object_name: (o.etag or "").strip('"')
             for o in client(settings).list_objects(settings.bucket, prefix=prefix, recursive=True)}
 
 
-def fetcher(settings: Settings | None = None):
+def fetcher(settings: Settings):
     """``fetch(uri, length)``: the first ``length`` bytes (or all) of an ``s3a://bucket/key`` object."""
-    settings = settings or get_settings()
     s3 = client(settings)
 
     def fetch(uri: str, length: int | None = None) -> bytes:
@@ -151,8 +142,8 @@ def fetcher(settings: Settings | None = None):
 class S3Blob:
     """A landed object as the file checks read it (``filecheck.Blob``): its head, its tail, or all of it streamed."""
 
-    def __init__(self, key: str, settings: Settings | None = None):
-        self.settings = settings or get_settings()
+    def __init__(self, key: str, settings: Settings):
+        self.settings = settings
         self.key = key
         self.name = key.rsplit("/", 1)[-1]
         self._s3 = client(self.settings)
@@ -192,22 +183,20 @@ class S3Blob:
         return digest.hexdigest()
 
 
-def move(key: str, target: str, settings: Settings | None = None) -> None:
+def move(key: str, target: str, settings: Settings) -> None:
     """Move one object within the bucket (a copy, then the original removed)."""
     from minio.commonconfig import CopySource
 
-    settings = settings or get_settings()
     s3 = client(settings)
     with _storing(target, settings):
         s3.copy_object(settings.bucket, target, CopySource(settings.bucket, key))
     s3.remove_object(settings.bucket, key)
 
 
-def delete_prefix(prefix: str, settings: Settings | None = None) -> int:
+def delete_prefix(prefix: str, settings: Settings) -> int:
     """Remove every object under ``prefix``; returns how many."""
     from minio.deleteobjects import DeleteObject
 
-    settings = settings or get_settings()
     s3 = client(settings)
     keys = [DeleteObject(k) for k in list_keys(prefix, settings)]
     errors = list(s3.remove_objects(settings.bucket, keys))

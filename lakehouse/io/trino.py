@@ -8,7 +8,7 @@ from typing import Any
 
 from lakehouse.core import sql
 from lakehouse.core.errors import ServiceError
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 
 
 def catalog_properties(settings: Settings) -> str:
@@ -44,7 +44,7 @@ def http_session(settings: Settings):
     return session
 
 
-def connect(settings: Settings | None = None, schema: str | None = None, user: str | None = None,
+def connect(settings: Settings, schema: str | None = None, user: str | None = None,
             password: str | None = None):
     """A DB-API connection to Trino (the `trino` client) over HTTPS with a password.
 
@@ -52,7 +52,6 @@ def connect(settings: Settings | None = None, schema: str | None = None, user: s
     """
     import trino
 
-    settings = settings or get_settings()
     if user is None:
         user, password = settings.env.trino.user, settings.secrets["trino_password"]
     return trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=user,
@@ -64,7 +63,7 @@ def connect(settings: Settings | None = None, schema: str | None = None, user: s
 NODES_WAIT = 30.0  # seconds: right after a start Trino can take a query before its node has announced a catalog
 
 
-def query(sql: str, settings: Settings | None = None, user: str | None = None,
+def query(sql: str, settings: Settings, user: str | None = None,
           password: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one statement (as the service user unless ``user`` is given); returns column names and rows.
 
@@ -87,7 +86,6 @@ def _query_once(sql: str, settings: Settings | None, user: str | None,
                 password: str | None) -> tuple[list[str], list[tuple[Any, ...]]]:
     from trino.exceptions import HttpError, TrinoConnectionError
 
-    settings = settings or get_settings()
     conn = connect(settings, user=user, password=password)
     cur = None
     try:
@@ -111,15 +109,14 @@ def _query_once(sql: str, settings: Settings | None, user: str | None,
 
 
 
-def registered(settings: Settings | None = None) -> set[tuple[str, str]]:
+def registered(settings: Settings) -> set[tuple[str, str]]:
     """Every ``(schema, table)`` of the lake's catalog Trino knows, in one query."""
-    settings = settings or get_settings()
     _, rows = query(f"SELECT table_schema, table_name FROM {sql.identifier(settings.trino_catalog)}.information_schema.tables "
                     "WHERE table_schema <> 'information_schema'", settings)
     return {(schema, table) for schema, table in rows}
 
 
-def register_location(schema: str, table: str, location: str, settings: Settings | None = None,
+def register_location(schema: str, table: str, location: str, settings: Settings,
                       known: set[tuple[str, str]] | None = None) -> bool:
     """Make the Delta table at ``location`` queryable as ``<catalog>.<schema>.<table>``.
 
@@ -128,7 +125,6 @@ def register_location(schema: str, table: str, location: str, settings: Settings
     ``known``: what :func:`registered` answered (spares a query per table); a table
     registered here is added to it.
     """
-    settings = settings or get_settings()
     catalog = sql.identifier(settings.trino_catalog)
     if known is None:
         _, rows = query(f"SELECT table_schema, table_name FROM {catalog}.information_schema.tables "
@@ -146,10 +142,9 @@ def register_location(schema: str, table: str, location: str, settings: Settings
     return True
 
 
-def register_table(layer: str, name: str, settings: Settings | None = None,
+def register_table(layer: str, name: str, settings: Settings,
                    known: set[tuple[str, str]] | None = None) -> bool:
     """Register the lake table ``s3://<bucket>/<layer>/<name>`` as ``<catalog>.<layer>.<name>``."""
-    settings = settings or get_settings()
     return register_location(layer, name, settings.table_uri(layer, name, scheme="s3"), settings, known)
 
 
@@ -157,11 +152,10 @@ OPS_TABLES = ("run_log", "quality_results", "quality_scorecard", "refused_files"
               "query_log", "table_reads", "sharing_log")  # the last three: usage and audit (jobs/usage.py)
 
 
-def register_ops(settings: Settings | None = None, known: set[tuple[str, str]] | None = None) -> None:
+def register_ops(settings: Settings, known: set[tuple[str, str]] | None = None) -> None:
     """The run log, the quality tables and the usage tables, once they exist, are queryable as ``<catalog>.ops.*``."""
     from lakehouse.io import storage
 
-    settings = settings or get_settings()
     known = registered(settings) if known is None else known
     for table in OPS_TABLES:
         if ("ops", table) in known:

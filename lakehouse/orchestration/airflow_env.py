@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from lakehouse.core.errors import LakeError
-from lakehouse.core.settings import REPO_ROOT, Settings, get_settings
+from lakehouse.core.settings import REPO_ROOT, Settings
 
 ADMIN_USER = "admin"
 # Airflow's metadata database lives in the stack's PostgreSQL, not SQLite: the
@@ -41,9 +41,8 @@ def passwords_file(settings: Settings) -> Path:
     return path
 
 
-def environment(settings: Settings | None = None) -> dict[str, str]:
+def environment(settings: Settings) -> dict[str, str]:
     """The AIRFLOW__* variables (and LAKE_* pass-through) for every Airflow process."""
-    settings = settings or get_settings()
     cfg = settings.env.services.airflow
     airflow_home = home(settings)
     api = f"http://{settings.host}:{cfg.port}"
@@ -92,14 +91,13 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
-def migrate(settings: Settings | None = None, pools: bool = True) -> None:
+def migrate(settings: Settings, pools: bool = True) -> None:
     """Create or upgrade the metadata database's schema (idempotent; fast when current), then the pools unless
     ``pools`` is false (`lake up` syncs them once the api-server answers).
 
     The database must exist on a running PostgreSQL: `services.migrate_airflow` sees to that first, as
     starting services is the supervisor's job, not this module's.
     """
-    settings = settings or get_settings()
     started = time.monotonic()
     result = subprocess.run([airflow_bin(), "db", "migrate"], env={**os.environ, **environment(settings)},
                             capture_output=True, text=True)
@@ -111,7 +109,7 @@ def migrate(settings: Settings | None = None, pools: bool = True) -> None:
         sync_pools(settings)
 
 
-def sync_pools(settings: Settings | None = None) -> None:
+def sync_pools(settings: Settings) -> None:
     """Create (or reset to one slot) the pool of every dataset in the specs; idempotent.
 
     Every task that writes a dataset's tables takes its pool, so two runs never
@@ -120,7 +118,6 @@ def sync_pools(settings: Settings | None = None) -> None:
     """
     from lakehouse.orchestration.dags import pools
 
-    settings = settings or get_settings()
     wanted = pools()
     path = home(settings) / "pools.json"
     path.write_text(json.dumps(wanted, indent=1, sort_keys=True))
@@ -132,9 +129,8 @@ def sync_pools(settings: Settings | None = None) -> None:
     print(f"[lake] airflow: {len(wanted)} dataset pools of one slot each", flush=True)
 
 
-def run_cli(args: list[str], settings: Settings | None = None, check: bool = True) -> int:
+def run_cli(args: list[str], settings: Settings, check: bool = True) -> int:
     """Run an `airflow` CLI command with this checkout's configuration, streaming its output."""
-    settings = settings or get_settings()
     result = subprocess.run([airflow_bin(), *args], env={**os.environ, **environment(settings)})
     if check and result.returncode != 0:
         raise LakeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); see the output above")
@@ -143,17 +139,15 @@ def run_cli(args: list[str], settings: Settings | None = None, check: bool = Tru
 
 # ---- the REST API (v2) ------------------------------------------------------------
 
-def api_url(settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
+def api_url(settings: Settings) -> str:
     return f"http://{settings.host}:{settings.env.services.airflow.port}"
 
 
-def api_call(path: str, settings: Settings | None = None, method: str = "GET", body: dict | None = None,
+def api_call(path: str, settings: Settings, method: str = "GET", body: dict | None = None,
              token: str | None = None, timeout: float = 10) -> dict:
     """One call to the api-server, as the admin of this install (a token from POST /auth/token)."""
     import urllib.request
 
-    settings = settings or get_settings()
     if token is None and path != "/auth/token":
         token = api_token(settings)
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
@@ -164,18 +158,16 @@ def api_call(path: str, settings: Settings | None = None, method: str = "GET", b
         return json.loads(text) if text else {}
 
 
-def api_token(settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
+def api_token(settings: Settings) -> str:
     body = {"username": ADMIN_USER, "password": settings.secrets["airflow_admin_password"]}
     return api_call("/auth/token", settings, "POST", body)["access_token"]
 
 
-def last_runs(settings: Settings | None = None) -> list[dict] | None:
+def last_runs(settings: Settings) -> list[dict] | None:
     """The latest run created for every DAG (state, logical date, end), or None when the api-server does not answer."""
     import urllib.error
     from urllib.parse import quote
 
-    settings = settings or get_settings()
     try:
         token = api_token(settings)
     except (urllib.error.URLError, OSError, ValueError):

@@ -47,8 +47,9 @@ def record_failure(context) -> None:
         acc = failure_row(context)
         if acc is None:
             return
+        from lakehouse.core.settings import get_settings
         from lakehouse.engine import runlog
-        runlog.record(acc)
+        runlog.record(acc, get_settings())  # a callback is an entry point: Airflow calls it
         print(f"[runlog] recorded failure: {acc.error}", flush=True)
     except Exception as exc:  # a callback must not hide the task's own failure
         print(f"[runlog] warning: could not record the failure: {exc.__class__.__name__}: {exc}",
@@ -76,7 +77,7 @@ def inputs_exist(context) -> None:
     if parsed is None:
         return
     specs = load_specs()
-    missing = [d for d in specs[parsed[1]].depends_on if not _table_exists(f"{catalog[d].layer}/{d}")]
+    missing = [d for d in specs[parsed[1]].depends_on if not _table_exists(f"{specs[d].layer}/{d}")]
     if missing:
         raise AirflowSkipException(f"{', '.join(missing)} not loaded yet; this gold table is built once it is")
 

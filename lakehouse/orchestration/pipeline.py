@@ -89,7 +89,7 @@ def missing_inputs(step: Step) -> list[str]:
     from lakehouse.io.spark import get_spark
 
     settings = get_settings()
-    spark = get_spark("lake run")
+    spark = get_spark("lake run", settings)
     spec = load_specs()[step.dataset]
     return [dep for dep in spec.depends_on if not delta_io.exists(spark, settings.table_uri("silver", dep))]
 

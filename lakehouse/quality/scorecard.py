@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lakehouse.config.spec import SourceDataset, load_specs
 from lakehouse.core import sql
-from lakehouse.core.settings import Settings, get_settings, quarantine_table
+from lakehouse.core.settings import Settings, quarantine_table
 from lakehouse.io import trino
 
 TREND_RUNS = 30
@@ -44,9 +44,8 @@ def _tables(settings: Settings) -> set[str]:
     return {f"{r['table_schema']}.{r['table_name']}" for r in rows}
 
 
-def report(spec: SourceDataset, settings: Settings | None = None, tables: set[str] | None = None) -> dict:
+def report(spec: SourceDataset, settings: Settings, tables: set[str] | None = None) -> dict:
     """The quality report of one source dataset (the shape :mod:`lakehouse.quality.quality_report` renders)."""
-    settings = settings or get_settings()
     tables = _tables(settings) if tables is None else tables
     cat = settings.trino_catalog
     name = sql.literal(spec.name)
@@ -120,9 +119,8 @@ def _last_success(dataset: str, settings: Settings, tables: set[str]) -> str | N
     return _iso(rows[0]["at"]) if rows else None
 
 
-def reports(names: list[str] | None = None, settings: Settings | None = None) -> list[dict]:
+def reports(names: list[str] | None, settings: Settings) -> list[dict]:
     """Reports of the named source datasets (default: every one)."""
-    settings = settings or get_settings()
     every = load_specs()
     specs = [every[n] for n in names] if names else every.sources()
     for spec in specs:
@@ -133,16 +131,15 @@ def reports(names: list[str] | None = None, settings: Settings | None = None) ->
     return [report(s, settings, tables) for s in specs]
 
 
-def site_dir(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).state_dir / "quality" / "site"
+def site_dir(settings: Settings) -> Path:
+    return settings.state_dir / "quality" / "site"
 
 
-def write_site(all_reports: list[dict], settings: Settings | None = None) -> Path:
+def write_site(all_reports: list[dict], settings: Settings) -> Path:
     """The quality site under ``<state>/quality/site``: pages, every open quarantine row as CSV, Data Docs link."""
     from lakehouse.quality import validation
     from lakehouse.quality.quality_report import render_site
 
-    settings = settings or get_settings()
     out = site_dir(settings)
     (out / "quarantine").mkdir(parents=True, exist_ok=True)
     docs = validation.build_data_docs(settings)  # from every stored validation (loads no longer rebuild them)

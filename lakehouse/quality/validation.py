@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from lakehouse.config.spec import Rule, SourceDataset, run_day
 from lakehouse.core.dimensions import DIMENSIONS
 from lakehouse.core.durations import parse_duration
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 from lakehouse.io import delta_io
 
 RESULTS, SCORECARD = "quality_results", "quality_scorecard"
@@ -97,14 +97,13 @@ def scores(results: list[RuleResult]) -> dict[str, float | None]:
 
 # ---- Great Expectations ---------------------------------------------------------
 
-def context_root(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
+def context_root(settings: Settings) -> Path:
     root = settings.state_dir / "quality"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
-def docs_index(settings: Settings | None = None) -> Path:
+def docs_index(settings: Settings) -> Path:
     return context_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
@@ -185,9 +184,8 @@ def _run_suite(df, suite, asset_name: str, run_name: str, settings: Settings) ->
     return list(result.results)
 
 
-def build_data_docs(settings: Settings | None = None) -> Path | None:
+def build_data_docs(settings: Settings) -> Path | None:
     """Rebuild Great Expectations Data Docs from every stored validation result; their index, if any."""
-    settings = settings or get_settings()
     if not (context_root(settings) / "gx").is_dir():
         return None  # nothing was ever validated here
     _context(settings).build_data_docs()
@@ -218,7 +216,7 @@ def _result(rule: Rule, success: bool, element_count=None, unexpected_count=None
 
 def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int,
           row_failures: dict[str, int], reference_values: dict[str, list], previous_rows: int | None,
-          at: str, duplicates: int = 0, settings: Settings | None = None) -> Audit:
+          at: str, duplicates: int = 0, settings: Settings) -> Audit:
     """Audit one staged batch: every rule of the spec, through Great Expectations.
 
     ``row_failures`` is how many rows the Spark pass found breaking each
@@ -233,7 +231,6 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
     from expectations.suites import suite_for
     from lakehouse.core.errors import LakeError
 
-    settings = settings or get_settings()
     in_process = rows_in <= IN_PROCESS_ROWS
     suite = suite_for(spec, reference_values=reference_values, previous_rows=previous_rows, today=run_day(at),
                       engine="pandas" if in_process else "spark")
@@ -322,7 +319,7 @@ def freshness_rules(spec: SourceDataset) -> list[Rule]:
     return rules
 
 
-def check_freshness(spark, spec: SourceDataset, settings: Settings | None = None,
+def check_freshness(spark, spec: SourceDataset, settings: Settings,
                     now: dt.datetime | None = None, loading: bool = False) -> list[RuleResult]:
     """Is the dataset current? The newest event and the last successful silver load, against the SLA.
 
@@ -337,7 +334,6 @@ def check_freshness(spark, spec: SourceDataset, settings: Settings | None = None
 
     from lakehouse.engine import runlog
 
-    settings = settings or get_settings()
     now = now or dt.datetime.now(dt.timezone.utc)
     results: list[RuleResult] = []
     for rule in freshness_rules(spec):
@@ -385,7 +381,7 @@ def _freshness_result(rule: Rule, success: bool, seen: str) -> RuleResult:
 # ---- where results are kept -------------------------------------------------------
 
 def record(spark, spec: SourceDataset, batch_id: str, kind: str, status: str, results: list[RuleResult],
-           accounting: dict | None = None, settings: Settings | None = None,
+           accounting: dict | None, settings: Settings,
            carry_over: bool = False, pending: list | None = None) -> dict[str, float | None]:
     """Append the rule results and the scorecard row of one check; returns the scores.
 
@@ -393,7 +389,6 @@ def record(spark, spec: SourceDataset, batch_id: str, kind: str, status: str, re
     their scores from the dataset's last load, so the trend stays continuous.
     ``pending``: add the writes to it instead (a job's ``Accounting.pending``, written with its run-log row).
     """
-    settings = settings or get_settings()
     check_id = uuid.uuid4().hex
     at = dt.datetime.now(dt.timezone.utc)
     acc = accounting or {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lakehouse.core.errors import ServiceError
-from lakehouse.core.settings import Settings, get_settings
+from lakehouse.core.settings import Settings
 from lakehouse.orchestration import airflow_env
 from lakehouse.services.airflow_components import _airflow_services
 from lakehouse.services.metastore import _metastore_service
@@ -28,16 +28,14 @@ def reset_airflow_database(settings: Settings) -> None:
     drop_database(settings, airflow_env.METADATA_DB)
 
 
-def migrate_airflow(settings: Settings | None = None, pools: bool = True) -> None:
+def migrate_airflow(settings: Settings, pools: bool = True) -> None:
     """Airflow's metadata database on a running PostgreSQL, created or upgraded, then the pools unless
     ``pools`` is false (`airflow_env.migrate`)."""
-    settings = settings or get_settings()
     ensure_airflow_database(settings)
     airflow_env.migrate(settings, pools)
 
 
-def all_services(settings: Settings | None = None) -> list[Service]:
-    settings = settings or get_settings()
+def all_services(settings: Settings) -> list[Service]:
     services = [_s3_service(settings), _postgres_service(settings), _spark_service(settings),
                 _events_service(settings), _trino_service(settings),  # events before Trino: it sends each query there
                 *_airflow_services(settings, lambda: migrate_airflow(settings, pools=False)),
@@ -47,7 +45,7 @@ def all_services(settings: Settings | None = None) -> list[Service]:
     return services
 
 
-def select(names: list[str] | None, settings: Settings | None = None) -> list[Service]:
+def select(names: list[str] | None, settings: Settings) -> list[Service]:
     """Services by name or group (`s3`, `postgres`, `metastore`, `spark`, `events`, `trino`, `airflow`, `sharing`);
     all when ``names`` is empty."""
     services = all_services(settings)
@@ -66,10 +64,9 @@ def with_needs(services: list[Service], settings: Settings) -> list[Service]:
     return [s for s in all_services(settings) if s.name in wanted]
 
 
-def up(names: list[str] | None = None, settings: Settings | None = None) -> None:
+def up(names: list[str] | None, settings: Settings) -> None:
     """Start what is not running, wait until everything answers, then run every service's set-up
     (also of those found running). Idempotent."""
-    settings = settings or get_settings()
     services = with_needs(select(names, settings), settings)
     everything = {s.name: s for s in services}
     started: list[Service] = []
@@ -91,7 +88,7 @@ def up(names: list[str] | None = None, settings: Settings | None = None) -> None
         service.set_up()  # also when found running: an earlier `up` may have failed before setting it up
 
 
-def down(names: list[str] | None = None, settings: Settings | None = None) -> None:
+def down(names: list[str] | None, settings: Settings) -> None:
     """Stop the processes lake started; anything else is left alone."""
     for service in reversed(select(names, settings)):
         if service.stop():
@@ -100,7 +97,7 @@ def down(names: list[str] | None = None, settings: Settings | None = None) -> No
             say(f"{service.name}: not running")
 
 
-def status(settings: Settings | None = None) -> list[dict]:
+def status(settings: Settings) -> list[dict]:
     """One row per service: running, healthy, pid, memory, url."""
     rows = []
     for service in all_services(settings):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from lakehouse.core.errors import ServiceError
-from lakehouse.core.settings import Settings, get_settings, port_variables
+from lakehouse.core.settings import Settings, port_variables
 
 
 def say(message: str) -> None:
@@ -79,7 +79,7 @@ class Service:
     stop_note: str = ""  # why a SIGKILL after stop_timeout is expected and harmless, said with it
     # once this holds after stop_signal, what still runs may be killed without waiting out stop_timeout
     stop_done: Callable[[], bool] | None = None
-    settings: Settings = field(default_factory=get_settings)
+    settings: Settings = field(kw_only=True)  # every recipe passes the settings it was built for
 
     @property
     def pid_file(self) -> Path:

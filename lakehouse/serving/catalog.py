@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from lakehouse.core.dimensions import DIMENSIONS
 from lakehouse.core.errors import ConfigError
 from lakehouse.config.spec import (LICENSES, Specs, CatalogName, Contact, GoldDataset, SourceDataset, Text,
-                            check_license)
+                                   check_license)
 from lakehouse.core.yamlfile import Strict, read_mapping, validated
 
 CATALOGS: tuple[str, ...] = ("open_data", "big_data", "master_shared")

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lakehouse.config.spec import Specs, SourceDataset
+from lakehouse.config.spec import SourceDataset, Specs
+from lakehouse.core.settings import Settings
 from lakehouse.serving.catalog import EXPORT_PREFIX, build_all, is_open, load_config, write
 
 
@@ -44,15 +45,13 @@ def facts_from_report(rep: dict) -> dict:
     return out
 
 
-def read_facts(specs: Specs, settings=None, names: list[str] | None = None) -> dict[str, dict]:
+def read_facts(specs: Specs, settings: Settings, names: list[str] | None = None) -> dict[str, dict]:
     """What the catalogs carry of each dataset in one: scores and freshness (``lake.ops.quality_scorecard``
     through :mod:`lakehouse.quality.scorecard`), the last successful load (``lake.ops.run_log``), the time span of
     its events, and the manifest of its open-data export (S3)."""
-    from lakehouse.core.settings import get_settings
     from lakehouse.io import storage, trino
     from lakehouse.quality import scorecard
 
-    settings = settings or get_settings()
     cat = settings.trino_catalog
     wanted = [s for s in specs.datasets.values() if s.catalogs and (names is None or s.name in names)]
     _, rows = trino.query(f"SELECT table_schema, table_name FROM {cat}.information_schema.tables "
@@ -85,28 +84,20 @@ def read_facts(specs: Specs, settings=None, names: list[str] | None = None) -> d
     return facts
 
 
-def sql_endpoint(settings=None) -> dict:
+def sql_endpoint(settings: Settings) -> dict:
     """Where the Trino distributions are reached, from the environment."""
-    from lakehouse.core.settings import get_settings
-
-    settings = settings or get_settings()
     return {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog}
 
 
-def default_out_dir(settings=None) -> Path:
+def default_out_dir(settings: Settings) -> Path:
     """``<state>/portal/catalog``: where `lake catalog` writes the JSON-LD files."""
-    from lakehouse.core.settings import get_settings
-
-    return (settings or get_settings()).state_dir / "portal" / "catalog"
+    return settings.state_dir / "portal" / "catalog"
 
 
 def publish(names: list[str] | None = None, out_dir: Path | None = None, *, with_facts: bool = True,
-            settings=None) -> list[Path]:
+            settings: Settings) -> list[Path]:
     """Read the facts (unless ``with_facts`` is false), build and write the catalogs; returns the files."""
     from lakehouse.config.spec import load_specs
-    from lakehouse.core.settings import get_settings
-
-    settings = settings or get_settings()
     specs = load_specs()
     config = load_config()
     facts = read_facts(specs, settings) if with_facts else {}

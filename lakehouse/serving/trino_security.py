@@ -104,7 +104,8 @@ def dataset_rules(spec: Any, datasets: dict[str, Any], catalog: str) -> dict:
     return {"schema": schema, "table": table, "grants": grants, "masks": masks}
 
 
-QUALITY_RESULTS = "quality_results"  # lakehouse.quality.validation.RESULTS (not imported here: that module needs pyspark)
+# lakehouse.quality.validation.RESULTS (not imported here: that module needs pyspark)
+QUALITY_RESULTS = "quality_results"
 
 
 

@@ -13,6 +13,7 @@ from vietnam_provinces import Province, Ward
 
 from lakehouse.core.settings import REPO_ROOT
 from lakehouse.io import trino
+from lakehouse.core.settings import get_settings
 
 from lakehelp import use_datasets
 
@@ -33,7 +34,7 @@ def lake_run_target(target: str, *args: str) -> str:
 
 
 def rows(sql: str) -> list[tuple]:
-    return trino.query(sql)[1]
+    return trino.query(sql, get_settings())[1]
 
 
 def snapshot() -> dict[str, list[tuple]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.core.settings import REPO_ROOT
+from lakehouse.core.settings import REPO_ROOT, get_settings
 from lakehouse.io import trino
 from lakehouse.orchestration import airflow_env
 from lakehouse.orchestration.dags import MAINTENANCE_DAG, QUALITY_DAG, dag_id
@@ -86,9 +86,14 @@ def settled(api: Api, dags: list[str], quiet_for: float = 8) -> None:
     wait(f"{dags} to finish", idle)
 
 
+def query(sql: str) -> tuple[list, list]:
+    """Columns and rows of ``sql`` through Trino, as the test environment's service user."""
+    return trino.query(sql, get_settings())
+
+
 def snapshot() -> dict[str, list]:
     tables = [f"silver.{n}" for n in SOURCES] + [f"gold.{n}" for n in GOLDS] + [f"bronze.{n}" for n in SOURCES]
-    return {t: sorted(trino.query(f"SELECT * FROM lake.{t}")[1], key=repr) for t in tables}
+    return {t: sorted(query(f"SELECT * FROM lake.{t}")[1], key=repr) for t in tables}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +160,7 @@ def triggered(scheduled, airflow):
     """Trigger provinces for another date through the REST API; its bronze task fails its first try,
     and the process of its silver job is killed with SIGKILL (as the kernel's out-of-memory killer would)."""
     api, fail_dir = airflow
-    since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
+    since = query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
     (fail_dir / f"{dag_id('provinces')}.bronze__provinces").touch()
     killed: list[int] = []
     stop = threading.Event()
@@ -199,8 +204,8 @@ def _run_state(api: Api, dag: str, run_id: str) -> str:
 
 def test_sources_run_on_their_cron_and_gold_follows_by_assets(scheduled):
     api = scheduled
-    assert trino.query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
-    assert trino.query("SELECT count(*), sum(commune_count) FROM lake.gold.commune_counts_by_province")[1] \
+    assert query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
+    assert query("SELECT count(*), sum(commune_count) FROM lake.gold.commune_counts_by_province")[1] \
         == [(34, 3321)]
     for gold in GOLDS:  # asset-triggered, built at least once with every input present
         runs = api.runs(dag_id(gold))
@@ -213,13 +218,13 @@ def test_a_triggered_run_whose_task_fails_once_succeeds_on_retry_and_logs_both_t
     api, run_id, since, _ = triggered
     ti = api.task(dag_id("provinces"), run_id, "bronze__provinces")
     assert ti["state"] == "success" and ti["try_number"] == 2
-    rows = trino.query(f"SELECT status, error FROM lake.ops.run_log WHERE dataset = 'provinces' "
+    rows = query(f"SELECT status, error FROM lake.ops.run_log WHERE dataset = 'provinces' "
                        f"AND layer = 'bronze' AND batch_id = 'provinces@{TRIGGERED}' "
                        f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
     statuses = [status for status, _ in rows]
     assert statuses == ["failed", "success"], rows
     assert "lake__provinces.bronze__provinces try 1 failed" in rows[0][1]
-    assert trino.query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
+    assert query("SELECT count(*) FROM lake.gold.communes_with_province")[1] == [(3321,)]
 
 
 def test_a_job_killed_with_sigkill_is_retried_and_both_tries_are_logged(triggered):
@@ -227,13 +232,13 @@ def test_a_job_killed_with_sigkill_is_retried_and_both_tries_are_logged(triggere
     assert killed, "the silver job's process was never seen, so it was not killed"
     ti = api.task(dag_id("provinces"), run_id, "silver__provinces")
     assert ti["state"] == "success" and ti["try_number"] == 2
-    rows = trino.query(f"SELECT status, error, rows_written FROM lake.ops.run_log WHERE dataset = 'provinces' "
+    rows = query(f"SELECT status, error, rows_written FROM lake.ops.run_log WHERE dataset = 'provinces' "
                        f"AND layer = 'silver' AND batch_id = 'provinces@{TRIGGERED}' "
                        f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
     print(rows)
     assert [status for status, _, _ in rows] == ["failed", "success"], rows
     assert "lake__provinces.silver__provinces try 1 failed" in rows[0][1] and "exit code -9" in rows[0][1]
-    assert trino.query("SELECT count(*) FROM lake.silver.provinces")[1] == [(34,)]  # nothing lost, nothing twice
+    assert query("SELECT count(*) FROM lake.silver.provinces")[1] == [(34,)]  # nothing lost, nothing twice
 
 
 def create_backfill(api: Api, dag: str) -> dict:
@@ -252,20 +257,20 @@ def test_a_backfill_of_two_older_dates_runs_each_date_and_rewrites_no_newer_row(
     for gold in GOLDS:
         api.patch(f"/api/v2/dags/{dag_id(gold)}", {"is_paused": True})
     before = snapshot()
-    since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
+    since = query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
     backfill = create_backfill(api, dag_id("provinces"))
     wait(f"backfill {backfill['id']}",
          lambda: api.get(f"/api/v2/backfills/{backfill['id']}")["completed_at"] is not None, timeout=1200)
     runs = [r for r in api.runs(dag_id("provinces")) if r["run_type"] == "backfill"]
     assert sorted(r["logical_date"][:10] for r in runs) == list(BACKFILL)
     assert all(r["state"] == "success" for r in runs), runs
-    ran = trino.query(f"SELECT batch_id, status FROM lake.ops.run_log WHERE dataset = 'provinces' "
+    ran = query(f"SELECT batch_id, status FROM lake.ops.run_log WHERE dataset = 'provinces' "
                       f"AND layer = 'silver' AND started_at >= TIMESTAMP '{since}' ORDER BY batch_id")[1]
     assert ran == [(f"provinces@{d}", "success") for d in BACKFILL], ran
     after = snapshot()
     assert {t: rows for t, rows in after.items() if not t.startswith("bronze.")} == \
         {t: rows for t, rows in before.items() if not t.startswith("bronze.")}
-    batches = trino.query("SELECT _batch_id, count(*) FROM lake.bronze.provinces GROUP BY 1")[1]
+    batches = query("SELECT _batch_id, count(*) FROM lake.bronze.provinces GROUP BY 1")[1]
     assert {f"provinces@{d}": 34 for d in BACKFILL}.items() <= dict(batches).items(), batches
     assert len(after["silver.provinces"]) == 34
 
@@ -274,7 +279,7 @@ def test_the_maintenance_and_quality_dags_run_through_the_scheduler(triggered, s
     """Unpaused, each runs once for its latest schedule (catchup off): OPTIMIZE + VACUUM of every dataset's
     tables, each under its dataset's pool, and the quality site."""
     api = triggered[0]
-    since = trino.query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
+    since = query("SELECT CAST(current_timestamp AS timestamp(6))")[1][0][0]
     started = time.time()
     for dag in (MAINTENANCE_DAG, QUALITY_DAG):
         api.patch(f"/api/v2/dags/{dag}", {"is_paused": False})
@@ -282,7 +287,7 @@ def test_the_maintenance_and_quality_dags_run_through_the_scheduler(triggered, s
         wait(f"the scheduled run of {dag}", lambda d=dag: any(
             r["run_type"] == "scheduled" and _run_state(api, d, r["dag_run_id"]) == "success" for r in api.runs(d)),
             timeout=1800)
-    logged = trino.query(f"SELECT dataset, status, extra FROM lake.ops.run_log WHERE layer = 'maintenance' "
+    logged = query(f"SELECT dataset, status, extra FROM lake.ops.run_log WHERE layer = 'maintenance' "
                          f"AND started_at >= TIMESTAMP '{since}'")[1]
     assert sorted(d for d, _, _ in logged) == sorted(SOURCES + GOLDS)  # one run, one row per dataset
     assert all(status == "success" for _, status, _ in logged), logged

@@ -76,7 +76,7 @@ def corpus(stack, tmp_path_factory):
 
 def test_every_corpus_file_is_refused_or_read_as_its_manifest_says_and_silver_is_untouched(corpus):
     settings, folder = corpus["settings"], corpus["folder"]
-    spark = get_spark("test bad inputs")
+    spark = get_spark("test bad inputs", settings)
     csv_group = next(n for n, g in GROUPS.items() if g["spec"]["source"] == {"kind": "files", "format": "csv",
                                                                               "pattern": "*"})
     good = folder / "good.csv"

@@ -73,7 +73,7 @@ def test_parallel_run_log_appends_all_land(stack, tmp_path):
 
     tag = "race_" + uuid.uuid4().hex[:8]
     race("run_log", tag, tmp_path)
-    got = runlog.read(get_spark("concurrency check"), stack).where(
+    got = runlog.read(get_spark("concurrency check", stack), stack).where(
         (F.col("dataset") == "concurrency_probe") & F.col("batch_id").startswith(f"{tag}@")).collect()
     assert sorted(r.batch_id for r in got) == [f"{tag}@{i}" for i in range(WRITERS)]
 
@@ -83,6 +83,6 @@ def test_parallel_first_commits_of_a_new_table_all_land(stack, tmp_path):
 
     table = "probe_" + uuid.uuid4().hex[:8]
     race(table, table, tmp_path)
-    spark = get_spark("concurrency check")
+    spark = get_spark("concurrency check", stack)
     rows = spark.read.format("delta").load(stack.table_uri("ops", table)).collect()
     assert sorted(r.writer for r in rows) == list(range(WRITERS))

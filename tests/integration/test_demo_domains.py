@@ -66,7 +66,7 @@ def lake(stack):
     for day, names in ((DAY1, list(specs.datasets)), (DAY2, SECOND_DAY)):
         land_demo(day, scale=SCALE, datasets=None if day == DAY1 else names, settings=stack)
         results[day] = {(step.job, step.dataset): out for step, out, _ in run_steps(plan(specs, names), day)}
-    return {"spark": get_spark("tests"), "settings": stack, "results": results, "since": since}
+    return {"spark": get_spark("tests", stack), "settings": stack, "results": results, "since": since}
 
 
 def acc(lake, day, job, dataset):

@@ -125,7 +125,7 @@ def test_spark_killed_while_silver_writes_then_the_rerun_gives_exact_rows(drill)
     import jobs.bronze
     jobs.bronze.run(NAME, day2)
     silver_uri = settings.table_uri("silver", NAME)
-    spark = get_spark("drill")
+    spark = get_spark("drill", settings)
     version_before = int(spark.sql(f"DESCRIBE HISTORY {delta_io.sql_name(silver_uri)} LIMIT 1").first()["version"])
     stop_sessions()  # this process's session dies with the server: close it while the server is up
 
@@ -133,7 +133,7 @@ def test_spark_killed_while_silver_writes_then_the_rerun_gives_exact_rows(drill)
     output = kill_and_restart(proc, "[quality]", "spark", settings, delay=0.3)  # audited: the writes begin
     assert proc.returncode != 0, "".join(output[-40:])  # its session died with the server
 
-    spark = get_spark("drill")
+    spark = get_spark("drill", settings)
     version_after = int(spark.sql(f"DESCRIBE HISTORY {delta_io.sql_name(silver_uri)} LIMIT 1").first()["version"])
     print(f"silver version before the killed run {version_before}, after it {version_after}")
     assert version_after in (version_before, version_before + 1)  # the MERGE committed whole, or not at all
@@ -161,7 +161,7 @@ def test_s3_killed_while_bronze_writes_then_the_rerun_ingests_the_file_once(dril
 
     import jobs.bronze
     again = jobs.bronze.run(NAME, day)
-    spark = get_spark("drill")
+    spark = get_spark("drill", settings)
     batch = table(spark, "bronze", NAME, settings).where(f"_batch_id = '{NAME}@{day}'")
     if again.rows_in == 0:  # the killed run had committed before S3 went down: the file is not read twice
         assert again.extra.get("files_skipped") == 1
@@ -235,7 +235,7 @@ def test_the_s3_disk_full_while_a_file_lands_then_after_a_restart_the_same_comma
     source = tmp / "readings-5.csv"
     source.write_text(readings(day, range(0, 2000)), encoding="utf-8")
     key = settings.landing_key(NAME, day, source.name)
-    spark = get_spark("drill")
+    spark = get_spark("drill", settings)
     silver_before = table(spark, "silver", NAME, settings).count() if delta_io.exists(
         spark, settings.table_uri("silver", NAME)) else 0
     stop_sessions()  # S3 restarts under the server's open files: a new session afterwards
@@ -255,7 +255,7 @@ def test_the_s3_disk_full_while_a_file_lands_then_after_a_restart_the_same_comma
         again = lake_ingest(source, day)
         assert again.returncode == 0, again.stderr[-3000:]
 
-    spark = get_spark("drill")
+    spark = get_spark("drill", settings)
     batch = table(spark, "bronze", NAME, settings).where(f"_batch_id = '{NAME}@{day}'")
     assert batch.count() == 2000 and batch.select("meter_id").distinct().count() == 2000  # once, whole
     assert table(spark, "silver", NAME, settings).count() == silver_before + 2000

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from lakehouse import services
 from lakehouse.io import sourcedb
 from lakehouse.io.spark import get_spark
+from lakehouse.core.settings import get_settings
 
 TABLE = "test_dossiers"
 DDL = ("dossier_id bigint PRIMARY KEY, title text NOT NULL, status text NOT NULL, "
@@ -63,7 +64,7 @@ def source(stack):
 
 def test_spark_reads_the_source_table_over_jdbc(source):
     assert sourcedb.load_rows("ministry_db", TABLE, DDL, FIRST, key=["dossier_id"], settings=source) == 3
-    spark = get_spark("test jdbc source")
+    spark = get_spark("test jdbc source", get_settings())
     df = spark.read.format("jdbc").options(**source.jdbc("ministry_db"), dbtable=TABLE).load()
     assert [(f.name, f.dataType.simpleString()) for f in df.schema.fields] == [
         ("dossier_id", "bigint"), ("title", "string"), ("status", "string"),
@@ -74,7 +75,7 @@ def test_spark_reads_the_source_table_over_jdbc(source):
 def test_an_incremental_read_with_a_watermark_sees_only_the_changes(source):
     sourcedb.load_rows("ministry_db", TABLE, DDL, FIRST, key=["dossier_id"], settings=source)
     assert sourcedb.load_rows("ministry_db", TABLE, DDL, CHANGES, key=["dossier_id"], settings=source) == 2
-    spark = get_spark("test jdbc source")
+    spark = get_spark("test jdbc source", get_settings())
     jdbc = source.jdbc("ministry_db")
     watermark = T0.strftime("%Y-%m-%d %H:%M:%S+00")
 

@@ -79,7 +79,7 @@ def engine(stack, tmp_path_factory):
         regions.write_text('{"region_code": 1, "region_name": "Miền Bắc"}\n{"region_code": 2, "region_name": "Miền Nam"}\n',
                            encoding="utf-8")
         ingest("eng_regions", [regions], "2026-11-01")
-        yield {"spark": get_spark("tests"), "settings": stack, "tmp": tmp, "since": jobrun.now_iso()}
+        yield {"spark": get_spark("tests", stack), "settings": stack, "tmp": tmp, "since": jobrun.now_iso()}
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 
 from lakehouse import services
 from lakehouse.io import storage, trino
+from lakehouse.core.settings import get_settings
 from lakehelp import ingest, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +42,7 @@ def published(stack, tmp_path_factory):
     source = tmp_path_factory.mktemp("metastore") / "people.jsonl"
     source.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PEOPLE), encoding="utf-8")
     def forget_scratch() -> None:
-        get_spark("test-metastore").sql(f"DROP TABLE IF EXISTS gold.{SCRATCH}").collect()
+        get_spark("test-metastore", stack).sql(f"DROP TABLE IF EXISTS gold.{SCRATCH}").collect()
         storage.delete_prefix(f"gold/{SCRATCH_FOLDER}/", stack)
 
     with use_datasets(SPECS):
@@ -60,7 +61,7 @@ def _trino_rows(sql: str, settings) -> list[tuple]:
 def _spark_rows(sql: str) -> list[tuple]:
     from lakehouse.io.spark import get_spark
 
-    return [tuple(r) for r in get_spark("test-metastore").sql(sql).collect()]
+    return [tuple(r) for r in get_spark("test-metastore", get_settings()).sql(sql).collect()]
 
 
 def test_spark_reads_by_name_what_trino_registered(published):

@@ -89,7 +89,7 @@ def qa(stack, tmp_path_factory):
         ingest("qa_offices", [offices(tmp, [1, 2])], DAY1)
         since = jobrun.now_iso()
         day1 = ingest("qa_people", [csv_file(tmp, "people-1.csv", [line for line, _ in dirty_lines()])], DAY1)
-        yield {"spark": get_spark("tests"), "settings": stack, "tmp": tmp, "day1": day1, "since": since}
+        yield {"spark": get_spark("tests", stack), "settings": stack, "tmp": tmp, "day1": day1, "since": since}
 
 
 def results(spark, settings, batch: str, kind: str = "load") -> dict:

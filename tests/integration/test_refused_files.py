@@ -67,7 +67,7 @@ def ref(stack, tmp_path_factory):
 
 def test_a_legacy_encoded_export_is_refused_and_silver_keeps_its_names(ref):
     settings, tmp = ref["settings"], ref["tmp"]
-    spark = get_spark("test refused files")
+    spark = get_spark("test refused files", settings)
     good = tmp / "people-1.csv"
     good.write_bytes(csv_bytes(PEOPLE))
     ingest(NAME, [good], DAY1)
@@ -101,7 +101,7 @@ def test_a_legacy_encoded_export_is_refused_and_silver_keeps_its_names(ref):
 
 def test_a_file_without_the_declared_columns_is_refused_not_quarantined_row_by_row(ref):
     settings, tmp = ref["settings"], ref["tmp"]
-    spark = get_spark("test refused files")
+    spark = get_spark("test refused files", settings)
     before = names(spark, settings)
     wrong = tmp / "export.csv"
     wrong.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
@@ -147,7 +147,7 @@ def test_two_lake_ingest_runs_of_one_dataset_at_once_lose_no_commit(ref):
     assert [p.returncode for p in procs] == [0, 0], [o[-3000:] for o in outputs]
     # whether they met depends on timing (the waiting itself is tests/unit/test_jobrun.py's); say if they did
     print("one run waited for the other:", any(f"{NAME}: waiting for" in o for o in outputs))
-    spark = get_spark("test refused files")
+    spark = get_spark("test refused files", settings)
     got = names(spark, settings)
     assert all(got.get(i) == n for rows in batches.values() for i, n, _, _ in rows)
     logged = {(r["layer"], r["batch_id"], r["status"]) for r in run_log(spark, settings, "2026-01-01")
@@ -166,7 +166,7 @@ def test_a_stream_source_checks_each_new_file_before_the_stream_reads_it(ref):
     from lakehouse.demo.cp1258 import encode_cp1258
 
     settings, tmp = ref["settings"], ref["tmp"]
-    spark = get_spark("test refused files")
+    spark = get_spark("test refused files", settings)
     day = "2026-03-12"
     good = tmp / "gauge-0800.jsonl"
     good.write_text(gauge_lines([("G1", "2026-03-12T08:00:00Z", "Cầu Long Biên", 512.0),

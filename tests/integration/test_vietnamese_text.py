@@ -12,7 +12,7 @@ WORDS = ["Thành phố Hồ Chí Minh", "Phường Hoàn Kiếm", "Đặc khu Ph
 
 
 def test_nfd_input_is_stored_and_served_as_nfc(stack):
-    spark = get_spark("test vietnamese text")
+    spark = get_spark("test vietnamese text", stack)
     nfd = [(i, unicodedata.normalize("NFD", w)) for i, w in enumerate(WORDS)]
     assert all(not unicodedata.is_normalized("NFC", t) for _, t in nfd)  # the input really is decomposed
     location = f"s3a://{stack.bucket}/tests/vietnamese_text"
@@ -20,9 +20,9 @@ def test_nfd_input_is_stored_and_served_as_nfc(stack):
     delta_io.overwrite(df, location)
     trino.register_location("tests", "vietnamese_text", location.replace("s3a://", "s3://"), stack)
 
-    got = dict(trino.query("SELECT id, name FROM lake.tests.vietnamese_text")[1])
+    got = dict(trino.query("SELECT id, name FROM lake.tests.vietnamese_text", stack)[1])
     expected = {i: unicodedata.normalize("NFC", w) for i, w in enumerate(WORDS)}
     assert got == expected
     assert all(got[i].encode("utf-8") == expected[i].encode("utf-8") for i in expected)
     # Trino sees characters, not bytes: "Đặc khu Phú Quốc" is 16 code points in NFC
-    assert trino.query("SELECT length(name) FROM lake.tests.vietnamese_text WHERE id = 2")[1] == [(16,)]
+    assert trino.query("SELECT length(name) FROM lake.tests.vietnamese_text WHERE id = 2", stack)[1] == [(16,)]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.config.spec import (Column, Conform, Freshness, GoldDataset, Incremental, Maintenance, Message, Reference,
-                            Rule, Source, SourceDataset, SourceKind)
+from lakehouse.config.spec import (Column, Conform, Freshness, GoldDataset, Incremental, Maintenance, Message,
+                                   Reference, Rule, Source, SourceDataset, SourceKind)
 
 README = Path(__file__).resolve().parents[2] / "lake_config" / "README.md"
 FENCE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)

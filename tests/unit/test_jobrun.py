@@ -9,8 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
+from lakehouse.core.settings import get_settings
 from lakehouse.engine import jobrun
-with jobrun.exclusive("citizens", sys.argv[1]):
+with jobrun.exclusive("citizens", sys.argv[1], get_settings()):
     open(sys.argv[2], "a").write(f"start {sys.argv[1]}\\n")
     time.sleep(float(sys.argv[3]))
     open(sys.argv[2], "a").write(f"end {sys.argv[1]}\\n")
@@ -39,14 +40,14 @@ def test_a_second_run_of_a_dataset_waits_for_the_first_and_names_it(tmp_path):
 
 
 def test_the_lock_is_reentrant_and_per_dataset(tmp_path, monkeypatch):
-    from lakehouse.engine import jobrun
-
     from lakehouse.core import settings
+    from lakehouse.engine import jobrun
 
     monkeypatch.setenv("LAKE_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(settings, "_settings", None)  # the process-wide settings, restored after the test
-    with jobrun.exclusive("citizens", "silver"):
-        with jobrun.exclusive("citizens", "publish"):  # the same process: no deadlock
-            with jobrun.exclusive("enterprises", "bronze"):
+    ours = settings.get_settings()
+    with jobrun.exclusive("citizens", "silver", ours):
+        with jobrun.exclusive("citizens", "publish", ours):  # the same process: no deadlock
+            with jobrun.exclusive("enterprises", "bronze", ours):
                 assert jobrun._held == {"citizens", "enterprises"}
     assert jobrun._held == set()

@@ -231,3 +231,42 @@ def test_an_import_up_the_layers_is_found(tmp_path):
         source.write("\n\ndef upward():\n    from lakehouse.cli import output\n")
     found = upward_imports(import_graph(copy), layers())
     assert found == [f"io.storage imports cli.output ({layers()['io']} < {layers()['cli']})"]
+
+
+def settings_fallbacks(root: Path = ROOT) -> list[str]:
+    """Functions that fetch the settings themselves when a caller leaves them out: a ``settings`` parameter
+    defaulting to None, or ``settings or get_settings()``. Settings come from the entry point (a job's
+    ``run``, a CLI command, an Airflow callback, a server's ``main``) and are passed down."""
+    found = []
+    for path in sorted([*(root / "lakehouse").rglob("*.py"), *(root / "jobs").glob("*.py")]):
+        source = path.read_text(encoding="utf-8")
+        where = path.relative_to(root)
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                positional = [*args.posonlyargs, *args.args]
+                defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+                defaults |= {a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None}
+                default = defaults.get("settings")
+                if isinstance(default, ast.Constant) and default.value is None:
+                    found.append(f"{where}:{node.lineno}: {node.name}(settings=None)")
+            elif (isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or)
+                  and any(isinstance(v, ast.Call) and getattr(v.func, "id", None) == "get_settings" for v in node.values)):
+                found.append(f"{where}:{node.lineno}: … or get_settings()")
+    return found
+
+
+def test_settings_are_passed_in_not_fetched_as_a_fallback():
+    assert settings_fallbacks() == []
+
+
+def test_a_settings_fallback_is_found(tmp_path):
+    (tmp_path / "lakehouse").mkdir()
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "lakehouse" / "storage.py").write_text(
+        "def client(settings=None):\n    settings = settings or get_settings()\n", encoding="utf-8")
+    (tmp_path / "jobs" / "gold.py").write_text("def run(date, *, settings: 'Settings | None' = None): ...\n",
+                                               encoding="utf-8")
+    assert settings_fallbacks(tmp_path) == ["jobs/gold.py:1: run(settings=None)",
+                                            "lakehouse/storage.py:1: client(settings=None)",
+                                            "lakehouse/storage.py:2: … or get_settings()"]

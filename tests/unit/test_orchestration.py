@@ -6,7 +6,7 @@ import pytest
 
 from lakehouse.orchestration import callbacks
 from lakehouse.orchestration.dags import (CATALOG_DAG, MAINTENANCE_DAG, QUALITY_DAG, SINGLE_DRIVER_POOL, USAGE_DAG,
-                                     asset_uri, build_all_dags, dag_id, masters, pool, pools, run_order)
+                                          asset_uri, build_all_dags, dag_id, masters, pool, pools, run_order)
 from lakehouse.config.spec import load_specs
 
 

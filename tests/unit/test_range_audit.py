@@ -63,10 +63,10 @@ def test_the_audit_counts_the_rows_the_spark_pass_flagged(spark, tmp_path, monke
     failures = rule_counts(counts, SPEC)
     assert {rid: failures.get(rid, 0) for rid in EXPECTED} == EXPECTED
     if engine == "spark":
-        monkeypatch.setattr(quality, "IN_PROCESS_ROWS", 0)   # a big batch: Great Expectations on Spark
+        monkeypatch.setattr(validation, "IN_PROCESS_ROWS", 0)   # a big batch: Great Expectations on Spark
     audit = validation.audit(staged, SPEC, "people@2026-11-27", rows_in=counts["rows_in"], row_failures=failures,
-                          reference_values={}, previous_rows=None, at=AT,
-                          settings=SimpleNamespace(state_dir=tmp_path))   # raises when the counts disagree
+                             reference_values={}, previous_rows=None, at=AT,
+                             settings=SimpleNamespace(state_dir=tmp_path))   # raises when the counts disagree
     got = {r.rule_id: (r.success, r.unexpected_count) for r in audit.results if r.rule_id in EXPECTED}
     assert got == {rid: (False, n) for rid, n in EXPECTED.items()}
     born = next(r for r in audit.results if r.rule_id == "range__date_of_birth")

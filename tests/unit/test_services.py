@@ -44,7 +44,7 @@ def test_the_machine_jdks_are_found():
 
 def test_unknown_service_lists_the_known_ones():
     with pytest.raises(ServiceError, match="unknown service hdfs; choose from .*airflow.*metastore.*postgres.*s3.*spark.*trino"):
-        services.select(["hdfs"])
+        services.select(["hdfs"], Settings(load_environment("local")))
 
 
 def test_status_of_a_stopped_stack(tmp_path, monkeypatch):

@@ -400,8 +400,9 @@ def test_importing_the_package_loads_no_web_framework():
     import subprocess
     import sys
 
-    probe = ("import sys, lakehouse.serving.sharing as s; web = lambda: sorted({m.split('.')[0] for m in sys.modules} & "
-             "{'fastapi', 'starlette', 'uvicorn'}); print(web()); s.create_app; print(web())")
+    probe = ("import sys, lakehouse.serving.sharing as s; "
+             "web = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'starlette', 'uvicorn'}); "
+             "print(web()); s.create_app; print(web())")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.splitlines() == ["[]", "['fastapi', 'starlette']"]  # the probe sees the server load it

@@ -14,13 +14,13 @@ One module per part of a spec: :mod:`.base` (names, types, the strict base), :mo
 gold datasets), :mod:`.loader` (reading ``lake_config/``).  Callers import from ``lakehouse.config.spec``.
 """
 
-from lakehouse.config.spec.base import (NAME_RE, SIMPLE_TYPES, DECIMAL_RE, Dimension, Action, Classification, CatalogName,
-                                 Strict)
-from lakehouse.config.spec.bounds import (RELATIVE_RE, BOUND_FORMS, BoundValue, bound_kind, resolve_bound, canonical_bound,
-                                   day_bounds, run_day)
+from lakehouse.config.spec.base import (NAME_RE, SIMPLE_TYPES, DECIMAL_RE, Dimension, Action, Classification,
+                                        CatalogName, Strict)
+from lakehouse.config.spec.bounds import (RELATIVE_RE, BOUND_FORMS, BoundValue, bound_kind, resolve_bound,
+                                          canonical_bound, day_bounds, run_day)
 from lakehouse.config.spec.sources import (Conform, Column, DOCUMENT_FIELDS, SourceKind, FileFormat, Encoding, Source)
-from lakehouse.config.spec.rules import (ROW_CHECKS, TABLE_CHECKS, VIETNAMESE_CHECKS, Message, Reference, Rule, Freshness,
-                                  check_range_columns, range_bounds)
+from lakehouse.config.spec.rules import (ROW_CHECKS, TABLE_CHECKS, VIETNAMESE_CHECKS, Message, Reference, Rule,
+                                         Freshness, check_range_columns, range_bounds)
 from lakehouse.config.spec.entry import (Theme, LICENSES, check_license, Text, Keywords, Contact)
 from lakehouse.config.spec.datasets import (Maintenance, SourceDataset, Incremental, GoldDataset, Dataset)
 from lakehouse.config.spec.loader import (load_dataset_file, Specs, load_specs, json_schema)

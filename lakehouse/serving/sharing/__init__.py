@@ -36,12 +36,13 @@ from typing import Any
 
 from lakehouse.serving.sharing.audit import AuditLog, audit_log
 from lakehouse.serving.sharing.common import PREFIX, endpoint, sharing_dir, utcnow
-from lakehouse.serving.sharing.deltalog import (PARQUET_SAFE_FEATURES, URL_TTL, NoTable, NotShareable, S3Storage, Snapshot,
-                                        TableStorage, check_shareable, file_lines, object_key, snapshot)
+from lakehouse.serving.sharing.deltalog import (PARQUET_SAFE_FEATURES, URL_TTL, NoTable, NotShareable, S3Storage,
+                                                Snapshot, TableStorage, check_shareable, file_lines, object_key,
+                                                snapshot)
 from lakehouse.serving.sharing.protocol import ProtocolError, metadata_line
 from lakehouse.serving.sharing.protocol import page as _page  # the name the tests know it by
-from lakehouse.serving.sharing.shares import (Refusal, Share, SharedTable, build_shares, effective_shares, load_shares,
-                                      masked_reason, status_rows)
+from lakehouse.serving.sharing.shares import (Refusal, Share, SharedTable, build_shares, effective_shares,
+                                              load_shares, masked_reason, status_rows)
 from lakehouse.serving.sharing.tokens import TokenError, TokenStore, hash_token, issue_token, profile, token_store
 
 __all__ = ["AuditLog", "NoTable", "NotShareable", "PARQUET_SAFE_FEATURES", "PREFIX", "ProtocolError", "Refusal",
