@@ -141,7 +141,7 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
     Adds ``_failures`` (rule id, dimension, action and reason of each broken
     rule, in the order that names a quarantined row), ``_quarantined`` (a rule
     with action ``quarantine``, or a value that does not fit its type, failed),
-    and ``_record`` (the row as the source wrote it, JSON).  ``reference_codes``
+    and ``_record`` (the row as the source wrote it, JSON; NULL for a row that broke no rule).  ``reference_codes``
     maps the id of each ``reference`` rule (``conform__<column>`` for a
     conformed column) to a one-column frame of the valid codes.  ``at`` is the
     run's timestamp (ISO 8601); its UTC day is ``today`` for range rules with
@@ -180,8 +180,12 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
                         else F.array().cast(f"array<{FAILURE}>"), lambda f: f.isNotNull())
     record = F.to_json(F.struct(*[raw_of(f).alias(f) for f in source_fields]))
     flagged = typed.select(*[c.name for c in spec.columns], *meta, failures.alias("_failures"),
-                           record.alias("_record"))
-    return flagged.withColumn("_quarantined", F.exists("_failures", lambda f: f["action"] == "quarantine"))
+                           *[raw_of(f) for f in source_fields])
+    # the raw row as JSON only where someone will read it (quarantine, the refused batch): a row that broke a
+    # rule; for the others it would be the biggest column of the batch, built, held and shuffled for nothing
+    return flagged.select(*[c.name for c in spec.columns], *meta, "_failures",
+                          F.when(F.size("_failures") > 0, record).alias("_record"),
+                          F.exists("_failures", lambda f: f["action"] == "quarantine").alias("_quarantined"))
 
 
 RANK = "_rank"  # 1 for the row kept for its key, 2… for the duplicates it replaces; NULL for quarantined rows

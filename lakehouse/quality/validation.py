@@ -153,8 +153,9 @@ def open_early(settings: Settings) -> threading.Thread | None:
     return thread
 
 
-def _run_suite(df, suite, asset_name: str, run_name: str, settings: Settings) -> list:
-    """Validate ``df`` (one whole-frame batch, Spark or pandas) against ``suite``; the per-expectation results.
+def _run_suite(df, suite, asset_name: str, run_name: str, settings: Settings, examples: int = MAX_EXAMPLES) -> list:
+    """Validate ``df`` (one whole-frame batch, Spark or pandas) against ``suite``; the per-expectation results,
+    each with up to ``examples`` failing values.
 
     The validation result is kept in the context's store; Data Docs are built from the
     stored results by :func:`build_data_docs` (the quality site), not on every load: their
@@ -180,7 +181,7 @@ def _run_suite(df, suite, asset_name: str, run_name: str, settings: Settings) ->
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{source.name}__{asset_name}", data=batch_def, suite=suite))
     result = definition.run(batch_parameters={"dataframe": df}, run_id=gx.RunIdentifier(run_name=run_name),
-                            result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES})
+                            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples})
     return list(result.results)
 
 
@@ -237,7 +238,13 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
     business = staged.select(*[c.name for c in spec.columns])
     if in_process:  # one Arrow transfer, then no Spark job per expectation
         business = business.toPandas()
-    raw = _run_suite(business, suite, f"{spec.name}__silver", batch_id, settings)
+    # On Spark, each expectation looks for its failing values in a query of its own, which reads the whole batch
+    # when there are none. When the Spark pass found no row that broke a rule, there is nothing to show: the suite
+    # runs without examples (it still counts every rule), and again with them only if a table-level rule failed.
+    examples = 0 if not (in_process or row_failures) else MAX_EXAMPLES
+    raw = _run_suite(business, suite, f"{spec.name}__silver", batch_id, settings, examples)
+    if not examples and not all(r.success for r in raw):
+        raw = _run_suite(business, suite, f"{spec.name}__silver", batch_id, settings, MAX_EXAMPLES)
     by_id = {r.rule_id: r for r in spec.effective_rules}
     results: list[RuleResult] = []
     for r in raw:

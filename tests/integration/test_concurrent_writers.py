@@ -30,7 +30,8 @@ from lakehouse.engine import jobrun, runlog
 from lakehouse.io import delta_io
 from lakehouse.io.spark import get_spark, stop_sessions
 kind, tag, index, gate = sys.argv[1], sys.argv[2], int(sys.argv[3]), pathlib.Path(sys.argv[4])
-spark = get_spark("concurrency probe")
+settings = get_settings()
+spark = get_spark("concurrency probe", settings)
 def wait_for_start():
     (gate / f"ready-{index}").touch()
     while not (gate / "go").exists():
@@ -40,11 +41,11 @@ if kind == "run_log":
     acc.finished_at = jobrun.now_iso()
     spark.range(1).collect()
     wait_for_start()
-    runlog.record(acc)
+    runlog.record(acc, settings)
 else:  # the first commit of a table that does not exist yet
     df = spark.createDataFrame([(tag, index)], "tag string, writer int")
     wait_for_start()
-    delta_io.append(df, get_settings().table_uri("ops", kind))
+    delta_io.append(df, settings.table_uri("ops", kind))
 stop_sessions()
 """
 

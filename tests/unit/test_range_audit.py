@@ -75,6 +75,37 @@ def test_the_audit_counts_the_rows_the_spark_pass_flagged(spark, tmp_path, monke
     assert sorted(registered.examples) == ["2021-06-30 23:59:59", "2026-11-28 00:00:00"]
 
 
+CLEAN = [ROWS[2], ROWS[3], ("6", "1990-01-01", "2025-01-01 00:00:00", "0")]   # no row breaks a row rule
+
+
+@pytest.mark.parametrize("unique_score, runs", [(False, [0]), (True, [0, validation.MAX_EXAMPLES])])
+def test_on_spark_a_batch_no_row_rule_flagged_is_audited_without_looking_for_examples(
+        spark, tmp_path, monkeypatch, hanoi_time, unique_score, runs):
+    """On Spark each expectation's example values cost a scan of the whole batch; when the Spark pass flagged
+    no row there are none to find, so the suite runs without them, and again with them only when a
+    table-level rule (here: scores must be unique, and two rows score 0) failed after all."""
+    spec = SourceDataset.model_validate({**SPEC.model_dump(exclude_none=True, by_alias=True), "quality": [
+        *SPEC.model_dump(exclude_none=True, by_alias=True)["quality"],
+        *([{"check": "unique", "columns": ["score"], "dimension": "sach", "action": "warn", "message": MSG}]
+          if unique_score else [])]})
+    fields = ["id", "date_of_birth", "registered_at", "score"]
+    bronze = spark.createDataFrame([(*r, "f", "b1", None) for r in CLEAN],
+                                   ", ".join(f"{f} string" for f in fields)
+                                   + ", _source_file string, _batch_id string, _ingested_at timestamp")
+    staged = rank_duplicates(flag_rows(bronze, spec, AT), spec).cache()
+    counts = staged.agg(*staged_metrics(spec)).collect()[0].asDict()
+    assert rule_counts(counts, spec) == {}
+    assert staged.where("_record IS NOT NULL").count() == 0   # a row that broke no rule carries no raw copy
+    monkeypatch.setattr(validation, "IN_PROCESS_ROWS", 0)
+    asked, run_suite = [], validation._run_suite
+    monkeypatch.setattr(validation, "_run_suite", lambda *a, **k: asked.append(a[5]) or run_suite(*a, **k))
+    audit = validation.audit(staged, spec, "people@2026-11-27", rows_in=3, row_failures={}, reference_values={},
+                             previous_rows=None, at=AT, settings=SimpleNamespace(state_dir=tmp_path))
+    assert asked == runs
+    failed = {r.rule_id: sorted(r.examples) for r in audit.results if not r.success}
+    assert failed == ({"unique__score": ["0.0", "0.0"]} if unique_score else {})
+
+
 def test_on_pandas_a_future_date_fails_only_with_bounds_of_the_column_type(spark):
     """Great Expectations on pandas compares bounds with values as they are: dates with dates, timestamps with
     datetime64.  Bounds of another type (what the rule's text would give) make every row fail, uncounted."""
