@@ -166,8 +166,8 @@ _VNI_MARK = {value: key for key, pair in _VNI_MARKS.items() for value in pair}
 _VNI_DECODE = ({value: chr(value) for value in range(0x80)} | _cp1252(0x80, 0xBF)
                | {value: char for small, pair in _VNI_SINGLE.items()
                   for value, char in zip(pair, (small, small.upper()))})
-_VNI_ENCODE = {char: bytes([value]) for value, char in _VNI_DECODE.items()}
-_VNI_DECODE |= _VNI_ALSO
+_VNI_DECODE |= _VNI_ALSO  # 0x9F is Ỵ, not Windows-1252's Ÿ, so Ÿ has no byte
+_VNI_ENCODE = {char: bytes([value]) for value, char in _VNI_DECODE.items() if value not in _VNI_ALSO}
 _MODIFIER_BASES = {CIRCUMFLEX: "aeo", BREVE: "a", HORN: "ou"}
 
 

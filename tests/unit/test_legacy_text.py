@@ -71,6 +71,9 @@ def test_vni_reads_what_its_table_writes_in_one_byte_from_a_mark_too():
     assert lt.decode(b"A\xf9", "vni") == "Á"  # a small letter's mark on a capital
     assert lt.decode(b"a\xe2\xf9", "vni") == "ấ"  # circumflex, then the tone
     assert lt.decode(b"\xff\x9f", "vni") == "ỵỴ"  # the VNI chart's second glyphs
+    assert lt.encode("ỵỴ", "vni") == b"\xee\xce"  # … which are never written
+    with pytest.raises(UnicodeEncodeError):
+        lt.encode("Ÿ", "vni")  # Windows-1252's 0x9F would read back as Ỵ
 
 
 @pytest.mark.parametrize("encoding", lt.ENCODINGS)
