@@ -448,15 +448,16 @@ def _legacy(data: bytes) -> list[tuple[str, float, int]]:
 
 
 def _guess_ascii(data: bytes) -> list[tuple[str, float]]:
-    """VIQR when its marks make Vietnamese syllables: surely so with a modifier, đ, huyền or ngã, or in two
-    words; one word toned only with ``'``, ``?`` or ``.`` (English ``I'm``) is left to ASCII."""
+    """VIQR when its marks make Vietnamese syllables, surely so only with a modifier, đ, huyền or ngã: words
+    toned only with ``'``, ``?`` or ``.``, however many, are left to ASCII, since punctuation writes them too
+    (English ``I'm``, ``Co.`` and ``No.`` in a register read as ``Cọ`` and ``Nọ``)."""
     words = _non_ascii_words(decode(data, "viqr"))
     valid = [word for word in words if _syllable(word)]
     if not valid:
         return [("ascii", 1.0)]
     sure = any(set(unicodedata.normalize("NFD", word)) & {CIRCUMFLEX, BREVE, HORN, GRAVE, TILDE, "đ"}
                for word in valid)
-    confidence = round(len(valid) / len(words) * (1.0 if sure or len(valid) > 1 else 0.4), 3)
+    confidence = round(len(valid) / len(words) * (1.0 if sure else 0.4), 3)
     ranked = [("viqr", confidence), ("ascii", round(1 - confidence, 3))]
     return ranked if confidence > 0.5 else ranked[::-1]
 

@@ -152,6 +152,9 @@ def test_guess_unicode_ascii_and_viqr():
     assert _best(b"Nguye^~n") == "viqr" and _best(b"DDu+'c") == "viqr" and _best(b"Ha`") == "viqr"
     assert lt.guess(b"Invoice 2024-01, total: 15.000") == [("ascii", 1.0)]
     assert _best(b"I'm done.") == "ascii"
+    # punctuation after a vowel writes VIQR's sắc, hỏi and nặng too: without a surer mark it stays ASCII
+    assert _best(b"id,name\n1,Co. ABC\n2,Co. XYZ\n3,No. 5 Le Loi\n") == "ascii"
+    assert _best(b"id,name\n1,Co^ng ty ABC\n2,Co. XYZ\n") == "viqr"
 
 
 def test_syllable_share():
