@@ -115,6 +115,38 @@ def test_unsupported_source_format_is_refused_at_load(tmp_path):
     assert str(path) in str(err.value)
 
 
+@pytest.mark.parametrize("fmt, encoding", [("csv", e) for e in ("utf-8", "utf-8-sig", "windows-1258", "tcvn3",
+                                                                   "vni", "viqr", "auto")]
+                         + [("xlsx", e) for e in ("utf-8", "tcvn3", "vni", "auto")])
+def test_legacy_encodings_and_auto_are_accepted(tmp_path, fmt, encoding):
+    write(tmp_path, "demo/people.yaml", GOOD.replace("format: jsonl", f"format: {fmt}, encoding: {encoding}"))
+    assert load_specs(tmp_path)["people"].source.encoding == encoding
+
+
+@pytest.mark.parametrize("fmt, encoding, words", [
+    ("csv", "tcvn5712", "Input should be"),
+    ("jsonl", "tcvn3", "JSON Lines are read as UTF-8"),
+    ("jsonl", "auto", "JSON Lines are read as UTF-8"),
+    ("parquet", "vni", "parquet files carry their own encoding"),
+    ("xlsx", "viqr", "only tcvn3, vni, auto apply"),  # VIQR has no font
+    ("xlsx", "windows-1258", "only tcvn3, vni, auto apply"),
+])
+def test_an_encoding_a_format_cannot_take_is_refused(tmp_path, fmt, encoding, words):
+    write(tmp_path, "demo/people.yaml", GOOD.replace("format: jsonl", f"format: {fmt}, encoding: {encoding}"))
+    with pytest.raises(ConfigError, match="source") as err:
+        load_specs(tmp_path)
+    assert words in str(err.value)
+
+
+def test_tcvn3_capitals_is_a_string_columns_option(tmp_path):
+    write(tmp_path, "demo/people.yaml", GOOD.replace("type: string}", "type: string, tcvn3_capitals: true}"))
+    assert load_specs(tmp_path)["people"].column("full_name").tcvn3_capitals
+    write(tmp_path, "demo/people.yaml", GOOD.replace("type: int, nullable: false}",
+                                                     "type: int, nullable: false, tcvn3_capitals: true}"))
+    with pytest.raises(ConfigError, match="only a string column takes it"):
+        load_specs(tmp_path)
+
+
 def test_a_range_rule_needs_a_number_date_or_timestamp_column(tmp_path):
     text = GOOD + ("quality:\n  - {check: range, columns: [full_name], min: 0, dimension: dung,"
                    " message: {vi: a, en: b}}\n")

@@ -18,7 +18,8 @@ from lakehouse.config.spec.base import (NAME_RE, SIMPLE_TYPES, DECIMAL_RE, Dimen
                                         CatalogName, Strict)
 from lakehouse.config.spec.bounds import (RELATIVE_RE, BOUND_FORMS, BoundValue, bound_kind, resolve_bound,
                                           canonical_bound, day_bounds, run_day)
-from lakehouse.config.spec.sources import (Conform, Column, DOCUMENT_FIELDS, SourceKind, FileFormat, Encoding, Source)
+from lakehouse.config.spec.sources import (Conform, Column, DOCUMENT_FIELDS, SourceKind, FileFormat, Encoding, Source,
+                                           LEGACY_ENCODINGS, XLSX_ENCODINGS)
 from lakehouse.config.spec.rules import (ROW_CHECKS, TABLE_CHECKS, VIETNAMESE_CHECKS, Message, Reference, Rule,
                                          Freshness, check_range_columns, range_bounds)
 from lakehouse.config.spec.entry import (Theme, LICENSES, check_license, Text, Keywords, Contact)
@@ -29,8 +30,8 @@ __all__ = [
     "NAME_RE", "SIMPLE_TYPES", "DECIMAL_RE", "Dimension", "Action", "Classification", "CatalogName", "Strict",
     "RELATIVE_RE", "BOUND_FORMS", "BoundValue", "bound_kind", "resolve_bound", "canonical_bound", "day_bounds",
     "run_day", "Conform", "Column", "DOCUMENT_FIELDS", "SourceKind", "FileFormat", "Encoding", "Source",
-    "ROW_CHECKS", "TABLE_CHECKS", "VIETNAMESE_CHECKS", "Message", "Reference", "Rule", "Freshness",
-    "check_range_columns", "range_bounds", "Theme", "LICENSES", "check_license", "Text", "Keywords", "Contact",
-    "Maintenance", "SourceDataset", "Incremental", "GoldDataset", "Dataset", "load_dataset_file", "Specs",
-    "load_specs", "json_schema",
+    "LEGACY_ENCODINGS", "XLSX_ENCODINGS", "ROW_CHECKS", "TABLE_CHECKS", "VIETNAMESE_CHECKS", "Message", "Reference",
+    "Rule", "Freshness", "check_range_columns", "range_bounds", "Theme", "LICENSES", "check_license", "Text",
+    "Keywords", "Contact", "Maintenance", "SourceDataset", "Incremental", "GoldDataset", "Dataset",
+    "load_dataset_file", "Specs", "load_specs", "json_schema",
 ]

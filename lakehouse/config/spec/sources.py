@@ -30,6 +30,9 @@ class Column(Strict):
     number_format: Literal["plain", "vi"] = Field(
         "plain", description="'vi': '.' groups thousands and ',' is the decimal mark (1.234.567,5)")
     conform: Conform | None = Field(None, description="codes conformed to master data")
+    tcvn3_capitals: bool = Field(
+        False, description="string: raise the small toned letters of words typed in a TCVN3 capital font "
+                           "(NGUYễN → NGUYỄN); the rows changed are counted as a sạch warning")
 
     @field_validator("type")
     @classmethod
@@ -39,6 +42,13 @@ class Column(Strict):
             return value
         raise ValueError(f"unknown type {value!r}; use one of {', '.join(SIMPLE_TYPES)} or decimal(p,s)")
 
+    @model_validator(mode="after")
+    def _capitals_on_text(self) -> "Column":
+        if self.tcvn3_capitals and self.type != "string":
+            raise ValueError(f"tcvn3_capitals: repairs text, so only a string column takes it (this one is "
+                             f"{self.type})")
+        return self
+
     @property
     def source_field(self) -> str:
         return self.source or self.name
@@ -47,7 +57,9 @@ class Column(Strict):
 DOCUMENT_FIELDS = ("document_path", "size_bytes", "sha256", "media_type", "dossier_id")  # what a documents source gives
 SourceKind = Literal["files", "jdbc", "stream", "documents", "builtin"]
 FileFormat = Literal["csv", "jsonl", "parquet", "xlsx"]
-Encoding = Literal["utf-8", "utf-8-sig", "windows-1258"]
+Encoding = Literal["utf-8", "utf-8-sig", "windows-1258", "tcvn3", "vni", "viqr", "auto"]
+LEGACY_ENCODINGS = ("tcvn3", "vni", "viqr")  # decoded by the platform (core.legacy_text), not by Spark
+XLSX_ENCODINGS = ("utf-8", "tcvn3", "vni", "auto")  # xlsx: which legacy fonts' cells are decoded
 
 
 class Source(Strict):
@@ -65,7 +77,9 @@ class Source(Strict):
     kind: SourceKind = "files"
     format: FileFormat = Field("jsonl", description="format of landed files (files, stream, builtin)")
     pattern: str = Field("*", description="glob of the landed files to read, relative to the date folder")
-    encoding: Encoding = Field("utf-8", description="text encoding of csv/jsonl files")
+    encoding: Encoding = Field(
+        "utf-8", description="csv: the text encoding (tcvn3, vni, viqr: legacy Vietnamese; auto: detected per "
+                             "file); xlsx: tcvn3, vni or auto decode text cells in those fonts (.Vn*, VNI-*)")
     delimiter: str = Field(",", min_length=1, max_length=1, description="csv field separator")
     header_row: int = Field(1, ge=1, description="xlsx: the row (1-based) holding the column headers")
     sheet: str | None = Field(None, description="xlsx: the sheet to read (default: the first)")
@@ -91,8 +105,11 @@ class Source(Strict):
             raise ValueError("format: built-in extractors land JSON Lines")
         if self.format == "jsonl" and self.encoding != "utf-8":
             raise ValueError("encoding: JSON Lines are read as UTF-8; use csv for legacy encodings")
-        if self.format in ("parquet", "xlsx") and self.encoding != "utf-8":
-            raise ValueError(f"encoding: {self.format} files carry their own encoding; leave it as utf-8")
+        if self.format == "parquet" and self.encoding != "utf-8":
+            raise ValueError("encoding: parquet files carry their own encoding; leave it as utf-8")
+        if self.format == "xlsx" and self.encoding not in XLSX_ENCODINGS:
+            raise ValueError(f"encoding: an xlsx workbook stores Unicode; only {', '.join(XLSX_ENCODINGS[1:])} "
+                             f"apply (text cells in a legacy font), or leave it as utf-8")
         if self.dossier_id_pattern is not None:
             try:
                 if re.compile(self.dossier_id_pattern).groups != 1:
