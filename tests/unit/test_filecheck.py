@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from lakehouse.config.spec import SourceDataset
+from lakehouse.core import legacy_text
 from lakehouse.demo.cp1258 import encode_cp1258
 from lakehouse.engine import filecheck
 from lakehouse.engine.filecheck import BytesBlob, LocalBlob, check_file
@@ -194,6 +195,168 @@ def test_a_bom_inside_the_file_is_refused_with_its_offset():
         refusal = check(one + one, blob=blob, encoding="utf-8-sig")
         assert refusal.code == "bom_inside"
         assert f"byte {len(one)} " in refusal.reason and "joined" in refusal.reason
+
+
+# ---- legacy Vietnamese encodings: declared, contradicted, detected -----------------------------------------
+
+LEGACY = ("tcvn3", "vni", "viqr")
+
+
+@pytest.mark.parametrize("encoding", LEGACY)
+def test_a_legacy_csv_declared_as_it_is_is_accepted_even_in_small_chunks(encoding):
+    data = legacy_text.encode(GOOD, encoding)
+    for blob in (BytesBlob, SmallChunks):  # VNI letters and VIQR marks split between chunks
+        assert check(data, blob=blob, encoding=encoding) is None
+
+
+@pytest.mark.parametrize("encoding", ["tcvn3", "vni"])
+def test_a_legacy_file_declared_windows_1258_is_refused_with_the_encoding_it_reads_as(encoding):
+    data = legacy_text.encode(GOOD, encoding)
+    data.decode("cp1258")  # no error: Windows-1258 would read it as mojibake
+    refusal = check(data, encoding="windows-1258")
+    assert refusal.code == "encoding"
+    assert f"declared windows-1258 but reads as {encoding}" in refusal.reason
+    assert f"declare encoding: {encoding}" in refusal.reason.lower()
+    assert f"is 'Trần' as {encoding}" in refusal.reason  # the first word, both ways
+
+
+@pytest.mark.parametrize("encoding", ["tcvn3", "vni"])
+def test_a_legacy_file_declared_utf8_is_refused_with_the_encoding_it_reads_as(encoding):
+    refusal = check(legacy_text.encode(GOOD, encoding))
+    assert refusal.code == "encoding" and "is not valid utf-8" in refusal.reason
+    assert f"the whole file reads as {encoding}: declare encoding: {encoding}" in refusal.reason
+
+
+def test_the_legacy_encodings_are_told_apart_from_each_other_and_from_windows_1258():
+    tcvn3, vni = legacy_text.encode(GOOD, "tcvn3"), legacy_text.encode(GOOD, "vni")
+    assert "reads as vni" in check(vni, encoding="tcvn3").reason
+    assert "reads as tcvn3" in check(tcvn3, encoding="vni").reason
+    assert "reads as windows-1258" in check(encode_cp1258(GOOD), encoding="tcvn3").reason
+
+
+def test_two_encodings_that_read_a_file_equally_well_are_both_named():
+    refusal = check(HEADER.encode() + b"HS-1,Le\xe2,1985-03-12,1\n", encoding="windows-1258")  # Lê in VNI
+    assert "reads as tcvn3 or vni" in refusal.reason and "the one it was typed in" in refusal.reason
+
+
+def test_an_ascii_file_is_never_contradicted():
+    data = HEADER.encode() + b"HS-1,Tran Van Ty,1985-03-12,1\n"
+    for encoding in ("windows-1258", "tcvn3", "vni", "viqr"):
+        assert check(data, encoding=encoding) is None
+
+
+def test_a_vni_letter_cut_from_its_mark_names_the_byte():
+    data = legacy_text.encode(GOOD, "vni") + b"HS-9,\xf9ng,2000-01-01,1\n"
+    refusal = check(data, encoding="vni")
+    assert refusal.code == "encoding"
+    assert f"byte {len(legacy_text.encode(GOOD, 'vni')) + 5} (0xF9, line 4) is not valid vni" in refusal.reason
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1258", "tcvn3", "vni", "viqr"])
+@pytest.mark.parametrize("rows", [1, 40])
+def test_auto_detects_each_encoding_with_its_confidence(encoding, rows):
+    text = HEADER + "".join(GOOD.splitlines(keepends=True)[1:]) * rows
+    data = encode_cp1258(text) if encoding == "windows-1258" else text.encode() if encoding == "utf-8" \
+        else legacy_text.encode(text, encoding)
+    found = filecheck.read_encoding(BytesBlob("f.csv", data), spec(encoding="auto"))
+    assert found.encoding == encoding and found.confidence >= filecheck.encodings.MIN_CONFIDENCE
+    assert check_file(BytesBlob("f.csv", data), spec(encoding="auto")) is None
+
+
+def test_auto_reads_plain_ascii_as_utf8_and_a_bom_as_utf8_sig():
+    ascii_only = HEADER.encode() + b"HS-1,Co. ABC,1985-03-12,1\nHS-2,No. 5,1985-03-12,1\n"
+    assert filecheck.read_encoding(BytesBlob("f.csv", ascii_only), spec(encoding="auto")).encoding == "utf-8"
+    bom = b"\xef\xbb\xbf" + GOOD.encode()
+    assert filecheck.read_encoding(BytesBlob("f.csv", bom), spec(encoding="auto")).encoding == "utf-8-sig"
+    assert filecheck.read_encoding(BytesBlob("f.csv", bom), spec()).confidence is None  # declared: no guess
+
+
+def test_auto_refuses_a_file_whose_readings_are_too_close_or_too_weak():
+    close = HEADER.encode() + b"HS-1,Le\xe2,1985-03-12,1\n"  # Lê in VNI; Leõ in TCVN3
+    refusal = check(close, encoding="auto")
+    assert refusal.code == "encoding_unclear" and "too close" in refusal.reason
+    assert "tcvn3 1.00, vni 1.00" in refusal.reason and "Declare the encoding" in refusal.reason
+    weak = HEADER.encode() + "HS-1,Caf\u00e9 Ph\u00e9nix,2000-01-01,1\n".encode("cp1258")
+    refusal = check(weak, encoding="auto")
+    assert refusal.code == "encoding_unclear" and "weak" in refusal.reason
+
+
+def test_auto_still_reads_the_whole_file_strictly_in_what_it_detected():
+    start = legacy_text.encode(GOOD, "vni") * 3000  # more than the sample
+    assert len(start) > filecheck.DETECT_BYTES
+    refusal = check(start + b"HS-9,\xf9ng,2000-01-01,1\n", encoding="auto")
+    assert refusal.code == "encoding" and "is not valid vni" in refusal.reason
+
+
+@pytest.mark.parametrize("encoding", LEGACY + ("windows-1258",))
+def test_the_utf8_copy_is_nfc_and_the_same_text_however_the_chunks_fall(encoding):
+    data = encode_cp1258(GOOD) if encoding == "windows-1258" else legacy_text.encode(GOOD, encoding)
+    for size in (1, 2, 3, 7, len(data)):
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        text = b"".join(filecheck.utf8_copy(chunks, encoding)).decode()
+        assert text == (GOOD.replace("Ánh", "ánh") if encoding == "tcvn3" else GOOD)  # TCVN3: no toned capitals
+
+
+def test_which_files_spark_reads_from_a_utf8_copy():
+    needs = filecheck.encodings.needs_copy
+    assert [e for e in LEGACY if needs(e, e)] == list(LEGACY)
+    assert not needs("windows-1258", "windows-1258") and not needs("utf-8-sig", "utf-8-sig")
+    assert needs("auto", "windows-1258") and needs("auto", "tcvn3")
+    assert not needs("auto", "utf-8") and not needs("auto", "utf-8-sig")
+
+
+def test_the_batch_records_each_files_encoding_and_the_weakest_confidence():
+    D = filecheck.Detection
+    assert filecheck.encodings.batch_fields("windows-1258", {"landing/x/d/a.csv": D("windows-1258")}) == {
+        "encoding": "windows-1258", "encoding_declared": "windows-1258"}
+    found = {"landing/x/d/a.csv": D("tcvn3", 0.98), "landing/x/d/b.csv": D("vni", 0.91)}
+    assert filecheck.encodings.batch_fields("auto", found) == {
+        "encoding": "tcvn3,vni", "encoding_declared": "auto", "encoding_confidence": 0.91,
+        "encoding_files": {"a.csv": ["tcvn3", 0.98], "b.csv": ["vni", 0.91]}}
+    assert filecheck.encodings.batch_fields("auto", {}) == {}
+
+
+def test_the_encoding_report_of_lake_ingest_detect_encoding():
+    data = legacy_text.encode(GOOD, "tcvn3")
+    report = filecheck.encoding_report(BytesBlob("f.csv", data), spec(encoding="windows-1258"))
+    assert report["guess"].startswith("tcvn3 1.00") and report["auto"] == "tcvn3"
+    assert report["declared"] == "windows-1258: refused [encoding]" and len(report["reasons"]) == 1
+    report = filecheck.encoding_report(BytesBlob("f.csv", data), spec(encoding="tcvn3"))
+    assert report["declared"] == "tcvn3: accepted" and report["reasons"] == []
+
+
+def _legacy_font_xlsx(header_font: str, name: bytes, name_font: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append([legacy_text.encode("ma_ho_so", "tcvn3").decode("cp1252"),
+               legacy_text.encode("họ tên", "tcvn3").decode("cp1252")])
+    ws.append(["HS-0001", name.decode("latin-1")])
+    for cell in ("A1", "B1"):
+        ws[cell].font = Font(name=header_font)
+    ws["B2"].font = Font(name=name_font)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_an_xlsx_header_in_a_tcvn3_font_is_read_when_the_spec_allows_it():
+    columns = [{"name": "ma_ho_so", "type": "string"},
+               {"name": "ho_ten", "type": "string", "source": "họ tên", "nullable": False}]
+    book = _legacy_font_xlsx(".VnTimeH", legacy_text.encode("Bùi Hữu Lực", "vni"), "VNI-Times")
+    for encoding in ("auto", "tcvn3"):
+        assert check_file(BytesBlob("f.xlsx", book), spec(columns, format="xlsx", encoding=encoding)) is None
+    assert check_file(BytesBlob("f.xlsx", book), spec(columns, format="xlsx")).code == "header_missing"
+
+
+def test_an_xlsx_cell_its_font_cannot_read_is_refused_with_its_coordinate():
+    columns = [{"name": "ma_ho_so", "type": "string"}, {"name": "ho_ten", "type": "string", "source": "họ tên"}]
+    book = _legacy_font_xlsx(".VnTime", b"\xf9ng", "VNI-Helve")  # a VNI mark with no letter before it
+    refusal = check_file(BytesBlob("f.xlsx", book), spec(columns, format="xlsx", encoding="auto"))
+    assert refusal.code == "encoding" and "cell B2" in refusal.reason and "'VNI-Helve', so vni" in refusal.reason
+    assert check_file(BytesBlob("f.xlsx", book), spec(columns, format="xlsx", encoding="tcvn3")) is None
 
 
 # ---- CSV header ---------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Iterator
 from lakehouse.engine.filecheck.base import Blob, Refusal
 from lakehouse.engine.filecheck.headers import (check_names, csv_hint, declared_columns, listed, sheet_header,
                                                 split_header)
-from lakehouse.engine.filecheck.text import codec_of, one_line, sample_text, scan_text
+from lakehouse.core.legacy_text import LegacyDecodeError
+from lakehouse.engine.filecheck.encodings import cell_decoder, decode, font_encoding, row_values
+from lakehouse.engine.filecheck.text import one_line, sample_text, scan_text
 
 if TYPE_CHECKING:
     from lakehouse.config.spec import SourceDataset
@@ -45,9 +47,11 @@ def _has_content_after(blob: Blob, start: int) -> bool:
     return False
 
 
-def check_csv(blob: Blob, spec: SourceDataset) -> Refusal | None:
+def check_csv(blob: Blob, spec: SourceDataset, encoding: str | None = None) -> Refusal | None:
+    """``encoding``: what the file is read in, when not the declared one (the one ``encoding: auto`` found)."""
     src = spec.source
-    refusal = scan_text(blob, src.encoding)
+    encoding = encoding or src.encoding
+    refusal = scan_text(blob, encoding)
     if refusal:
         return refusal
     head = blob.head(HEADER_LIMIT + 1)
@@ -57,7 +61,7 @@ def check_csv(blob: Blob, spec: SourceDataset) -> Refusal | None:
                                           f"so it is not a header line (a file without line breaks, or the wrong "
                                           f"format?); send a CSV whose first line names the columns.")
     end = len(head) if end is None else end
-    line = head[:end].decode(codec_of(src.encoding))  # the whole file decoded strictly above
+    line = decode(head[:end], encoding)  # the whole file decoded strictly above
     line = line.removeprefix("\ufeff")
     if not line.strip():
         return Refusal("header_none", f"{blob.name}: line 1 is blank, but it must name the columns "
@@ -229,12 +233,17 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
                                             f"{listed(book.sheetnames)}); rename the sheet or set source.sheet.")
         ws = book[src.sheet] if src.sheet else book.worksheets[0]
         label = f"row {src.header_row} of sheet {ws.title!r}"
-        rows = ws.iter_rows(min_row=1, values_only=True)
+        legacy = src.encoding != "utf-8"  # text cells in a legacy font are decoded (TCVN3, VNI)
+        decode_cell = cell_decoder(src.encoding)
+        refusal = _undecodable_cell(blob, ws, decode_cell) if legacy else None
+        if refusal:
+            return refusal
+        rows = ws.iter_rows(min_row=1, values_only=not legacy)
         declared = set(declared_columns(spec))
         header: list[str] | None = None
         found_at = None
         for number, values in enumerate(rows, 1):
-            names = sheet_header(values)
+            names = sheet_header(row_values(values, decode_cell) if legacy else values)
             if number == src.header_row:
                 header = names
             if found_at is None and number != src.header_row and set(names) & declared:
@@ -246,7 +255,7 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
         refusal = check_names(blob, spec, header or [], label, hint)
         if refusal:
             return refusal
-        width = len(header)
+        width = len(header)  # (a row's emptiness does not depend on its font)
         for values in ws.iter_rows(min_row=src.header_row + 1, values_only=True):
             if any(v not in (None, "") for v in values[:width]):
                 return None
@@ -254,6 +263,24 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
                                   f"report saved before it was filled in?")
     finally:
         book.close()
+
+
+def _undecodable_cell(blob: Blob, ws, decode_cell) -> Refusal | None:
+    """The first text cell in a legacy font whose characters are not that font's encoding (a VNI mark with no
+    letter, a byte TCVN3 lacks), refused with its coordinate: read anyway, its text would be garbled."""
+    for cells in ws.iter_rows():
+        for cell in cells:
+            if not isinstance(cell.value, str):
+                continue
+            try:
+                decode_cell(cell.value, getattr(cell.font, "name", None))
+            except LegacyDecodeError as exc:
+                font = cell.font.name
+                return Refusal("encoding", f"{blob.name}: cell {cell.coordinate} of sheet {ws.title!r} is in the "
+                                           f"font {font!r}, so {font_encoding(font)}, but its text is not: "
+                                           f"{exc.reason} (in {cell.value[:40]!r}); correct the cell, or convert "
+                                           f"the workbook to Unicode and set encoding: utf-8.")
+    return None
 
 
 def check_document(blob: Blob) -> Refusal | None:

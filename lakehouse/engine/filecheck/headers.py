@@ -8,6 +8,7 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
+from lakehouse.core import legacy_text
 from lakehouse.core.errors import LakeError
 from lakehouse.engine.filecheck.base import Blob, Refusal
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 ALT_DELIMITERS = [";", "\t", "|", ","]
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 
 
 def first_line(text: str) -> str:
@@ -31,8 +33,13 @@ def split_header(line: str, delimiter: str) -> list[str]:
 
 def csv_header(head: bytes, encoding: str, delimiter: str) -> list[str]:
     """Column names from the first line of a CSV file (BOM removed, NFC, trimmed)."""
-    text = head.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding, errors="replace")
-    first = first_line(text)
+    if encoding in legacy_text.ENCODINGS:  # its first line only: the head may end inside a letter
+        try:
+            first = legacy_text.decode(_LINE_BREAK_BYTES.split(head, 1)[0], encoding)
+        except legacy_text.LegacyDecodeError as exc:
+            raise LakeError(f"the header line is not {encoding}: {exc}") from None
+    else:
+        first = first_line(head.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding, errors="replace"))
     names = split_header(first, delimiter)
     if not names or any(not n for n in names):
         raise LakeError(f"the header line {first!r} has an empty column name")

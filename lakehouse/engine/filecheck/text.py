@@ -1,12 +1,16 @@
-"""Text checks: binary content, a byte-order mark inside, bytes that are not the declared encoding (and which
-encoding would read them)."""
+"""Text checks: binary content, a byte-order mark inside, bytes that are not the declared encoding, a file that
+decodes in its declared encoding but clearly reads as another one (and which encoding would read them)."""
 
 from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
+from lakehouse.core import legacy_text
 from lakehouse.engine.filecheck.base import Blob, Refusal
+from lakehouse.engine.filecheck.encodings import codec_of, contradiction, incremental, is_legacy, trusted
+from lakehouse.engine.filecheck.encodings import sample as file_start
 
 GUESS_BYTES = 256 * 1024            # what charset_normalizer sees to guess an encoding
 UTF8_BOM = codecs.BOM_UTF8
@@ -18,18 +22,15 @@ _UTF8_VIETNAMESE = re.compile(rb"\xe1[\xba\xbb][\x80-\xbf]|\xc4[\x82\x83\x90\x91
 _VIETNAMESE = set("ăâđêôơưĂÂĐÊÔƠƯ\u0300\u0301\u0303\u0309\u0323")  # letters and tone marks of cp1258
 
 
-def codec_of(encoding: str) -> str:
-    """The codec that decodes a declared encoding; utf-8-sig's BOM is allowed at the start either way."""
-    return "utf-8" if encoding.startswith("utf-8") else encoding
-
-
 def scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal | None:
-    """One streamed pass: NUL bytes, strict decoding in ``encoding``, UTF-8 declared as Windows-1258, BOMs inside.
+    """One streamed pass: NUL bytes, strict decoding in ``encoding``, UTF-8 declared as Windows-1258 (or a
+    legacy encoding), BOMs inside; then, for a file that decoded in a single-byte encoding, whether it clearly
+    reads as another one (a TCVN3 or VNI file declared Windows-1258, which decodes without an error).
 
     ``can_declare``: whether the spec may name another encoding (not for JSON Lines, always UTF-8).
     """
     codec = codec_of(encoding)
-    decoder = codecs.getincrementaldecoder(codec)("strict")
+    decoder = incremental(encoding)
     utf8 = codecs.getincrementaldecoder("utf-8")("strict") if codec != "utf-8" else None
     first_high = None  # offset of the first non-ASCII byte, while the file may still be UTF-8
     first_utf8 = None  # offset of the first UTF-8 Vietnamese letter in a file declared in a legacy encoding
@@ -72,9 +73,10 @@ def scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal | 
         offset += len(chunk)
     try:
         decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:  # the file ends inside a multi-byte character
-        return _wrong_encoding(blob, encoding, offset - len(exc.object) + exc.start, exc.object[exc.start:],
-                               at_end=True)
+    except UnicodeDecodeError as exc:  # the file ends inside a multi-byte character (or a legacy file's last line)
+        cut = not is_legacy(codec)
+        return _wrong_encoding(blob, encoding, offset - len(exc.object) + exc.start,
+                               exc.object[exc.start:] if cut else exc.object[exc.start:exc.end], at_end=cut)
     if utf8 is not None and first_high is not None:
         try:
             utf8.decode(b"", final=True)
@@ -83,7 +85,39 @@ def scan_text(blob: Blob, encoding: str, can_declare: bool = True) -> Refusal | 
         return _utf8_declared_1258(blob, encoding, first_high)
     if first_utf8 is not None:  # some lines in the declared encoding, some in UTF-8
         return _utf8_in_legacy(blob, encoding, first_utf8)
+    found = contradiction(blob, codec)
+    if found:
+        return _reads_as_another(blob, encoding, *found, can_declare=can_declare)
     return None
+
+
+def _reads_as_another(blob: Blob, encoding: str, others: list[str], confidence: float, word: bytes,
+                      can_declare: bool = True) -> Refusal:
+    """A file every byte of which the declared encoding decodes, into words that are not Vietnamese, while
+    another encoding reads them as Vietnamese: read as declared, its text would be garbled for good."""
+    other = others[0]
+    shown = f"{_shown(word, encoding)!r} as {encoding} is {_shown(word, other)!r} as {other}" if word else ""
+    if len(others) > 1:  # as good as each other: the sender knows which font the file was typed in
+        other = " or ".join(others)
+        fix = (f"declare the one it was typed in (tcvn3: the .Vn fonts, vni: the VNI- fonts) in the dataset "
+               f"spec, or export the file as {encoding}" if can_declare else f"export the file as {encoding}")
+    else:
+        fix = (f"declare encoding: {other} (or auto) in the dataset spec, or export the file as {encoding}"
+               if can_declare else f"export the file as {encoding}")
+    return Refusal("encoding", f"{blob.name} is declared {encoding} but reads as {other} (confidence "
+                               f"{confidence:.2f}, from how many of its words are Vietnamese syllables"
+                               f"{': ' + shown if shown else ''}); read as {encoding} its text would be "
+                               f"garbled. {fix[0].upper() + fix[1:]}.")
+
+
+def _shown(word: bytes, encoding: str) -> str:
+    """A word of the file as ``encoding`` reads it (with replacement marks where it cannot)."""
+    try:
+        if is_legacy(encoding):
+            return legacy_text.decode(word, encoding)
+        return unicodedata.normalize("NFC", word.decode(codec_of(encoding), errors="replace"))
+    except legacy_text.LegacyDecodeError:
+        return word.decode("latin-1")
 
 
 def _utf8_in_legacy(blob: Blob, encoding: str, at: int) -> Refusal:
@@ -166,7 +200,7 @@ def _mostly_utf8(sample: bytes) -> bool:
 
 
 def _decodes(blob: Blob, codec: str) -> bool:
-    decoder = codecs.getincrementaldecoder(codec)("strict")
+    decoder = incremental(codec)
     try:
         for chunk in blob.chunks():
             decoder.decode(chunk)
@@ -178,30 +212,37 @@ def _decodes(blob: Blob, codec: str) -> bool:
 
 def sample_text(sample: bytes, codec: str) -> str | None:
     try:
-        return codecs.getincrementaldecoder(codec)("strict").decode(sample)  # may end inside a character
+        return incremental(codec).decode(sample)  # may end inside a character
     except (UnicodeDecodeError, LookupError):
         return None
 
 
 def _encoding_that_reads(blob: Blob, declared: str) -> tuple[str, bool] | None:
-    """(encoding, True) for a spec encoding that reads the whole file; (guess, False) for charset_normalizer's."""
-    sample = blob.head(GUESS_BYTES)
-    for candidate in ("utf-8", "windows-1258"):
-        if candidate == codec_of(declared) or not _decodes(blob, candidate):
-            continue
-        # Windows-1258 decodes almost any bytes: only name it when the text has Vietnamese letters or tones
-        text = sample_text(sample, candidate) or ""
-        if candidate == "utf-8" or _VIETNAMESE & set(text):
-            return candidate, True
+    """(encoding, True) for a spec encoding that reads the whole file; (guess, False) for charset_normalizer's.
+
+    UTF-8 when it decodes the file; else the single-byte encoding (Windows-1258, TCVN3, VNI) or VIQR that the
+    legacy-text guess ranks first, with the thresholds of ``encoding: auto``, when it decodes the whole file;
+    Windows-1258 also when the guess is unsure but ranks it first and its text has Vietnamese letters.
+    """
+    head = file_start(blob, GUESS_BYTES)
+    if codec_of(declared) != "utf-8" and _decodes(blob, "utf-8"):
+        return "utf-8", True
+    ranked = [(name, share) for name, share in legacy_text.guess(head) if name not in ("utf-8", "utf-8-sig")]
+    if ranked:
+        (best, confidence), runner_up = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+        best = "utf-8" if best == "ascii" else best
+        if best != codec_of(declared) and _decodes(blob, best):
+            if trusted(confidence, runner_up) or (best == "windows-1258" and _VIETNAMESE & set(sample_text(head, best) or "")):
+                return best, True
     try:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - the guess is a courtesy
         return None
-    best = from_bytes(sample).best()
+    best = from_bytes(head).best()
     if best is None:
         return None
     name = codecs.lookup(best.encoding).name
     name = "windows-1258" if name == "cp1258" else name
-    if name == codec_of(declared) or sample_text(sample, name) is None:
+    if name == codec_of(declared) or sample_text(head, name) is None:
         return None
     return name, False
