@@ -6,6 +6,12 @@ spec does not declare are kept in ``_rescued_data``; records that cannot be
 parsed go to quarantine.  An object already ingested with the same content is
 skipped, so landing the same file twice (or re-running a date) ingests it once.
 
+A CSV in an encoding Spark has no codec for (TCVN3, VNI, VIQR, or what ``encoding:
+auto`` found in anything but UTF-8) is decoded here into a UTF-8 copy under
+``staging/_utf8/<dataset>/<date>/``, which Spark reads; the landed file stays as it
+was delivered, and its rows name it.  The encoding each file was read in (and, for
+``auto``, how sure the guess was) goes to the run log's ``extra``.
+
 Stream sources (``kind: stream``) are read by ``jobs.stream`` instead.
 """
 
@@ -17,6 +23,7 @@ from lakehouse.config.spec import SourceDataset
 from lakehouse.core.settings import get_settings
 from lakehouse.engine import jobrun, readers
 from lakehouse.engine.jobrun import Accounting
+from lakehouse.engine.filecheck import encodings
 from lakehouse.engine.refusals import record_refusals, refusals
 from lakehouse.engine.transforms import split_parsed
 from lakehouse.io import delta_io, storage
@@ -71,7 +78,8 @@ def run(dataset: str, date: str) -> Accounting:
             print(f"[bronze] {dataset}: skip s3://{settings.bucket}/{key} (already ingested)", flush=True)
         # a wrong file is refused whole (never read as rows): it stays in landing for a fix, is recorded
         # in ops/refused_files, and fails this run once the other files are in
-        refused = refusals(spec, sorted(todo), strays, settings)
+        found: dict = {}  # key → the encoding it is read in (filecheck.Detection)
+        refused = refusals(spec, sorted(todo), strays, settings, found)
         for key, (_, code, reason) in sorted(refused.items()):
             print(f"[bronze] {dataset}: REFUSED s3://{settings.bucket}/{key} ({code}): {reason}", flush=True)
             todo.pop(key, None)
@@ -80,8 +88,19 @@ def run(dataset: str, date: str) -> Accounting:
             record_refusals(spark, refused, acc, settings)
         acc.extra["files"] = len(todo)
         acc.extra["files_skipped"] = len(landed) - len(todo) - len(set(refused) & set(landed))
+        if spec.source.format == "csv" and spec.source.kind == "files":
+            acc.extra.update(encodings.batch_fields(spec.source.encoding, {k: found[k] for k in todo if k in found}))
+            for key in sorted(todo):
+                if key in found and found[key].confidence is not None:
+                    print(f"[bronze] {dataset}: {key.rsplit('/', 1)[-1]} is read as {found[key].encoding} "
+                          f"(encoding: auto, confidence {found[key].confidence:.2f})", flush=True)
         if todo:
-            ingest(spark, spec, todo, prefix, date, acc, settings)
+            copies = utf8_copies(spec, {k: found[k].encoding for k in todo if k in found}, date, settings)
+            try:
+                ingest(spark, spec, todo, prefix, date, acc, settings, copies)
+            finally:
+                if copies:
+                    remove_copies(dataset, date, settings)
         if refused:
             raise jobrun.LakeError(
                 f"bronze {dataset}: {len(refused)} file(s) refused for {date}, kept in landing: "
@@ -92,9 +111,48 @@ def run(dataset: str, date: str) -> Accounting:
     return acc
 
 
+def copies_prefix(dataset: str, date: str) -> str:
+    """Where the UTF-8 copies of a date's legacy-encoded files are written (removed once bronze has read them)."""
+    return f"staging/_utf8/{dataset}/{date}/"
+
+
+def remove_copies(dataset: str, date: str, settings) -> None:
+    """Remove the UTF-8 copies once bronze holds their rows (a failure to do so only leaves them behind)."""
+    try:
+        storage.delete_prefix(copies_prefix(dataset, date), settings)
+    except Exception as exc:  # never hide the run's own outcome
+        print(f"[bronze] {dataset}: warning: the UTF-8 copies under {copies_prefix(dataset, date)} were not "
+              f"removed ({exc.__class__.__name__}: {exc})", flush=True)
+
+
+def utf8_copies(spec: SourceDataset, read_in: dict[str, str], date: str, settings) -> dict[str, str]:
+    """A UTF-8 copy (NFC) of each landed CSV Spark cannot read in the encoding it is in (``read_in``: key →
+    encoding), decoded as it streams; landed URI → copy URI."""
+    import tempfile
+
+    uri_of = lambda key: f"s3a://{settings.bucket}/{key}"  # noqa: E731
+    landing = f"landing/{spec.name}/{date}/"
+    out = {}
+    for key, encoding in sorted(read_in.items()):
+        if spec.source.format != "csv" or not encodings.needs_copy(spec.source.encoding, encoding):
+            continue
+        copy = copies_prefix(spec.name, date) + key[len(landing):]
+        with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+            for part in encodings.utf8_copy(storage.S3Blob(key, settings).chunks(), encoding):
+                tmp.write(part)
+            tmp.flush()
+            storage.put_file(copy, tmp.name, settings)
+        print(f"[bronze] {spec.name}: {key.rsplit('/', 1)[-1]} decoded from {encoding} for Spark "
+              f"(s3://{settings.bucket}/{copy})", flush=True)
+        out[uri_of(key)] = uri_of(copy)
+    return out
+
+
 def ingest(spark, spec: SourceDataset, todo: dict[str, str], prefix: str, date: str, acc: Accounting,
-           settings) -> None:
-    """Read the new landed files into bronze (unparseable records to quarantine), counting as they are written."""
+           settings, copies: dict[str, str] | None = None) -> None:
+    """Read the new landed files into bronze (unparseable records to quarantine), counting as they are written.
+
+    ``copies``: landed URI → the UTF-8 copy Spark reads instead."""
     dataset = spec.name
     bronze_uri = settings.table_uri("bronze", dataset)
     uri_of = lambda key: f"s3a://{settings.bucket}/{key}"  # noqa: E731
@@ -105,7 +163,7 @@ def ingest(spark, spec: SourceDataset, todo: dict[str, str], prefix: str, date: 
     files = {uri_of(key): etag for key, etag in todo.items()}
     hashes = spark.createDataFrame(list(files.items()), "_source_file string, _source_hash string")
     parsed = (readers.read_landed(spark, spec, sorted(files), storage.fetcher(settings),
-                                  base=f"s3a://{settings.bucket}/{prefix}")
+                                  base=f"s3a://{settings.bucket}/{prefix}", copies=copies)
               .join(F.broadcast(hashes), "_source_file", "left")
               .withColumn("_landing_date", F.lit(date).cast("date"))
               .withColumn("_batch_id", F.lit(acc.batch_id))

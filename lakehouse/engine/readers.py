@@ -11,6 +11,11 @@ Every reader returns the same *parsed* shape, which bronze then splits:
 Readers take the files as ``s3a://`` URIs and a ``fetch(uri, length)`` function
 for the few bytes a reader must see itself (a CSV header, an Excel workbook), so
 they never build clients or look at the environment.
+
+Spark has no codec for the legacy Vietnamese encodings (TCVN3, VNI, VIQR), so a CSV
+in one of them (or one ``encoding: auto`` found in anything but UTF-8) is read from
+a UTF-8 copy bronze writes beside landing (``copies``: landed URI → copy URI); its
+rows still name the landed file.  Excel cells in a legacy font are decoded here.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from lakehouse.config.spec import DOCUMENT_FIELDS, SourceDataset
 from lakehouse.core.errors import LakeError
 from lakehouse.engine.filecheck import HEADER_LIMIT, csv_header, sheet_header
+from lakehouse.engine.filecheck.encodings import cell_decoder, row_values
 from lakehouse.engine.transforms import parse_json_lines
 
 Fetch = Callable[[str, int | None], bytes]
@@ -62,22 +68,37 @@ def shape(df: DataFrame, fields: list[str], present: list[str]) -> DataFrame:
 
 # ---- CSV ------------------------------------------------------------------------
 
-def read_csv(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: Fetch) -> DataFrame:
+def spark_encoding(encoding: str) -> str:
+    """The encoding Spark reads a spec's CSV files in: the legacy ones and ``auto`` reach it as UTF-8 (a copy
+    when the file is not UTF-8 already)."""
+    return encoding if encoding in JAVA_CHARSET else "utf-8"
+
+
+def read_csv(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: Fetch,
+             copies: dict[str, str] | None = None) -> DataFrame:
     """CSV files with a header line, in the spec's encoding and delimiter.
 
     Files are grouped by header, so a file with new or reordered columns is read by
     name; a line whose field count does not match its header is a parse error.
+    ``copies``: the UTF-8 copy Spark reads instead of a landed file (``_source_file``
+    still names the landed one).
     """
     src = spec.source
+    copies = copies or {}
+    encoding = spark_encoding(src.encoding)
     groups: dict[tuple[str, ...], list[str]] = {}
     for uri in files:
+        read = copies.get(uri, uri)
         try:
-            header = csv_header(fetch(uri, HEADER_BYTES), src.encoding, src.delimiter)
+            header = csv_header(fetch(read, HEADER_BYTES), "utf-8" if read != uri else encoding, src.delimiter)
         except LakeError as exc:
             raise LakeError(f"{uri}: {exc}") from None
         groups.setdefault(tuple(header), []).append(uri)
     fields = source_fields(spec)
-    if src.encoding == "windows-1258":  # Spark 4 allows only Unicode and Latin-1 unless told otherwise
+    landed = {copy: uri for uri, copy in copies.items() if uri in files}
+    copied_from = F.create_map(*[F.lit(x) for pair in landed.items() for x in pair])
+    source_file = F.coalesce(copied_from[_source_path()], _source_path()) if landed else _source_path()
+    if encoding == "windows-1258":  # Spark 4 allows only Unicode and Latin-1 unless told otherwise
         spark.conf.set("spark.sql.legacy.javaCharsets", "true")
     # parse every field of every line, whichever columns a query uses, so a short or long line is
     # a parse error for a count as much as for a write
@@ -88,11 +109,11 @@ def read_csv(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: 
                             + [StructField("_corrupt_record", StringType())])
         df = (spark.read.schema(schema)
               .option("header", True).option("enforceSchema", True)
-              .option("sep", src.delimiter).option("encoding", JAVA_CHARSET[src.encoding])
+              .option("sep", src.delimiter).option("encoding", JAVA_CHARSET[encoding])
               .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt_record")
               .option("ignoreLeadingWhiteSpace", False).option("ignoreTrailingWhiteSpace", False)
-              .csv(uris)
-              .withColumn("_source_file", _source_path()))
+              .csv([copies.get(uri, uri) for uri in uris])
+              .withColumn("_source_file", source_file))
         # Spark refuses a query that reads only the corrupt-record column of a CSV file (a count of
         # parse errors would be one); tying the message to the first column keeps a data column read
         anchor = F.substring(F.coalesce(F.col(f"`{header[0]}`"), F.lit("")), 0, 0)
@@ -137,8 +158,13 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
-def xlsx_rows(body: bytes, header_row: int, sheet: str | None) -> tuple[list[str], list[list[str | None]]]:
-    """The header and the data rows of one sheet (blank rows skipped), every cell as text."""
+def xlsx_rows(body: bytes, header_row: int, sheet: str | None,
+              encoding: str = "utf-8") -> tuple[list[str], list[list[str | None]]]:
+    """The header and the data rows of one sheet (blank rows skipped), every cell as text.
+
+    ``encoding`` (the spec's): ``tcvn3``, ``vni`` or ``auto`` decode text cells whose font is in that
+    encoding (``.Vn*``: TCVN3, ``VNI-*``: VNI; ``auto``: both) to NFC; ``utf-8`` leaves every cell as it is.
+    """
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(body), read_only=True, data_only=True)
@@ -146,7 +172,11 @@ def xlsx_rows(body: bytes, header_row: int, sheet: str | None) -> tuple[list[str
         ws = book[sheet] if sheet else book.worksheets[0]
     except KeyError:
         raise LakeError(f"no sheet {sheet!r}; sheets: {book.sheetnames}") from None
-    rows = list(ws.iter_rows(min_row=header_row, values_only=True))
+    if encoding == "utf-8":
+        rows = list(ws.iter_rows(min_row=header_row, values_only=True))
+    else:  # the file checks refused a workbook with a cell its font's encoding cannot read
+        decode_cell = cell_decoder(encoding)
+        rows = [row_values(cells, decode_cell) for cells in ws.iter_rows(min_row=header_row)]
     book.close()
     if not rows:
         raise LakeError(f"no header at row {header_row}")
@@ -168,7 +198,8 @@ def read_xlsx(spark: SparkSession, spec: SourceDataset, files: list[str], fetch:
     frames = []
     for uri in files:
         try:
-            header, data = xlsx_rows(fetch(uri, None), spec.source.header_row, spec.source.sheet)
+            header, data = xlsx_rows(fetch(uri, None), spec.source.header_row, spec.source.sheet,
+                                     spec.source.encoding)
         except LakeError as exc:
             raise LakeError(f"{uri}: {exc}") from None
         except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
@@ -236,12 +267,15 @@ READERS = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet, "xlsx"
 
 
 def read_landed(spark: SparkSession, spec: SourceDataset, files: list[str], fetch: Fetch,
-                base: str = "") -> DataFrame:
-    """Read landed files of ``spec`` into the parsed shape (see module docstring)."""
+                base: str = "", copies: dict[str, str] | None = None) -> DataFrame:
+    """Read landed files of ``spec`` into the parsed shape (see module docstring); ``copies``: the UTF-8 copies
+    of CSV files Spark cannot read in their own encoding."""
     if spec.source.kind == "documents":
         return read_documents(spark, spec, files, fetch, base)
     if spec.source.kind == "jdbc":  # extracts are landed as Parquet
         return read_parquet(spark, spec, files, fetch)
+    if spec.source.format == "csv":
+        return read_csv(spark, spec, files, fetch, copies)
     return READERS[spec.source.format](spark, spec, files, fetch)
 
 

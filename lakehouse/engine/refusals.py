@@ -16,11 +16,14 @@ REFUSED_SCHEMA = ("refused_at timestamp, dataset string, batch_id string, run_id
                   "size_bytes bigint, sha256 string, code string, reason string")
 
 
-def refusals(spec: SourceDataset, keys: list[str], strays: list[str], settings) -> dict[str, tuple]:
+def refusals(spec: SourceDataset, keys: list[str], strays: list[str], settings,
+             encodings: dict | None = None) -> dict[str, tuple]:
     """The landed files refused whole, before any of their rows is read: key → (blob, code, reason).
 
     A file the pattern does not match is refused too: it was delivered to this dataset, and
-    ignoring it would report a day without rows as a success.
+    ignoring it would report a day without rows as a success.  ``encodings``, when given, is
+    filled with the encoding each accepted file is read in (key → ``filecheck.Detection``: the
+    declared one, or what ``encoding: auto`` found, with its confidence).
     """
     from lakehouse.engine import filecheck
 
@@ -31,9 +34,12 @@ def refusals(spec: SourceDataset, keys: list[str], strays: list[str], settings) 
                     "rename the file (or change the pattern) and land it again")
     for key in keys:
         blob = storage.S3Blob(key, settings)
-        refusal = filecheck.check_file(blob, spec)
+        found = filecheck.read_encoding(blob, spec)
+        refusal = found if isinstance(found, filecheck.Refusal) else filecheck.check_file(blob, spec, found.encoding)
         if refusal is not None:
             out[key] = (blob, refusal.code, refusal.reason)
+        elif encodings is not None:
+            encodings[key] = found
     return out
 
 

@@ -112,3 +112,73 @@ def test_documents_become_metadata_rows_typed_by_their_bytes(spark, tmp_path):
         assert row["dossier_id"] == row["document_path"].split("/")[0]
         import hashlib
         assert row["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+# ---- legacy Vietnamese encodings ------------------------------------------------------------------------
+
+PEOPLE = [{"name": "ma", "type": "string", "source": "mã"}, {"name": "ho_ten", "type": "string", "source": "họ tên"}]
+REGISTER = "mã,họ tên\nHS-1,Bùi Hữu Lực\nHS-2,\"Nguyễn, Thị Ánh\"\nHS-3,Đặng Quốc Việt\n"
+
+
+@pytest.mark.parametrize("encoding", ["tcvn3", "vni", "viqr"])
+def test_csv_header_reads_the_legacy_encodings(encoding):
+    from lakehouse.core import legacy_text
+
+    head = legacy_text.encode(REGISTER, encoding)
+    assert csv_header(head, encoding, ",") == ["mã", "họ tên"]
+    assert csv_header(head[:12], encoding, ",") == ["mã", "họ tên"][:len(csv_header(head[:12], encoding, ","))]
+
+
+@pytest.mark.parametrize("encoding", ["vni", "viqr"])
+def test_a_legacy_csv_is_read_from_its_utf8_copy_and_its_rows_name_the_landed_file(spark, tmp_path, encoding):
+    from lakehouse.core import legacy_text
+    from lakehouse.engine.filecheck import utf8_copy
+
+    landed = tmp_path / "landing" / "dan_cu.csv"
+    landed.parent.mkdir()
+    landed.write_bytes(legacy_text.encode(REGISTER, encoding))
+    copy = tmp_path / "staging" / "dan_cu.csv"
+    copy.parent.mkdir()
+    chunks = [landed.read_bytes()[i:i + 7] for i in range(0, landed.stat().st_size, 7)]  # letters cut in two
+    copy.write_bytes(b"".join(utf8_copy(chunks, encoding)))
+    s = spec({"kind": "files", "format": "csv", "encoding": encoding}, PEOPLE)
+    frame = read_csv(spark, s, [f"file:{landed}"], fetch, copies={f"file:{landed}": f"file:{copy}"})
+    rows = {r["mã"]: r for r in frame.collect()}
+    assert {k: r["họ tên"] for k, r in rows.items()} == {"HS-1": "Bùi Hữu Lực", "HS-2": "Nguyễn, Thị Ánh",
+                                                          "HS-3": "Đặng Quốc Việt"}
+    assert all(unicodedata.is_normalized("NFC", r["họ tên"]) for r in rows.values())
+    assert {r["_source_file"] for r in rows.values()} == {f"file:{landed}"}
+    assert landed.read_bytes() == legacy_text.encode(REGISTER, encoding)  # the landed bytes are kept
+
+
+def _legacy_workbook() -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from lakehouse.core import legacy_text
+
+    typed = lambda text, encoding: legacy_text.encode(text, encoding).decode("cp1252")  # noqa: E731 (as Excel keeps it)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["BÁO CÁO DÂN CƯ"])
+    ws.append([typed("mã", "tcvn3"), "họ tên"])
+    ws.append(["HS-1", typed("Bùi Hữu Lực", "tcvn3")])
+    ws.append(["HS-2", typed("Nguyễn Thị Ánh", "vni")])
+    ws.append(["HS-3", "Đặng Quốc Việt"])  # Unicode, in a legacy font: kept as it is
+    ws.append(["HS-4", "Trần Văn Tý"])
+    for cell, font in (("A2", ".VnTimeH"), ("B3", ".VnTime"), ("B4", "VNI-Times"), ("B5", ".VnArial")):
+        ws[cell].font = Font(name=font)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_xlsx_cells_in_legacy_fonts_are_decoded_as_the_spec_allows():
+    book = _legacy_workbook()
+    header, rows = xlsx_rows(book, header_row=2, sheet=None, encoding="auto")
+    assert header == ["mã", "họ tên"]
+    assert [r[1] for r in rows] == ["Bùi Hữu Lực", "Nguyễn Thị Ánh", "Đặng Quốc Việt", "Trần Văn Tý"]
+    _, rows = xlsx_rows(book, header_row=2, sheet=None, encoding="tcvn3")
+    assert rows[0][1] == "Bùi Hữu Lực" and rows[1][1] != "Nguyễn Thị Ánh"  # VNI cells are left alone
+    header, rows = xlsx_rows(book, header_row=2, sheet=None)  # utf-8: every cell as it is
+    assert header[0] != "mã" and rows[0][1] != "Bùi Hữu Lực"
