@@ -87,6 +87,8 @@ UI: dict[str, dict[str, str]] = {
         "data_docs": "Great Expectations Data Docs (chi tiết từng lần kiểm tra)",
         "html_page": "Trang HTML", "level_good": "tốt", "level_fair": "cần chú ý",
         "level_poor": "kém", "level_none": "",
+        "encoding": "Bảng mã", "encoding_detected": "tự nhận biết, độ tin cậy {confidence}",
+        "encoding_declared": "theo khai báo",
     },
     "en": {
         "switch": "Tiếng Việt", "site_title": "Data quality report",
@@ -129,6 +131,8 @@ UI: dict[str, dict[str, str]] = {
         "data_docs": "Great Expectations Data Docs (every validation in detail)",
         "html_page": "HTML page", "level_good": "good", "level_fair": "needs attention",
         "level_poor": "poor", "level_none": "",
+        "encoding": "Encoding", "encoding_detected": "detected, confidence {confidence}",
+        "encoding_declared": "as declared",
     },
 }
 
@@ -161,6 +165,18 @@ def number(value: float | None, lang: str, decimals: int = 0) -> str:
         return "–"
     text = f"{value:,.{decimals}f}"
     return text.translate(str.maketrans(",.", ".,")) if lang == "vi" else text
+
+
+def encoding_text(encoding: dict | None, lang: str) -> str | None:
+    """The encoding a batch's files were read in: ``tcvn3 (detected, confidence 0.98)`` for ``encoding: auto``,
+    ``windows-1258 (as declared)``; None when the batch has none recorded (not a CSV source)."""
+    if not encoding or not encoding.get("encoding"):
+        return None
+    t = UI[lang]
+    confidence = encoding.get("confidence")
+    how = (t["encoding_detected"].format(confidence=number(confidence, lang, 2)) if confidence is not None
+           else t["encoding_declared"])
+    return f'{encoding["encoding"]} ({how})'
 
 
 def score_text(score: float | None, lang: str) -> str:
@@ -464,6 +480,9 @@ def _header(report: dict, lang: str) -> str:
              (t["last_batch"], f'{esc((latest or {}).get("batch_id"))} {_status(latest, lang)}'),
              (t["checked_at"], _time((latest or {}).get("checked_at"))),
              (t["generated_at"], _time(report.get("generated_at")))]
+    encoding = encoding_text((latest or {}).get("encoding"), lang)
+    if encoding:
+        facts.insert(4, (t["encoding"], esc(encoding)))
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts)
     return (f'<h1>{esc(report["dataset"])}</h1>\n<p>{esc(report.get("description"))}</p>\n'
             f'<table class="facts"><tbody>{rows}</tbody></table>')
@@ -668,6 +687,9 @@ def _text_header(report: dict, lang: str) -> list[str]:
                  f'{when(_plain(latest.get("checked_at")))} — {status}')
     if latest.get("status") == "blocked":
         lines.append(f'  {t["blocked_hint"]}')
+    encoding = encoding_text(latest.get("encoding"), lang)
+    if encoding:
+        lines.append(f'{t["encoding"]}: {_plain(encoding)}')
     return lines
 
 

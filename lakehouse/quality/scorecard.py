@@ -2,7 +2,8 @@
 
 Each dataset's report comes from ``lake.ops.quality_scorecard`` (scores and
 their trend), ``lake.ops.quality_results`` (rules, counts, examples),
-``lake.quarantine.<dataset>__quarantine`` (open rows) and ``lake.ops.run_log``.
+``lake.quarantine.<dataset>__quarantine`` (open rows) and ``lake.ops.run_log``
+(the last successful load, and the encoding bronze read the last batch's files in).
 Rendering is :mod:`lakehouse.quality.quality_report`'s job; this module only reads.
 """
 
@@ -71,6 +72,8 @@ def report(spec: SourceDataset, settings: Settings, tables: set[str] | None = No
                              "accounting": {k: last[k] for k in ("rows_in", "rows_written", "rows_quarantined",
                                                                  "duplicates_collapsed")}}
             out["rules"] = _rules(last["check_id"], newest["check_id"], settings)
+            if spec.source.format == "csv" and spec.source.kind == "files":
+                out["latest"]["encoding"] = _encoding(spec.name, last["batch_id"], settings, tables)
     fresh = [r for r in out["rules"] if r["rule_id"].startswith("freshness__")]
     if spec.freshness:
         by_id = {r["rule_id"]: r for r in fresh}
@@ -109,6 +112,28 @@ def _rules(load_check: str, newest_check: str, settings: Settings) -> list[dict]
                                "element_count": r["element_count"], "unexpected_count": r["unexpected_count"],
                                "examples": list(r["examples"] or []), "checked_at": _iso(r["checked_at"])}
     return list(by_id.values())
+
+
+def encoding_of(extra: str | None) -> dict | None:
+    """The encoding fields of a bronze run-log row's ``extra`` JSON (``engine.filecheck.encodings.batch_fields``):
+    ``{encoding, declared, confidence}``, or None when it records none."""
+    fields = json.loads(extra) if extra else {}
+    if not fields.get("encoding"):
+        return None
+    return {"encoding": fields["encoding"], "declared": fields.get("encoding_declared"),
+            "confidence": fields.get("encoding_confidence")}
+
+
+def _encoding(dataset: str, batch_id: str, settings: Settings, tables: set[str]) -> dict | None:
+    """How bronze read the batch's files, from its newest run-log row that records an encoding (a re-run that
+    skipped every file records none)."""
+    if "ops.run_log" not in tables:
+        return None
+    rows = _rows(f"SELECT extra FROM {settings.trino_catalog}.ops.run_log WHERE dataset = {sql.literal(dataset)} "
+                 f"AND layer = 'bronze' AND batch_id = {sql.literal(batch_id)} "
+                 "AND json_extract_scalar(extra, '$.encoding') IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
+                 settings)
+    return encoding_of(rows[0]["extra"]) if rows else None
 
 
 def _last_success(dataset: str, settings: Settings, tables: set[str]) -> str | None:

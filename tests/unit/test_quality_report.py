@@ -361,3 +361,30 @@ def test_ui_strings_have_the_same_keys_in_both_languages_and_are_nfc():
         for key, value in strings.items():
             assert unicodedata.is_normalized("NFC", value), (lang, key)
             assert set(re.findall(r"{(\w+)}", value)) == set(re.findall(r"{(\w+)}", qr.UI["en"][key])), (lang, key)
+
+
+# ---- the encoding a batch was read in -------------------------------------------------------------------
+
+def test_each_batch_shows_the_encoding_its_files_were_read_in_and_the_confidence():
+    detected = copy.deepcopy(HEALTHY)
+    detected["latest"]["encoding"] = {"encoding": "tcvn3", "declared": "auto", "confidence": 0.93}
+    assert "Encoding: tcvn3 (detected, confidence 0.93)" in qr.render_text(detected, "en")
+    assert "Bảng mã: tcvn3 (tự nhận biết, độ tin cậy 0,93)" in qr.render_text(detected, "vi")
+    page = qr.render_dataset(detected, "en")
+    assert "<th>Encoding</th><td>tcvn3 (detected, confidence 0.93)</td>" in page
+    declared = copy.deepcopy(HEALTHY)
+    declared["latest"]["encoding"] = {"encoding": "windows-1258", "declared": "windows-1258", "confidence": None}
+    assert "Encoding: windows-1258 (as declared)" in qr.render_text(declared, "en")
+    assert "Encoding" not in qr.render_text(HEALTHY, "en")  # none recorded (not a CSV source)
+
+
+def test_the_encoding_is_read_from_the_bronze_run_logs_extra_fields():
+    import json
+
+    from lakehouse.engine.filecheck import Detection
+    from lakehouse.engine.filecheck.encodings import batch_fields
+    from lakehouse.quality.scorecard import encoding_of
+
+    extra = json.dumps({"files": 2, **batch_fields("auto", {"landing/a.csv": Detection("vni", 0.88)})})
+    assert encoding_of(extra) == {"encoding": "vni", "declared": "auto", "confidence": 0.88}
+    assert encoding_of(json.dumps({"files": 0})) is None and encoding_of(None) is None
