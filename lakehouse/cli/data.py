@@ -131,19 +131,67 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     from lakehouse.config.spec import load_specs
     from lakehouse.orchestration import pipeline
 
+    if args.detect_encoding:
+        detect_encoding(args.dataset, args.files, args.date)
+        return
+    if not args.files:
+        raise LakeError("give the FILE(s) to ingest (or --detect-encoding to see their encoding without ingesting)")
     specs = load_specs()
     pipeline.land_files(args.dataset, [Path(f) for f in args.files], args.date)
     steps = pipeline.plan(specs, [args.dataset], with_land=False)
     run_pipeline(steps, args.date)
 
 
+def detect_encoding(dataset: str, files: list[str], date: str) -> None:
+    """Print the encoding guess of CSV files (local ones, else the dataset's landed files of ``date``), what
+    ``encoding: auto`` and the declared encoding would do with each; nothing is landed or read into the lake."""
+    from pathlib import Path
+
+    from lakehouse.config.spec import SourceDataset, load_specs
+    from lakehouse.engine import filecheck
+
+    spec = load_specs()[dataset]
+    if not isinstance(spec, SourceDataset) or spec.source.format != "csv" or spec.source.kind != "files":
+        raise LakeError(f"{dataset}: --detect-encoding reads CSV files; this dataset's files are not CSV (an "
+                        "xlsx workbook's legacy text is found by its cells' fonts)")
+    if files:
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise LakeError(f"no such file: {', '.join(missing)}")
+        blobs = [filecheck.LocalBlob(f) for f in files]
+    else:
+        from lakehouse.core.settings import get_settings
+        from lakehouse.io import storage
+
+        settings = get_settings()
+        prefix = settings.landing_key(dataset, date, "")
+        keys = [k for k in sorted(storage.list_objects(prefix, settings)) if spec.source.matches(k[len(prefix):])]
+        if not keys:
+            raise LakeError(f"no landed files of {dataset} under s3://{settings.bucket}/{prefix} match "
+                            f"{spec.source.pattern!r}; give local FILE(s) instead")
+        blobs = [storage.S3Blob(k, settings) for k in keys]
+    reports = [filecheck.encoding_report(blob, spec) for blob in blobs]
+    columns = ["file", "bytes", "guess", "auto", "declared"]
+    print(format_rows(columns, [[r[c] for c in columns] for r in reports]))
+    for r in reports:
+        for reason in r["reasons"]:
+            print(f"\n{reason}")
+    print(f"\n[lake] guess: the encodings best first with their confidence, from each file's first "
+          f"{filecheck.DETECT_BYTES // 1024} KiB; `encoding: auto` reads a file in the first one when it is "
+          "strong and clearly ahead, and refuses it otherwise. Nothing was ingested.")
+
+
 def add_ingest(sub, today: str) -> None:
     p = sub.add_parser("ingest", help="land local files for a dataset, then run it through silver and gold",
                        description="Upload FILE... into landing/<dataset>/<date>/, then run bronze, silver, "
-                                   "publish and the gold tables built from the dataset, printing the accounting.")
+                                   "publish and the gold tables built from the dataset, printing the accounting. "
+                                   "With --detect-encoding, only print which encoding each CSV file looks like.")
     p.add_argument("dataset", help="a files, stream or documents dataset")
-    p.add_argument("files", nargs="+", metavar="FILE", help="local files to land (names are kept)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="local files to land (names are kept)")
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
+    p.add_argument("--detect-encoding", action="store_true",
+                   help="ingest nothing: print the encoding guess of each FILE (without FILE: of the dataset's "
+                        "files landed on --date), what `encoding: auto` and the declared encoding would do")
     p.set_defaults(func=cmd_ingest)
 
 

@@ -74,3 +74,20 @@ def test_an_error_that_is_not_spark_s_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(cli.stack, "cmd_status", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main(["status"])
+
+
+def test_ingest_detect_encoding_prints_the_guess_and_ingests_nothing(tmp_path, capsys):
+    from lakehouse.core import legacy_text
+
+    path = tmp_path / "dn.csv"  # the enterprise registry (declared windows-1258), delivered in TCVN3
+    path.write_bytes(legacy_text.encode("tax_code;enterprise_name\n0101;Công ty Hoà Bình Bậc\n", "tcvn3"))
+    main(["ingest", "enterprises", str(path), "--detect-encoding"])
+    out = capsys.readouterr().out
+    assert "tcvn3 1.00" in out and "windows-1258: refused [encoding]" in out
+    assert "declared windows-1258 but reads as tcvn3" in out and "Nothing was ingested" in out
+
+
+def test_ingest_without_files_says_what_to_give(capsys):
+    with pytest.raises(SystemExit):
+        main(["ingest", "enterprises"])
+    assert "give the FILE(s) to ingest" in capsys.readouterr().err
