@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from expectations.kinds import known_column, spark_check
 from lakehouse.config.spec import Column, GoldDataset, Rule, SourceDataset, run_day
 from lakehouse.core.columns import ROW_HASH, ROW_META
+from lakehouse.engine import tcvn3_capitals
 
 FAILURE = "struct<rule_id:string,dimension:string,action:string,reason:string>"  # one broken rule
 
@@ -112,6 +113,8 @@ def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:
     text = F.trim(raw)
     if col.type == "string":
         value = nfc(text)
+        if col.tcvn3_capitals:  # opt-in: toned capitals typed in a TCVN3 capital font (NGUYễN → NGUYỄN)
+            value = tcvn3_capitals.raised(value)
         return F.when(value == "", F.lit(None)).otherwise(value)
     if col.type == "date":
         return F.coalesce(F.try_to_timestamp(text, F.lit("yyyy-MM-dd")).cast("date"),
@@ -163,6 +166,7 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
             checks.append((raw.isNotNull() & (F.trim(raw) != "") & F.col(col.name).isNull(),
                            f"cast__{col.name}", "dung", "quarantine",
                            F.concat(F.lit(f"{col.name}: cannot read '"), raw, F.lit(f"' as {col.type}"))))
+    checks += tcvn3_capitals.checks(spec, lambda col: nfc(F.trim(raw_of(col.source_field))))
     for rule in _ordered_rules(spec):
         if rule.check == "reference":
             codes = (reference_codes or {}).get(rule.rule_id)
@@ -207,9 +211,10 @@ def rank_duplicates(flagged: DataFrame, spec: SourceDataset) -> DataFrame:
 
 
 def rule_ids(spec: SourceDataset) -> list[str]:
-    """Every rule a row can break in :func:`flag_rows`: the type of each non-text column, then the row-level rules."""
+    """Every rule a row can break in :func:`flag_rows`: the type of each non-text column, the TCVN3 capital repair
+    of each column that opts in (a warning), then the row-level rules."""
     return ([f"cast__{c.name}" for c in spec.columns if c.type != "string"]
-            + [r.rule_id for r in _ordered_rules(spec)])
+            + tcvn3_capitals.rule_ids(spec) + [r.rule_id for r in _ordered_rules(spec)])
 
 
 def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:

@@ -81,3 +81,31 @@ def test_the_check_counts_the_rows_the_repair_changed(spark):
     assert [r["ho_ten"] for r in flagged] == ["NGUYỄN THỊ Ý", "Hồ Chí Minh", None, "BÙI"]
     assert [r["warning"] for r in flagged] == ["ho_ten: 'NGUYễN THị ý' repaired to 'NGUYỄN THỊ Ý'", None, None,
                                                "ho_ten: 'BùI' repaired to 'BÙI'"]
+
+
+def test_silver_repairs_the_column_that_opts_in_and_its_audit_reports_the_rows_changed(spark, tmp_path):
+    """Through the silver pass: ``flag_rows`` raises the capitals and flags the row with the warning (kept,
+    not quarantined), the staged counts count it, and the audit reports it as a failed sạch warning."""
+    from types import SimpleNamespace
+
+    from lakehouse.engine.transforms import flag_rows, rank_duplicates, rule_counts, staged_metrics
+    from lakehouse.quality import validation
+
+    bronze = spark.createDataFrame([(*r, "f", "b1", None) for r in
+                                    [("1", "NGUYễN THị ý"), ("2", "Hồ Chí Minh"), ("3", "BùI HữU LựC")]],
+                                   "ma string, ho_ten string, _source_file string, _batch_id string, "
+                                   "_ingested_at timestamp")
+    for s, names, changed in ((spec(), ["NGUYễN THị ý", "Hồ Chí Minh", "BùI HữU LựC"], 0),
+                              (spec(tcvn3_capitals=True), ["NGUYỄN THỊ Ý", "Hồ Chí Minh", "BÙI HỮU LỰC"], 2)):
+        staged = rank_duplicates(flag_rows(bronze, s, "2026-11-27T03:00:00+00:00"), s).cache()
+        rows = staged.orderBy("ma").collect()
+        assert [r["ho_ten"] for r in rows] == names
+        assert not any(r["_quarantined"] for r in rows)
+        counts = staged.agg(*staged_metrics(s)).collect()[0].asDict()
+        assert rule_counts(counts, s) == ({"tcvn3_capitals__ho_ten": changed} if changed else {})
+        audit = validation.audit(staged, s, "dan_cu@2026-11-27", rows_in=3, row_failures=rule_counts(counts, s),
+                                 reference_values={}, previous_rows=None, at="2026-11-27T03:00:00+00:00",
+                                 settings=SimpleNamespace(state_dir=tmp_path))
+        repair = [(r.rule_id, r.success, r.unexpected_count, r.dimension, r.action) for r in audit.results
+                  if r.check == "tcvn3_capitals"]
+        assert repair == ([("tcvn3_capitals__ho_ten", False, 2, "sach", "warn")] if changed else [])
