@@ -60,7 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse takes a command's positionals in one run, so in `lake ingest citizens --date D a.csv` the file after
+    # the option would be left over: it belongs to the command's list of names or files (its `trailing`)
+    trailing = getattr(args, "trailing", None)
+    if extra and trailing and not any(e.startswith("-") for e in extra):
+        setattr(args, trailing, [*getattr(args, trailing), *extra])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in ("run", "maintain") and not args.all and not args.targets:
         parser.error(f"{args.command}: give a dataset or domain, or --all")
     if args.command in ("run", "maintain") and args.all and args.targets:

@@ -119,6 +119,7 @@ def add_run(sub, today: str) -> None:
                                    "accounting. With --airflow, run their DAGs (and those of the gold built from them) "
                                    "with `airflow dags test`.")
     p.add_argument("targets", nargs="*", metavar="DATASET", help="datasets or domains (e.g. enterprises, admin_units)")
+    p.set_defaults(trailing="targets")
     p.add_argument("--all", action="store_true", help="run every dataset")
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
     p.add_argument("--airflow", action="store_true", help="run through the datasets' Airflow DAGs instead")
@@ -188,6 +189,7 @@ def add_ingest(sub, today: str) -> None:
                                    "With --detect-encoding, only print which encoding each CSV file looks like.")
     p.add_argument("dataset", help="a files, stream or documents dataset")
     p.add_argument("files", nargs="*", metavar="FILE", help="local files to land (names are kept)")
+    p.set_defaults(trailing="files")
     p.add_argument("--date", default=today, help=f"logical date YYYY-MM-DD (default: today, {today})")
     p.add_argument("--detect-encoding", action="store_true",
                    help="ingest nothing: print the encoding guess of each FILE (without FILE: of the dataset's "
@@ -209,6 +211,7 @@ def add_maintain(sub, today: str) -> None:
                        description="OPTIMIZE every Delta table of the datasets (Z-ordered by the spec's "
                                    "maintenance.zorder_by) and VACUUM it with maintenance.vacuum_retain_hours.")
     p.add_argument("targets", nargs="*", metavar="DATASET", help="datasets to maintain")
+    p.set_defaults(trailing="targets")
     p.add_argument("--all", action="store_true", help="every dataset")
     p.add_argument("--date", default=today, help="logical date recorded in the run log (default: today)")
     p.set_defaults(func=cmd_maintain)
@@ -227,6 +230,7 @@ def add_generate(sub, today: str) -> None:
                                    "Lines drops), dossier documents (PDF, scans), province report forms (.xlsx) "
                                    "land in S3; procedures and dossiers are upserted into PostgreSQL.")
     p.add_argument("datasets", nargs="*", help="only these demo datasets (default: all)")
+    p.set_defaults(trailing="datasets")
     p.add_argument("--date", default=today, help="the day the sources deliver (default: today)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
     p.add_argument("--scale", type=float, default=1.0, help="volume multiplier (default: 1.0)")

@@ -50,6 +50,7 @@ def add_quality(sub, today: str) -> None:
                                    "write the quality site (HTML, Vietnamese and English) under "
                                    "<state>/quality/site. Without DATASET: every source dataset.")
     p.add_argument("datasets", nargs="*", metavar="DATASET", help="source datasets (default: all)")
+    p.set_defaults(trailing="datasets")
     p.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or json")
     p.add_argument("--lang", choices=["vi", "en"], default="vi", help="language of the text (default: vi)")
     p.add_argument("--site", action="store_true", help="also rebuild the HTML site for these datasets")

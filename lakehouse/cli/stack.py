@@ -47,6 +47,7 @@ def cmd_up(args: argparse.Namespace) -> None:
 def add_up(sub, today: str) -> None:
     p = sub.add_parser("up", help="install if needed, then start S3, Trino and Airflow (a no-op when running)")
     p.add_argument("services", nargs="*", help="only these services or groups: s3, spark, events, trino, postgres, airflow, sharing")
+    p.set_defaults(trailing="services")
     p.add_argument("--no-install", action="store_true", help="skip the install check")
     p.set_defaults(func=cmd_up)
 
@@ -60,6 +61,7 @@ def cmd_down(args: argparse.Namespace) -> None:
 def add_down(sub, today: str) -> None:
     p = sub.add_parser("down", help="stop the services lake started (and nothing else)")
     p.add_argument("services", nargs="*", help="only these services or groups")
+    p.set_defaults(trailing="services")
     p.set_defaults(func=cmd_down)
 
 

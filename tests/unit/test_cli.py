@@ -81,10 +81,18 @@ def test_ingest_detect_encoding_prints_the_guess_and_ingests_nothing(tmp_path, c
 
     path = tmp_path / "dn.csv"  # the enterprise registry (declared windows-1258), delivered in TCVN3
     path.write_bytes(legacy_text.encode("tax_code;enterprise_name\n0101;Công ty Hoà Bình Bậc\n", "tcvn3"))
-    main(["ingest", "enterprises", str(path), "--detect-encoding"])
-    out = capsys.readouterr().out
-    assert "tcvn3 1.00" in out and "windows-1258: refused [encoding]" in out
-    assert "declared windows-1258 but reads as tcvn3" in out and "Nothing was ingested" in out
+    for argv in (["ingest", "enterprises", str(path), "--detect-encoding"],
+                 ["ingest", "enterprises", "--detect-encoding", str(path)]):  # a file after the option, too
+        main(argv)
+        out = capsys.readouterr().out
+        assert "tcvn3 1.00" in out and "windows-1258: refused [encoding]" in out
+        assert "declared windows-1258 but reads as tcvn3" in out and "Nothing was ingested" in out
+
+
+def test_an_unknown_option_after_the_files_is_still_an_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["ingest", "enterprises", "a.csv", "--detect-encodings", "b.csv"])
+    assert "unrecognized arguments: --detect-encodings b.csv" in capsys.readouterr().err
 
 
 def test_ingest_without_files_says_what_to_give(capsys):
