@@ -77,6 +77,9 @@ def query(sql: str, settings: Settings, user: str | None = None,
         try:
             return _query_once(sql, settings, user, password)
         except TrinoQueryError as exc:
+            if exc.error_name == "HIVE_METASTORE_ERROR" and "Failed connecting" in (exc.message or ""):
+                raise ServiceError(f"Trino cannot reach the Hive metastore ({exc.message}); is it up? "
+                                   "(`lake status`, `lake up metastore`)") from exc
             if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

@@ -442,3 +442,20 @@ def test_an_s3_write_to_a_stopped_server_says_to_start_it(tmp_path, monkeypatch)
             raise urllib3.exceptions.MaxRetryError(None, "/lake/landing/x/2026-11-20/a.csv", refused)
     message = str(err.value)
     assert "nothing answers there (connection refused)" in message and "`lake up s3`" in message
+
+
+def test_a_metastore_trino_cannot_reach_is_named_with_what_to_do(monkeypatch):
+    """Trino answers, but its catalog's metastore does not (seen when `lake up` started only some services)."""
+    from trino.exceptions import TrinoExternalError
+
+    from lakehouse.io import trino
+
+    error = {"errorName": "HIVE_METASTORE_ERROR", "errorType": "EXTERNAL", "errorCode": 16777216,
+             "message": "Error listing tables for catalog lake: Failed connecting to Hive metastore: [127.0.0.1:9183]"}
+
+    def refused(*_):
+        raise TrinoExternalError(error, "20261203_064811_00001_uxzms")
+
+    monkeypatch.setattr(trino, "_query_once", refused)
+    with pytest.raises(ServiceError, match=r"cannot reach the Hive metastore \(.*127.0.0.1:9183\]\).*lake up metastore"):
+        trino.query("SELECT 1", None)
