@@ -88,7 +88,7 @@ def run(dataset: str, date: str) -> Accounting:
             record_refusals(spark, refused, acc, settings)
         acc.extra["files"] = len(todo)
         acc.extra["files_skipped"] = len(landed) - len(todo) - len(set(refused) & set(landed))
-        if spec.source.format == "csv" and spec.source.kind == "files":
+        if spec.source.format in ("csv", "xlsx") and spec.source.kind == "files":
             acc.extra.update(encodings.batch_fields(spec.source.encoding, {k: found[k] for k in todo if k in found}))
             for key in sorted(todo):
                 if key in found and found[key].confidence is not None:

@@ -88,7 +88,7 @@ UI: dict[str, dict[str, str]] = {
         "html_page": "Trang HTML", "level_good": "tốt", "level_fair": "cần chú ý",
         "level_poor": "kém", "level_none": "",
         "encoding": "Bảng mã", "encoding_detected": "tự nhận biết, độ tin cậy {confidence}",
-        "encoding_declared": "theo khai báo",
+        "encoding_declared": "theo khai báo", "encoding_by_font": "theo phông chữ của các ô",
     },
     "en": {
         "switch": "Tiếng Việt", "site_title": "Data quality report",
@@ -132,7 +132,7 @@ UI: dict[str, dict[str, str]] = {
         "html_page": "HTML page", "level_good": "good", "level_fair": "needs attention",
         "level_poor": "poor", "level_none": "",
         "encoding": "Encoding", "encoding_detected": "detected, confidence {confidence}",
-        "encoding_declared": "as declared",
+        "encoding_declared": "as declared", "encoding_by_font": "by the cells' fonts",
     },
 }
 
@@ -169,13 +169,14 @@ def number(value: float | None, lang: str, decimals: int = 0) -> str:
 
 def encoding_text(encoding: dict | None, lang: str) -> str | None:
     """The encoding a batch's files were read in: ``tcvn3 (detected, confidence 0.98)`` for ``encoding: auto``,
-    ``windows-1258 (as declared)``; None when the batch has none recorded (not a CSV source)."""
+    ``windows-1258 (as declared)``, ``tcvn3 (by the cells' fonts)`` for a workbook; None when the batch has none
+    recorded (not a CSV or xlsx source)."""
     if not encoding or not encoding.get("encoding"):
         return None
     t = UI[lang]
     confidence = encoding.get("confidence")
     how = (t["encoding_detected"].format(confidence=number(confidence, lang, 2)) if confidence is not None
-           else t["encoding_declared"])
+           else t["encoding_by_font"] if encoding.get("by") == "font" else t["encoding_declared"])
     return f'{encoding["encoding"]} ({how})'
 
 

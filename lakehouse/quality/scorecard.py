@@ -72,7 +72,7 @@ def report(spec: SourceDataset, settings: Settings, tables: set[str] | None = No
                              "accounting": {k: last[k] for k in ("rows_in", "rows_written", "rows_quarantined",
                                                                  "duplicates_collapsed")}}
             out["rules"] = _rules(last["check_id"], newest["check_id"], settings)
-            if spec.source.format == "csv" and spec.source.kind == "files":
+            if spec.source.format in ("csv", "xlsx") and spec.source.kind == "files":
                 out["latest"]["encoding"] = _encoding(spec.name, last["batch_id"], settings, tables)
     fresh = [r for r in out["rules"] if r["rule_id"].startswith("freshness__")]
     if spec.freshness:
@@ -116,12 +116,12 @@ def _rules(load_check: str, newest_check: str, settings: Settings) -> list[dict]
 
 def encoding_of(extra: str | None) -> dict | None:
     """The encoding fields of a bronze run-log row's ``extra`` JSON (``engine.filecheck.encodings.batch_fields``):
-    ``{encoding, declared, confidence}``, or None when it records none."""
+    ``{encoding, declared, confidence, by}`` (``by``: ``font`` for a workbook), or None when it records none."""
     fields = json.loads(extra) if extra else {}
     if not fields.get("encoding"):
         return None
     return {"encoding": fields["encoding"], "declared": fields.get("encoding_declared"),
-            "confidence": fields.get("encoding_confidence")}
+            "confidence": fields.get("encoding_confidence"), "by": fields.get("encoding_by")}
 
 
 def _encoding(dataset: str, batch_id: str, settings: Settings, tables: set[str]) -> dict | None:

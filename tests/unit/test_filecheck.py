@@ -351,6 +351,21 @@ def test_an_xlsx_header_in_a_tcvn3_font_is_read_when_the_spec_allows_it():
     assert check_file(BytesBlob("f.xlsx", book), spec(columns, format="xlsx")).code == "header_missing"
 
 
+def test_a_workbook_records_the_encodings_its_cells_fonts_gave():
+    """What bronze records for a workbook batch: the legacy encodings that changed a cell, as the spec allows."""
+    columns = [{"name": "ma_ho_so", "type": "string"},
+               {"name": "ho_ten", "type": "string", "source": "họ tên", "nullable": False}]
+    mixed = BytesBlob("f.xlsx", _legacy_font_xlsx(".VnTimeH", legacy_text.encode("Bùi Hữu Lực", "vni"), "VNI-Times"))
+    found = {enc: filecheck.read_encoding(mixed, spec(columns, format="xlsx", encoding=enc))
+             for enc in ("auto", "tcvn3", "utf-8")}
+    assert {enc: d.encoding for enc, d in found.items()} == {"auto": "tcvn3,vni", "tcvn3": "tcvn3", "utf-8": "utf-8"}
+    assert all(d.by_font and d.confidence is None for d in found.values())
+    plain = BytesBlob("p.xlsx", _legacy_font_xlsx("Calibri", "Bùi Hữu Lực".encode("utf-8"), "Times New Roman"))
+    assert filecheck.read_encoding(plain, spec(columns, format="xlsx", encoding="auto")).encoding == "utf-8"
+    fields = filecheck.encodings.batch_fields("auto", {"landing/x/2026-01-01/f.xlsx": found["auto"]})
+    assert fields == {"encoding": "tcvn3,vni", "encoding_declared": "auto", "encoding_by": "font"}
+
+
 def test_an_xlsx_cell_its_font_cannot_read_is_refused_with_its_coordinate():
     columns = [{"name": "ma_ho_so", "type": "string"}, {"name": "ho_ten", "type": "string", "source": "họ tên"}]
     book = _legacy_font_xlsx(".VnTime", b"\xf9ng", "VNI-Helve")  # a VNI mark with no letter before it

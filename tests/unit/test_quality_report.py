@@ -375,7 +375,11 @@ def test_each_batch_shows_the_encoding_its_files_were_read_in_and_the_confidence
     declared = copy.deepcopy(HEALTHY)
     declared["latest"]["encoding"] = {"encoding": "windows-1258", "declared": "windows-1258", "confidence": None}
     assert "Encoding: windows-1258 (as declared)" in qr.render_text(declared, "en")
-    assert "Encoding" not in qr.render_text(HEALTHY, "en")  # none recorded (not a CSV source)
+    workbook = copy.deepcopy(HEALTHY)
+    workbook["latest"]["encoding"] = {"encoding": "tcvn3,vni", "declared": "auto", "confidence": None, "by": "font"}
+    assert "Encoding: tcvn3,vni (by the cells' fonts)" in qr.render_text(workbook, "en")
+    assert "Bảng mã: tcvn3,vni (theo phông chữ của các ô)" in qr.render_text(workbook, "vi")
+    assert "Encoding" not in qr.render_text(HEALTHY, "en")  # none recorded (not a CSV or xlsx source)
 
 
 def test_the_encoding_is_read_from_the_bronze_run_logs_extra_fields():
@@ -386,5 +390,7 @@ def test_the_encoding_is_read_from_the_bronze_run_logs_extra_fields():
     from lakehouse.quality.scorecard import encoding_of
 
     extra = json.dumps({"files": 2, **batch_fields("auto", {"landing/a.csv": Detection("vni", 0.88)})})
-    assert encoding_of(extra) == {"encoding": "vni", "declared": "auto", "confidence": 0.88}
+    assert encoding_of(extra) == {"encoding": "vni", "declared": "auto", "confidence": 0.88, "by": None}
+    book = json.dumps(batch_fields("tcvn3", {"landing/b.xlsx": Detection("tcvn3", by_font=True)}))
+    assert encoding_of(book) == {"encoding": "tcvn3", "declared": "tcvn3", "confidence": None, "by": "font"}
     assert encoding_of(json.dumps({"files": 0})) is None and encoding_of(None) is None

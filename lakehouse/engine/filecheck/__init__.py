@@ -38,7 +38,7 @@ from lakehouse.engine.filecheck.base import Blob, BytesBlob, LocalBlob, Refusal
 from lakehouse.core import legacy_text
 from lakehouse.engine.filecheck.encodings import DETECT_BYTES, UTF8_READ, Detection, detect, sample, utf8_copy
 from lakehouse.engine.filecheck.formats import (HEADER_LIMIT, check_csv, check_document, check_jsonl, check_parquet,
-                                                check_xlsx)
+                                                check_xlsx, xlsx_encoding)
 from lakehouse.engine.filecheck.headers import csv_header, sheet_header
 
 if TYPE_CHECKING:
@@ -50,8 +50,11 @@ __all__ = ["Blob", "BytesBlob", "DETECT_BYTES", "Detection", "HEADER_LIMIT", "Lo
 
 def read_encoding(blob: Blob, spec: SourceDataset) -> Detection | Refusal:
     """The encoding a landed CSV is read in: the declared one, or for ``encoding: auto`` the one guessed from
-    its first :data:`DETECT_BYTES` (with the guess's confidence), or a refusal when the guess is unsure."""
+    its first :data:`DETECT_BYTES` (with the guess's confidence), or a refusal when the guess is unsure. For a
+    workbook: what its text cells' fonts give (:func:`xlsx_encoding`)."""
     src = spec.source
+    if src.format == "xlsx" and src.kind == "files":
+        return xlsx_encoding(blob, spec)
     if src.format != "csv" or src.kind != "files" or src.encoding != "auto" or blob.size == 0:
         return Detection(src.encoding)
     return detect(blob)

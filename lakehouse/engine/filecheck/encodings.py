@@ -47,6 +47,7 @@ class Detection:
     encoding: str
     confidence: float | None = None
     ranked: tuple[tuple[str, float], ...] = ()
+    by_font: bool = False  # a workbook: its text cells were read by their fonts' encodings
 
 
 def codec_of(encoding: str) -> str:
@@ -238,11 +239,14 @@ def row_values(cells, decode_cell) -> list:
 
 def batch_fields(declared: str, found: dict[str, Detection]) -> dict:
     """The run log's fields (bronze ``extra``) for the encodings a batch's CSV files were read in: ``encoding``
-    (their encodings, comma-separated), ``encoding_declared`` (the spec's), and for ``auto`` the weakest
+    (their encodings, comma-separated), ``encoding_declared`` (the spec's), ``encoding_by: font`` for workbooks
+    (what their cells' fonts gave: ``utf-8`` when no cell was in a legacy font), and for ``auto`` the weakest
     file's ``encoding_confidence`` and each file's ``encoding_files`` (name → [encoding, confidence])."""
     if not found:
         return {}
     out = {"encoding": ",".join(sorted({d.encoding for d in found.values()})), "encoding_declared": declared}
+    if any(d.by_font for d in found.values()):
+        out["encoding_by"] = "font"
     guessed = {key: d for key, d in sorted(found.items()) if d.confidence is not None}
     if guessed:
         out["encoding_confidence"] = min(d.confidence for d in guessed.values())

@@ -11,7 +11,7 @@ from lakehouse.engine.filecheck.base import Blob, Refusal
 from lakehouse.engine.filecheck.headers import (check_names, csv_hint, declared_columns, listed, sheet_header,
                                                 split_header)
 from lakehouse.core.legacy_text import LegacyDecodeError
-from lakehouse.engine.filecheck.encodings import cell_decoder, decode, font_encoding, row_values
+from lakehouse.engine.filecheck.encodings import Detection, cell_decoder, decode, font_encoding, row_values
 from lakehouse.engine.filecheck.text import one_line, sample_text, scan_text
 
 if TYPE_CHECKING:
@@ -263,6 +263,37 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
                                   f"report saved before it was filled in?")
     finally:
         book.close()
+
+
+def xlsx_encoding(blob: Blob, spec: SourceDataset) -> Detection:
+    """The encodings a workbook's text cells are read in, by their fonts (``.Vn*``: TCVN3, ``VNI-*``: VNI, as
+    far as the spec's encoding allows): the legacy ones whose decoding changed a cell, comma-separated, else
+    ``utf-8``. A workbook that cannot be opened gives the declared encoding: ``check_xlsx`` refuses it."""
+    src = spec.source
+    if src.encoding == "utf-8" or not blob.size or blob.size > XLSX_LIMIT:
+        return Detection(src.encoding, by_font=True)
+    from openpyxl import load_workbook
+
+    decode_cell = cell_decoder(src.encoding)
+    found = set()
+    try:
+        book = load_workbook(io.BytesIO(blob.head(blob.size)), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds for a damaged workbook; the checks say which
+        return Detection(src.encoding, by_font=True)
+    try:
+        ws = book[src.sheet] if src.sheet and src.sheet in book.sheetnames else book.worksheets[0]
+        for cells in ws.iter_rows():
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    font = getattr(cell.font, "name", None)
+                    try:
+                        if decode_cell(cell.value, font) != cell.value:
+                            found.add(font_encoding(font))
+                    except LegacyDecodeError:  # refused by the checks, with its coordinate
+                        pass
+    finally:
+        book.close()
+    return Detection(",".join(sorted(found)) or "utf-8", by_font=True)
 
 
 def _undecodable_cell(blob: Blob, ws, decode_cell) -> Refusal | None:
