@@ -268,10 +268,11 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
 def xlsx_encoding(blob: Blob, spec: SourceDataset) -> Detection:
     """The encodings a workbook's text cells are read in, by their fonts (``.Vn*``: TCVN3, ``VNI-*``: VNI, as
     far as the spec's encoding allows): the legacy ones whose decoding changed a cell, comma-separated, else
-    ``utf-8``. A workbook that cannot be opened gives the declared encoding: ``check_xlsx`` refuses it."""
+    ``utf-8``. Declared ``utf-8`` (no font looked at), or a workbook that cannot be opened (``check_xlsx``
+    refuses it): the declared encoding."""
     src = spec.source
-    if src.encoding == "utf-8" or not blob.size or blob.size > XLSX_LIMIT:
-        return Detection(src.encoding, by_font=True)
+    if src.encoding == "utf-8" or not blob.size or blob.size > XLSX_LIMIT:  # no font is looked at
+        return Detection(src.encoding)
     from openpyxl import load_workbook
 
     decode_cell = cell_decoder(src.encoding)
@@ -279,7 +280,7 @@ def xlsx_encoding(blob: Blob, spec: SourceDataset) -> Detection:
     try:
         book = load_workbook(io.BytesIO(blob.head(blob.size)), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a damaged workbook; the checks say which
-        return Detection(src.encoding, by_font=True)
+        return Detection(src.encoding)
     try:
         ws = book[src.sheet] if src.sheet and src.sheet in book.sheetnames else book.worksheets[0]
         for cells in ws.iter_rows():
