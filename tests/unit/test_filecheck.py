@@ -529,10 +529,18 @@ def test_a_workbook_too_large_to_read_whole_is_refused(monkeypatch):
     assert refusal.code == "not_xlsx" and "split it or export it as CSV" in refusal.reason
 
 
-def test_a_member_that_unpacks_too_much_is_a_zip_bomb():
+def test_a_member_that_unpacks_too_much_is_a_zip_bomb(monkeypatch):
     bomb = with_member(xlsx(XLSX_ROWS), "xl/media/zeros.bin", b"\x00" * (2 << 20))
     refusal = check(bomb, "f.xlsx", format="xlsx")
     assert refusal.code == "zip_bomb" and "xl/media/zeros.bin" in refusal.reason
+    # nor is it opened to see its cells' fonts, which happens before the checks run
+    import openpyxl
+    opened, real = [], openpyxl.load_workbook
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(1) or real(*a, **k))
+    assert filecheck.read_encoding(BytesBlob("f.xlsx", bomb), spec(format="xlsx", encoding="auto")).encoding == "auto"
+    assert opened == []
+    assert filecheck.read_encoding(BytesBlob("f.xlsx", xlsx(XLSX_ROWS)), spec(format="xlsx", encoding="auto")) \
+        .encoding == "utf-8" and opened == [1]  # (a sound workbook is opened)
     # a small member compresses as well, but cannot hurt
     assert code(with_member(xlsx(XLSX_ROWS), "xl/media/zeros.bin", b"\x00" * 100_000), format="xlsx") is None
 

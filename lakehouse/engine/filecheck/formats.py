@@ -197,9 +197,26 @@ def _zip_bomb(blob: Blob, infos: list[zipfile.ZipInfo]) -> Refusal | None:
 
 def check_xlsx(blob: Blob, spec: SourceDataset) -> Refusal | None:
     if blob.size > XLSX_LIMIT:
-        return Refusal("not_xlsx", f"{blob.name} is {blob.size >> 20} MiB, more than the {XLSX_LIMIT >> 20} MiB a "
-                                   f"workbook is read whole in; split it or export it as CSV.")
+        return _too_big(blob)
     data = blob.head(blob.size)
+    refusal = _workbook_zip(blob, data)
+    if refusal:
+        return refusal
+    try:
+        return _check_sheet(blob, spec, data)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        return Refusal("not_xlsx", f"{blob.name}: the workbook cannot be opened ({exc.__class__.__name__}: "
+                                   f"{one_line(exc)}); open and save it again in Excel, or send it again.")
+
+
+def _too_big(blob: Blob) -> Refusal:
+    return Refusal("not_xlsx", f"{blob.name} is {blob.size >> 20} MiB, more than the {XLSX_LIMIT >> 20} MiB a "
+                               f"workbook is read whole in; split it or export it as CSV.")
+
+
+def _workbook_zip(blob: Blob, data: bytes) -> Refusal | None:
+    """What is checked before openpyxl may open a workbook (``data``, its bytes): that it is a zip holding a
+    workbook, and no zip bomb."""
     if not data.startswith(ZIP_MAGIC):
         return Refusal("not_xlsx", f"{blob.name} is not an .xlsx workbook (those are zip archives); it looks like "
                                    f"{_looks_like(data[:8])}: save it from Excel as .xlsx.")
@@ -215,11 +232,7 @@ def check_xlsx(blob: Blob, spec: SourceDataset) -> Refusal | None:
     if "xl/workbook.xml" not in book_zip.namelist():
         return Refusal("not_xlsx", f"{blob.name} is a zip archive but not an Excel workbook (no xl/workbook.xml; "
                                    f"a .docx, .ods or renamed .zip?): save it from Excel as .xlsx.")
-    try:
-        return _check_sheet(blob, spec, data)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-        return Refusal("not_xlsx", f"{blob.name}: the workbook cannot be opened ({exc.__class__.__name__}: "
-                                   f"{one_line(exc)}); open and save it again in Excel, or send it again.")
+    return None
 
 
 def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None:
@@ -268,17 +281,20 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
 def xlsx_encoding(blob: Blob, spec: SourceDataset) -> Detection:
     """The encodings a workbook's text cells are read in, by their fonts (``.Vn*``: TCVN3, ``VNI-*``: VNI, as
     far as the spec's encoding allows): the legacy ones whose decoding changed a cell, comma-separated, else
-    ``utf-8``. Declared ``utf-8`` (no font looked at), or a workbook that cannot be opened (``check_xlsx``
-    refuses it): the declared encoding."""
+    ``utf-8``. Declared ``utf-8`` (no font looked at), or a workbook ``check_xlsx`` refuses (too big, not a
+    workbook, a zip bomb: never opened here) or that cannot be opened: the declared encoding."""
     src = spec.source
     if src.encoding == "utf-8" or not blob.size or blob.size > XLSX_LIMIT:  # no font is looked at
+        return Detection(src.encoding)
+    data = blob.head(blob.size)
+    if _workbook_zip(blob, data):  # refused by check_xlsx: never opened
         return Detection(src.encoding)
     from openpyxl import load_workbook
 
     decode_cell = cell_decoder(src.encoding)
     found = set()
     try:
-        book = load_workbook(io.BytesIO(blob.head(blob.size)), read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a damaged workbook; the checks say which
         return Detection(src.encoding)
     try:
