@@ -248,7 +248,7 @@ def _check_sheet(blob: Blob, spec: SourceDataset, data: bytes) -> Refusal | None
         label = f"row {src.header_row} of sheet {ws.title!r}"
         legacy = src.encoding != "utf-8"  # text cells in a legacy font are decoded (TCVN3, VNI)
         decode_cell = cell_decoder(src.encoding)
-        refusal = _undecodable_cell(blob, ws, decode_cell) if legacy else None
+        refusal = _scan_fonts(blob, ws, decode_cell)[1] if legacy else None
         if refusal:
             return refusal
         rows = ws.iter_rows(min_row=1, values_only=not legacy)
@@ -292,43 +292,37 @@ def xlsx_encoding(blob: Blob, spec: SourceDataset) -> Detection:
     from openpyxl import load_workbook
 
     decode_cell = cell_decoder(src.encoding)
-    found = set()
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a damaged workbook; the checks say which
         return Detection(src.encoding)
     try:
         ws = book[src.sheet] if src.sheet and src.sheet in book.sheetnames else book.worksheets[0]
-        for cells in ws.iter_rows():
-            for cell in cells:
-                if isinstance(cell.value, str):
-                    font = getattr(cell.font, "name", None)
-                    try:
-                        if decode_cell(cell.value, font) != cell.value:
-                            found.add(font_encoding(font))
-                    except LegacyDecodeError:  # refused by the checks, with its coordinate
-                        pass
+        found, _ = _scan_fonts(blob, ws, decode_cell)  # an undecodable cell: refused by the checks
     finally:
         book.close()
     return Detection(",".join(sorted(found)) or "utf-8", by_font=True)
 
 
-def _undecodable_cell(blob: Blob, ws, decode_cell) -> Refusal | None:
-    """The first text cell in a legacy font whose characters are not that font's encoding (a VNI mark with no
-    letter, a byte TCVN3 lacks), refused with its coordinate: read anyway, its text would be garbled."""
+def _scan_fonts(blob: Blob, ws, decode_cell) -> tuple[set[str], Refusal | None]:
+    """One pass over a sheet's text cells: the legacy encodings whose decoding changed a cell, and the first cell
+    in a legacy font whose characters are not that font's encoding (a VNI mark with no letter, a byte TCVN3
+    lacks), refused with its coordinate: read anyway, its text would be garbled."""
+    found: set[str] = set()
     for cells in ws.iter_rows():
         for cell in cells:
             if not isinstance(cell.value, str):
                 continue
+            font = getattr(cell.font, "name", None)
             try:
-                decode_cell(cell.value, getattr(cell.font, "name", None))
+                if decode_cell(cell.value, font) != cell.value:
+                    found.add(font_encoding(font))
             except LegacyDecodeError as exc:
-                font = cell.font.name
-                return Refusal("encoding", f"{blob.name}: cell {cell.coordinate} of sheet {ws.title!r} is in the "
-                                           f"font {font!r}, so {font_encoding(font)}, but its text is not: "
-                                           f"{exc.reason} (in {cell.value[:40]!r}); correct the cell, or convert "
-                                           f"the workbook to Unicode and set encoding: utf-8.")
-    return None
+                return found, Refusal("encoding", f"{blob.name}: cell {cell.coordinate} of sheet {ws.title!r} is in "
+                                                  f"the font {font!r}, so {font_encoding(font)}, but its text is not: "
+                                                  f"{exc.reason} (in {cell.value[:40]!r}); correct the cell, or "
+                                                  f"convert the workbook to Unicode and set encoding: utf-8.")
+    return found, None
 
 
 def check_document(blob: Blob) -> Refusal | None:
