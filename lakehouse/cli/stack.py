@@ -42,11 +42,14 @@ def cmd_up(args: argparse.Namespace) -> None:
         from lakehouse.serving.sharing import endpoint
         print(f"[lake] Delta Sharing for partners: {endpoint(settings)}  (a partner's profile file: "
               "`lake sharing token PARTNER`)")
+    if not args.services or "portal" in args.services:
+        print(f"[lake] data portal: http://{settings.host}:{settings.env.services.portal.port}/  (its facts: "
+              "`lake catalog`)")
 
 
 def add_up(sub, today: str) -> None:
     p = sub.add_parser("up", help="install if needed, then start S3, Trino and Airflow (a no-op when running)")
-    p.add_argument("services", nargs="*", help="only these services or groups: s3, spark, events, trino, postgres, airflow, sharing")
+    p.add_argument("services", nargs="*", help="only these services or groups: s3, spark, events, trino, postgres, airflow, sharing, portal")
     p.set_defaults(trailing="services")
     p.add_argument("--no-install", action="store_true", help="skip the install check")
     p.set_defaults(func=cmd_up)

@@ -87,6 +87,12 @@ class EventsService(Strict):
     port: int = 8110
 
 
+class PortalService(Strict):
+    """The data portal (``lake up portal``): search, dataset pages, downloads, DCAT and CKAN harvest endpoints."""
+
+    port: int = 8120
+
+
 class ServicesConfig(Strict):
     host: str = "127.0.0.1"
     s3: S3Service = Field(default_factory=S3Service)
@@ -97,6 +103,7 @@ class ServicesConfig(Strict):
     sharing: SharingService = Field(default_factory=SharingService)
     metastore: MetastoreService = Field(default_factory=MetastoreService)
     events: EventsService = Field(default_factory=EventsService)
+    portal: PortalService = Field(default_factory=PortalService)
 
 
 class SparkConfig(Strict):

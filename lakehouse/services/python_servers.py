@@ -1,5 +1,5 @@
-"""Our own FastAPI servers in the stack, each ``python -m lakehouse.serving.<name>``: the events receiver and the
-Delta Sharing server."""
+"""Our own FastAPI servers in the stack, each ``python -m lakehouse.serving.<name>``: the events receiver, the
+Delta Sharing server and the data portal."""
 
 from __future__ import annotations
 
@@ -29,3 +29,7 @@ def _sharing_service(settings: Settings) -> Service:
 
 def _events_service(settings: Settings) -> Service:
     return _python_server(settings, "events", settings.env.services.events.port)
+
+
+def _portal_service(settings: Settings) -> Service:
+    return _python_server(settings, "portal", settings.env.services.portal.port, "/")

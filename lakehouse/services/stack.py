@@ -8,7 +8,7 @@ from lakehouse.orchestration import airflow_env
 from lakehouse.services.airflow_components import _airflow_services
 from lakehouse.services.metastore import _metastore_service
 from lakehouse.services.postgres import _postgres_service, drop_database, ensure_database
-from lakehouse.services.python_servers import _events_service, _sharing_service
+from lakehouse.services.python_servers import _events_service, _portal_service, _sharing_service
 from lakehouse.services.s3 import _s3_service
 from lakehouse.services.spark_connect import _spark_service
 from lakehouse.services.supervisor import Service, rss_tree_mb, say
@@ -39,14 +39,15 @@ def all_services(settings: Settings) -> list[Service]:
     services = [_s3_service(settings), _postgres_service(settings), _spark_service(settings),
                 _events_service(settings), _trino_service(settings),  # events before Trino: it sends each query there
                 *_airflow_services(settings, lambda: migrate_airflow(settings, pools=False)),
-                _sharing_service(settings)]
+                _sharing_service(settings), _portal_service(settings)]
     if settings.env.services.metastore.uri is None:  # an external metastore is not ours to start
         services.insert(2, _metastore_service(settings))
     return services
 
 
 def select(names: list[str] | None, settings: Settings) -> list[Service]:
-    """Services by name or group (`s3`, `postgres`, `metastore`, `spark`, `events`, `trino`, `airflow`, `sharing`);
+    """Services by name or group (`s3`, `postgres`, `metastore`, `spark`, `events`, `trino`, `airflow`, `sharing`,
+    `portal`);
     all when ``names`` is empty."""
     services = all_services(settings)
     if not names:

@@ -1,0 +1,3 @@
+from lakehouse.serving.portal.app import main
+
+main()

@@ -1,0 +1,281 @@
+"""The data portal (``lake up portal``): search, dataset pages, downloads and harvest endpoints.
+
+Built on the platform's own files, nothing else: the specs, lake_config/catalogs.yaml, the facts
+`lake catalog` measured (``<state>/portal/catalog/facts.json``) and the open-data exports
+(``<state>/portal/open_data/<name>/``).  Server-rendered HTML that reads and searches without
+JavaScript, Vietnamese first (``?lang=en`` for English).  Every input is checked before use:
+a dataset name must be a public dataset's, a file one of its export's, a number a number in range;
+anything else is a 4xx answer.  No SQL is built here at all.
+"""
+
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lakehouse.core.dimensions import DIMENSIONS
+from lakehouse.core.settings import Settings
+from lakehouse.serving.portal import harvest
+from lakehouse.serving.portal.entries import CLASSES, FREQUENCIES, Entry, entries
+from lakehouse.serving.portal.search import Index, pages
+
+FACETS = ("catalog", "domain", "classification", "format", "licence", "frequency", "quality")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
+MAX_FILTERS = 20
+DIMENSION_TEXT = {  # (vi label, en label, vi explanation, en explanation)
+    "dung": ("Đúng", "Correct", "Giá trị hợp lệ: đúng kiểu, đúng khuôn dạng, mã có trong danh mục gốc.",
+             "Values are valid: right type and format, codes found in the master data."),
+    "du": ("Đủ", "Complete", "Không thiếu: các trường bắt buộc có giá trị, không thiếu bản ghi.",
+           "Nothing missing: required fields are filled and no records are lost."),
+    "sach": ("Sạch", "Clean", "Không trùng lặp, không mâu thuẫn giữa các bản ghi.",
+             "No duplicates and no records that contradict each other."),
+    "song": ("Sống", "Current", "Được cập nhật đúng hạn theo tần suất đã công bố.",
+             "Updated on time, as often as promised."),
+    "overall": ("Tổng thể", "Overall", "Điểm chung của bốn tiêu chí trên.", "The four dimensions together."),
+}
+
+
+class PortalError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Catalog:
+    """The public datasets, their search index and where the files are, reloaded when a spec or the facts change."""
+
+    settings: Settings
+    _stamp: int | None = None
+    entries: dict[str, Entry] | None = None
+    index: Index | None = None
+    specs: Any = None
+    config: Any = None
+
+    @property
+    def facts_file(self) -> Path:
+        from lakehouse.serving.catalog_publish import default_out_dir
+
+        return default_out_dir(self.settings) / "facts.json"
+
+    def current(self) -> "Catalog":
+        from lakehouse.config.spec import load_specs
+        from lakehouse.serving.catalog import load_config
+
+        specs = load_specs()  # parsed again only when a spec file changed
+        facts_file = self.facts_file
+        stamp = facts_file.stat().st_mtime_ns if facts_file.exists() else None
+        if specs is not self.specs or stamp != self._stamp or self.entries is None:
+            facts = json.loads(facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
+            self.specs, self.config = specs, load_config()
+            self.entries = entries(specs, self.config, facts)
+            self.index = Index([e.doc() for e in self.entries.values()])
+            self._stamp = stamp
+        return self
+
+    def entry(self, name: str) -> Entry:
+        if not NAME.fullmatch(name or "") or name not in self.entries:
+            raise PortalError(404, f"no public dataset named {name[:100]!r}")
+        return self.entries[name]
+
+    def export_file(self, name: str, file_name: str) -> Path:
+        from lakehouse.serving.catalog import EXPORT_PREFIX, export_files
+
+        entry = self.entry(name)
+        if not entry.is_open or file_name not in export_files(name).values():
+            raise PortalError(404, f"{name} has no download named {file_name[:100]!r}")
+        path = self.settings.state_dir / "portal" / EXPORT_PREFIX / name / file_name
+        if not path.is_file():
+            raise PortalError(404, f"{file_name} has not been exported yet (`lake export {name}`)")
+        return path
+
+
+def _int(value: str | None, default: int, low: int, high: int, what: str) -> int:
+    if value is None or value == "":
+        return default
+    if not re.fullmatch(r"\d{1,6}", value) or not low <= int(value) <= high:
+        raise PortalError(400, f"{what} must be a whole number from {low} to {high}")
+    return int(value)
+
+
+def _filters(params) -> dict[str, list[str]]:
+    out = {f: params.getlist(f) for f in FACETS if params.getlist(f)}
+    if sum(len(v) for v in out.values()) > MAX_FILTERS or any(len(v) > 100 for vs in out.values() for v in vs):
+        raise PortalError(400, f"at most {MAX_FILTERS} filters of at most 100 characters")
+    return out
+
+
+def create_app(settings: Settings):
+    from fastapi import FastAPI, Request
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    app = FastAPI(title="Cổng dữ liệu / Data portal", docs_url=None, redoc_url=None, openapi_url=None)
+    catalog = Catalog(settings)
+    templates = Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
+                            autoescape=select_autoescape(default=True, default_for_string=True))
+    base_url = f"http://{settings.host}:{settings.env.services.portal.port}"
+    sql = {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog}
+
+    def lang_of(request: Request) -> str:
+        return "en" if request.query_params.get("lang") == "en" else "vi"
+
+    def page(request: Request, template: str, code: int = 200, **values) -> HTMLResponse:
+        lang = lang_of(request)
+        html = templates.get_template(template).render(
+            lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path,
+            classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
+            base_url=base_url, trino_url=settings.trino_url, **values)
+        return HTMLResponse(html, status_code=code)
+
+    @app.exception_handler(PortalError)
+    async def portal_error(request: Request, exc: PortalError):
+        if request.url.path.startswith("/api/"):
+            action = request.url.path.rsplit("/", 1)[-1][:50]
+            kind = "Not Found Error" if exc.status == 404 else "Validation Error"
+            return JSONResponse(harvest.error(action, base_url, kind, str(exc)), status_code=exc.status)
+        if request.url.path.endswith((".jsonld", ".ttl", ".rdf")) or request.url.path.startswith("/download/"):
+            return Response(str(exc) + "\n", status_code=exc.status, media_type="text/plain; charset=utf-8")
+        return page(request, "error.html", exc.status, status=exc.status, message=str(exc))
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/", response_class=HTMLResponse)
+    def search(request: Request):
+        cat = catalog.current()
+        params = request.query_params
+        q = params.get("q", "")
+        if len(q) > 200:
+            raise PortalError(400, "a search is at most 200 characters")
+        rows = 20
+        number = _int(params.get("page"), 1, 1, 10_000, "page")
+        filters = _filters(params)
+        result = cat.index.search(q, filters, (number - 1) * rows, rows)
+        return page(request, "search.html", q=q, filters=filters, result=result, entries=cat.entries,
+                    number=number, last=pages(result.total, rows), facets=FACETS, query=params)
+
+    @app.get("/dataset/{name}.{fmt}")
+    def dataset_rdf(name: str, fmt: str):
+        if fmt not in ("jsonld", "ttl"):
+            raise PortalError(404, "a dataset is served as .jsonld or .ttl")
+        cat = catalog.current()
+        doc = harvest.dataset_document(cat.entry(name), cat.specs, cat.config, sql=sql)
+        return Response(harvest.serialise(doc, fmt), media_type=harvest.MEDIA[fmt] + "; charset=utf-8")
+
+    @app.get("/dataset/{name}", response_class=HTMLResponse)
+    def dataset(request: Request, name: str):
+        cat = catalog.current()
+        entry = cat.entry(name)
+        built_from = [cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])]
+        feeds = [e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])]
+        return page(request, "dataset.html", e=entry, built_from=built_from, feeds=feeds, sql=sql,
+                    export=(entry.facts.get("export") or {}))
+
+    @app.get("/download/{name}/{file_name}")
+    def download(name: str, file_name: str):
+        path = catalog.current().export_file(name, file_name)
+        media = "text/csv; charset=utf-8" if file_name.endswith(".csv") else "application/vnd.apache.parquet"
+        return FileResponse(path, media_type=media, filename=file_name)
+
+    @app.get("/catalog.{fmt}")
+    def catalog_rdf(request: Request, fmt: str):
+        if fmt not in harvest.MEDIA:
+            raise PortalError(404, "the catalog is served as .jsonld, .ttl or .rdf")
+        cat = catalog.current()
+        params = request.query_params
+        try:
+            doc = harvest.catalog_document(
+                list(cat.entries.values()), cat.specs, cat.config, sql=sql, base_url=base_url,
+                page=_int(params.get("page"), 1, 1, 100_000, "page"),
+                size=_int(params.get("page_size"), 100, 1, 1000, "page_size"),
+                modified_since=params.get("modified_since"))
+        except harvest.BadRequest as exc:
+            raise PortalError(400, str(exc)) from None
+        return Response(harvest.serialise(doc, fmt), media_type=harvest.MEDIA[fmt] + "; charset=utf-8")
+
+    async def _action_params(request: Request) -> dict:
+        params = dict(request.query_params)
+        if request.method == "POST":
+            body = await request.body()
+            if len(body) > 10_000:
+                raise PortalError(400, "a request body is at most 10,000 bytes")
+            if body:
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    raise PortalError(400, "the body is not JSON") from None
+                if not isinstance(data, dict):
+                    raise PortalError(400, "the body is not a JSON object")
+                params.update(data)
+        return params
+
+    @app.api_route("/api/3/action/{action}", methods=["GET", "POST"])
+    @app.api_route("/api/action/{action}", methods=["GET", "POST"])  # CKAN serves both; ckanapi calls this one
+    async def ckan_action(request: Request, action: str):
+        params = await _action_params(request)
+        cat = catalog.current()
+        if action == "status_show":
+            result = {"ckan_version": harvest.CKAN_VERSION, "site_title": "Cổng dữ liệu", "site_url": base_url,
+                      "site_description": "", "locale_default": "vi", "extensions": []}
+        elif action == "package_list":
+            result = sorted(cat.entries)
+        elif action == "package_show":
+            result = harvest.package(cat.entry(str(params.get("id") or params.get("name_or_id") or "")), cat.config,
+                                     base_url)
+        elif action == "organization_list":
+            org = harvest.organization(cat.config)
+            result = [org] if str(params.get("all_fields", "")).lower() == "true" else [org["name"]]
+        elif action == "group_list":
+            groups = harvest.groups(cat.config)
+            result = groups if str(params.get("all_fields", "")).lower() == "true" else [g["name"] for g in groups]
+        elif action == "package_search":
+            result = package_search(cat, params)
+        else:
+            raise PortalError(400, f"the action {action[:50]!r} is not served here (read-only: package_list, "
+                                   "package_search, package_show, organization_list, group_list, status_show)")
+        return JSONResponse(harvest.envelope(action, base_url, result))
+
+    def package_search(cat: Catalog, params: dict) -> dict:
+        q = str(params.get("q") or "")
+        q = "" if q in ("*:*", "*") else q
+        if len(q) > 200:
+            raise PortalError(400, "q is at most 200 characters")
+        rows = _int(str(params.get("rows", "")) or None, 10, 0, 1000, "rows")
+        start = _int(str(params.get("start", "")) or None, 0, 0, 100_000, "start")
+        sort = str(params.get("sort") or "score desc, metadata_modified desc")
+        if sort not in ("score desc, metadata_modified desc", "metadata_modified desc", "name asc"):
+            raise PortalError(400, "sort is 'score desc, metadata_modified desc', 'metadata_modified desc' "
+                                   "or 'name asc'")
+        try:
+            filters = harvest.parse_fq(str(params.get("fq") or ""))
+        except harvest.BadRequest as exc:
+            raise PortalError(400, str(exc)) from None
+        names = set(filters.pop("name", [])) or None
+        orgs = filters.pop("organization", [])
+        keywords = filters.pop("keywords", [])
+        found = cat.index.search(q, filters, 0, len(cat.entries) or 1)
+        hits = [cat.entries[d.name] for d, _ in found.hits if names is None or d.name in names]
+        if orgs and "ministry" not in orgs:
+            hits = []
+        if keywords:
+            hits = [e for e in hits if set(keywords) & {*e.spec.keywords.vi, *e.spec.keywords.en}]
+        if sort == "metadata_modified desc":
+            hits.sort(key=lambda e: e.modified or "", reverse=True)
+        elif sort == "name asc":
+            hits.sort(key=lambda e: e.name)
+        return {"count": len(hits), "sort": sort, "facets": {},
+                "results": [harvest.package(e, cat.config, base_url) for e in hits[start:start + rows]],
+                "search_facets": {}}
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    from lakehouse.serving.web import serve
+
+    serve(argv, module="lakehouse.serving.portal", description="The data portal (search, datasets, harvest).",
+          service="portal", make_app=create_app)

@@ -1,0 +1,159 @@
+"""The data portal without a stack: Vietnamese search, public pages only, harvest formats, hostile input.
+
+The app runs in-process (FastAPI's test client) on the shipped specs and a facts file written here;
+the portal as a service, with the CKAN client and real exports, is test_open_data_catalog's.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pytest
+import rdflib
+
+from lakehouse.config.spec import load_specs
+from lakehouse.serving.portal.entries import is_public
+from lakehouse.serving.portal.search import Doc, Index, fold
+
+SHIPPED = load_specs()
+PUBLIC = sorted(n for n, s in SHIPPED.datasets.items() if is_public(s))
+HIDDEN = sorted(n for n, s in SHIPPED.datasets.items() if not is_public(s))
+FACTS = {"provinces": {"scores": {"dung": 100.0, "du": 98.5, "sach": 100.0, "song": 100.0, "overall": 99.6},
+                       "last_load_at": "2026-11-30T02:00:00+00:00", "on_time": True},
+         "enterprises": {"scores": {"dung": 80.0, "du": 75.0, "sach": 90.0, "song": None, "overall": 81.7},
+                         "last_load_at": "2026-11-29T02:00:00+00:00"}}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from lakehouse.core.settings import Settings
+    from lakehouse.serving.catalog_publish import default_out_dir
+    from lakehouse.serving.portal.app import create_app
+
+    home = tmp_path_factory.mktemp("portal")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LAKE_HOME", str(home))
+    settings = Settings()
+    out = default_out_dir(settings)
+    out.mkdir(parents=True)
+    (out / "facts.json").write_text(json.dumps(FACTS), encoding="utf-8")
+    yield TestClient(create_app(settings))
+    mp.undo()
+
+
+def test_folding_drops_marks_and_reads_nfc_nfd_and_both_tone_placements_alike():
+    assert fold("Thành phố Hà Nội") == "thanh pho ha noi"
+    assert fold("ĐỒNG Tháp") == fold("dong thap") == "dong thap"
+    assert fold(unicodedata.normalize("NFD", "Hoà Bình")) == fold("Hòa Bình") == fold("hoa binh")
+    assert fold("Thừa Thiên–Huế; (cũ)") == "thua thien hue cu"
+
+
+def test_every_query_form_of_a_vietnamese_word_finds_the_same_datasets():
+    index = Index([Doc("a", {"title": "Hòa Bình"}, {}), Doc("b", {"title": "Hà Nội"}, {}),
+                   Doc("c", {"description": "đường hoà bình"}, {})])
+    forms = ["hoa binh", "Hòa Bình", "hoà bình", unicodedata.normalize("NFD", "hòa bình"), "HOA BINH"]
+    answers = {tuple(d.name for d, _ in index.search(q).hits) for q in forms}
+    assert answers == {("a", "c")}  # the title match ranks above the description's
+    assert [d.name for d, _ in index.search("ha noi").hits] == ["b"]
+    assert [d.name for d, _ in index.search("ha no").hits] == ["b"]  # the last word may be a prefix
+    assert index.search("hoa noi").total == 0  # every word must match
+
+
+def test_equal_scores_go_newest_first_and_facets_count_the_matches():
+    index = Index([Doc("old", {"title": "dân số"}, {"catalog": ("open_data",)}, "2026-01-01"),
+                   Doc("new", {"title": "dân số"}, {"catalog": ("open_data", "big_data")}, "2026-11-01"),
+                   Doc("other", {"title": "khác"}, {"catalog": ("big_data",)}, "2026-12-01")])
+    result = index.search("dan so")
+    assert [d.name for d, _ in result.hits] == ["new", "old"]
+    assert result.facets["catalog"] == [("open_data", 2), ("big_data", 1)]
+    assert [d.name for d, _ in index.search("", {"catalog": ["big_data"]}).hits] == ["other", "new"]
+
+
+def test_search_pages_show_public_datasets_in_both_languages(client):
+    page = client.get("/", params={"q": "ha noi"})
+    assert page.status_code == 200 and 'href="/dataset/provinces"' in page.text
+    english = client.get("/", params={"q": "tinh", "lang": "en", "quality": "good"})
+    assert english.status_code == 200 and '<html lang="en">' in english.text
+    assert 'href="/dataset/provinces?lang=en"' in english.text and "/dataset/enterprises" not in english.text
+    everything = client.get("/").text
+    assert all(f'href="/dataset/{n}"' in everything for n in PUBLIC)
+
+
+def test_a_dataset_page_carries_its_dictionary_scores_and_lineage(client):
+    page = client.get("/dataset/provinces").text
+    spec = SHIPPED.datasets["provinces"]
+    assert spec.title.vi in page and all(f"<code>{c.name}</code>" in page for c in spec.columns)
+    assert "99.6" in page and "98.5" in page and "đúng hạn" in page
+    feeds = [n for n, s in SHIPPED.datasets.items() if "provinces" in getattr(s, "depends_on", []) and n in PUBLIC]
+    assert feeds and all(f'href="/dataset/{n}"' in page for n in feeds)
+
+
+def test_no_internal_or_personal_dataset_is_named_anywhere_public(client):
+    assert HIDDEN, "the shipped specs have datasets that are not public"
+    pages = client.get("/").text + client.get("/", params={"q": "a"}).text
+    catalog = client.get("/catalog.jsonld", params={"page_size": 1000}).json()
+    in_catalog = {d["dct:identifier"] for n in catalog["@graph"] for d in n.get("dcat:dataset", [])}
+    searched = client.get("/api/3/action/package_search", params={"rows": 1000}).json()["result"]["results"]
+    assert in_catalog == set(PUBLIC) == {p["name"] for p in searched}
+    assert client.get("/api/3/action/package_list").json()["result"] == PUBLIC
+    for name in HIDDEN:
+        assert client.get(f"/dataset/{name}").status_code == 404
+        assert client.get(f"/dataset/{name}.jsonld").status_code == 404
+        assert client.get("/api/3/action/package_show", params={"id": name}).status_code == 404
+        assert f'href="/dataset/{name}"' not in pages
+
+
+@pytest.mark.parametrize("fmt, parser", [("jsonld", "json-ld"), ("ttl", "turtle"), ("rdf", "xml")])
+def test_the_dcat_catalog_parses_alike_in_each_format_and_pages(client, fmt, parser):
+    g = rdflib.Graph().parse(data=client.get(f"/catalog.{fmt}", params={"page_size": 1000}).text, format=parser)
+    dcat = rdflib.Namespace("http://www.w3.org/ns/dcat#")
+    assert len(set(g.subjects(rdflib.RDF.type, dcat.Dataset))) == len(PUBLIC)
+    first = client.get("/catalog.jsonld", params={"page_size": 2}).json()
+    view = next(n for n in first["@graph"] if n.get("@type") == "hydra:PartialCollectionView")
+    assert view["hydra:totalItems"] == len(PUBLIC) and "page=2" in view["hydra:next"]
+    since = client.get("/catalog.jsonld", params={"modified_since": "2026-11-30"}).json()
+    listed = [d["dct:identifier"] for n in since["@graph"] for d in n.get("dcat:dataset", [])]
+    assert listed == ["provinces"]
+
+
+def test_ckan_answers_carry_its_envelope(client):
+    listed = client.get("/api/3/action/package_list").json()
+    assert listed["success"] is True and listed["result"] == PUBLIC
+    shown = client.post("/api/3/action/package_show", json={"id": "enterprises"}).json()["result"]
+    assert shown["name"] == "enterprises" and shown["metadata_modified"] == "2026-11-29T02:00:00"
+    found = client.get("/api/3/action/package_search",
+                       params={"q": "doanh nghiep", "sort": "metadata_modified desc", "rows": 1}).json()["result"]
+    assert found["count"] == 2 and [p["name"] for p in found["results"]] == ["enterprises"]
+    missing = client.get("/api/3/action/package_show", params={"id": "nope"})
+    assert missing.status_code == 404 and missing.json()["success"] is False
+
+
+HOSTILE = ["' OR 1=1 --", "../../etc/passwd", "%2e%2e%2f", "<script>alert(1)</script>", "x" * 5000, "\x00",
+           "provinces; DROP TABLE x", "１２３", "-1", "99999999999", "nan", "{}", "[]", "citizens"]
+
+
+def test_hostile_input_gets_a_4xx_or_an_escaped_page_never_a_5xx(client):
+    from urllib.parse import quote
+
+    for bad in HOSTILE:
+        seg = quote(bad, safe="")  # in a path, as a browser or client sends it
+        for method, url, kwargs in [
+            ("get", "/", {"params": {"q": bad}}), ("get", "/", {"params": {"page": bad}}),
+            ("get", "/", {"params": {"catalog": bad, "quality": bad}}), ("get", f"/dataset/{seg}", {}),
+            ("get", f"/dataset/{seg}.ttl", {}), ("get", f"/download/{seg}/{seg}.csv", {}),
+            ("get", "/download/provinces/" + seg, {}),
+            ("get", "/catalog.ttl", {"params": {"page": bad, "page_size": bad, "modified_since": bad}}),
+            ("get", "/api/3/action/package_show", {"params": {"id": bad}}),
+            ("get", "/api/3/action/package_search", {"params": {"q": bad, "fq": bad, "rows": bad, "sort": bad}}),
+            ("post", "/api/3/action/package_search", {"content": bad.encode()}),
+            ("get", f"/api/3/action/{seg}", {}),
+        ]:
+            answer = getattr(client, method)(url, **kwargs)
+            assert answer.status_code < 500, (url, bad, answer.status_code)
+            if answer.headers["content-type"].startswith("text/html"):
+                assert "<script>" not in answer.text, (url, bad)
+            if bad == "citizens":
+                assert answer.status_code != 200 or "/dataset/citizens\"" not in answer.text
