@@ -257,6 +257,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
     site = scorecard.write_site(scorecard.reports(None, settings), settings)
     print(f"\n[lake] quality site for quality officers: {site} (English: {site.parent / 'en' / 'index.html'}); "
           "`lake quality DATASET` prints one dataset's report")
+    from jobs import export_open_data
+    from lakehouse.serving import catalog_publish
+    trino.register_ops(settings)  # the scorecard and run log the catalogs read
+    export_open_data.run_all(date)
+    catalog_publish.publish(settings=settings)  # the catalogs and the facts the portal shows
+    print(f"\n[lake] data portal (search, dataset pages, downloads, DCAT and CKAN harvest): "
+          f"http://{settings.host}:{settings.env.services.portal.port}/")
     print(f"\n[lake] demo finished in {time.monotonic() - started:.0f}s. Query more with `lake sql`; "
           "stop everything with `lake down`.")
 

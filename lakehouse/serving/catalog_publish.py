@@ -96,11 +96,22 @@ def default_out_dir(settings: Settings) -> Path:
 
 def publish(names: list[str] | None = None, out_dir: Path | None = None, *, with_facts: bool = True,
             settings: Settings) -> list[Path]:
-    """Read the facts (unless ``with_facts`` is false), build and write the catalogs; returns the files."""
+    """Read the facts (unless ``with_facts`` is false), build and write the catalogs; returns the files.
+
+    The facts are kept beside them in ``facts.json``, which the portal reads (``lake up portal``).
+    """
     from lakehouse.config.spec import load_specs
     specs = load_specs()
     config = load_config()
     facts = read_facts(specs, settings) if with_facts else {}
     docs = build_all(specs, config, facts, sql=sql_endpoint(settings),
                      generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), names=names)
-    return write(docs, out_dir or default_out_dir(settings))
+    out_dir = out_dir or default_out_dir(settings)
+    paths = write(docs, out_dir)
+    if with_facts:
+        kept = out_dir / "facts.json"
+        written = out_dir / ".facts.json.tmp"  # replaced in one step: the portal never reads half a file
+        written.write_text(json.dumps(facts, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8")
+        written.replace(kept)
+        paths.append(kept)
+    return paths

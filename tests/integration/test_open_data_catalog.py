@@ -177,3 +177,45 @@ def test_catalog_scores_and_freshness_are_those_of_the_scorecard(published):
     assert g.value(gold, DCT.modified) is not None
     assert (gold, URIRef("http://www.w3.org/ns/prov#wasDerivedFrom"), dataset) in g
     assert (dataset, RDF.type, DCAT.Dataset) in g
+
+
+def test_the_portal_serves_the_catalogs_downloads_and_ckan_calls_of_what_was_published(published):
+    """`lake up portal` on the facts `lake catalog` kept: the CKAN client and rdflib read it as harvesters do,
+    a download is the export's bytes, and a dataset page shows the scorecard's overall score."""
+    import unicodedata
+    import urllib.request
+
+    import ckanapi
+
+    from lakehouse import services
+
+    settings = published["settings"]
+    catalog_publish.publish(settings=settings)  # the default folder, with facts.json: what the portal reads
+    services.up(["portal"], settings)  # inherits LAKE_DATASETS_DIR: this module's specs
+    base = f"http://{settings.host}:{settings.env.services.portal.port}"
+    try:
+        ckan = ckanapi.RemoteCKAN(base)
+        assert ckan.action.package_list() == ["cat_partners", "cat_station_counts", "cat_stations"]
+        assert ckan.action.status_show()["ckan_version"].startswith("2.")
+        found = ckan.action.package_search(q=unicodedata.normalize("NFD", "Trạm theo loại"), fq="groups:open_data")
+        assert [p["name"] for p in found["results"]] == ["cat_station_counts"]
+        manifest = published["manifests"]["cat_stations"]
+        package = ckan.action.package_show(id="cat_stations")
+        got = {r["format"].lower(): r for r in package["resources"]}
+        for f in manifest["files"]:
+            assert got[f["format"]]["hash"] == f"sha256:{f['sha256']}" and got[f["format"]]["size"] == f["bytes"]
+            with urllib.request.urlopen(got[f["format"]]["url"]) as answer:
+                assert answer.read() == _object(settings, f["key"])
+        with pytest.raises(ckanapi.NotFound):
+            ckan.action.package_show(id="no_such_dataset")
+
+        g = rdflib.Graph().parse(f"{base}/catalog.ttl", format="turtle")
+        dataset = URIRef(catalogs.dataset_iri(catalogs.load_config(), "cat_stations"))
+        overall = {str(g.value(m, DQV.isMeasurementOf)).rsplit("/", 1)[1]: g.value(m, DQV.value).toPython()
+                   for m in g.objects(dataset, DQV.hasQualityMeasurement)}["overall"]
+        assert (dataset, RDF.type, DCAT.Dataset) in g
+        with urllib.request.urlopen(f"{base}/dataset/cat_stations?lang=en") as answer:
+            page = answer.read().decode("utf-8")
+        assert "Weather stations (test)" in page and f"{overall:.1f}" in page
+    finally:
+        services.down(["portal"], settings)
