@@ -1,24 +1,29 @@
 # The two commands of the README, and a few helpers.
 # Everything installs itself on first use (see infra/bootstrap.sh) and is cached.
 
-.PHONY: demo test unit integration bootstrap up down status clean-state
+.PHONY: demo test unit integration bootstrap browser up down status clean-state
 
 ## demo: install what is missing, start the stack, run the admin_units pipeline, query gold in Trino
 demo: bootstrap
 	.venv/bin/lake demo
 
-## test: unit tests, then integration tests against a real S3, Spark and Trino (own ports, own state)
-test: bootstrap
+## test: unit tests, then integration tests against a real S3, Spark and Trino (own ports, own state),
+## and the portal's in a real Chromium
+test: bootstrap browser
 	.venv/bin/python -m pytest --durations=30 tests/unit tests/integration
 
 unit: bootstrap
 	.venv/bin/python -m pytest tests/unit
 
-integration: bootstrap
+integration: bootstrap browser
 	.venv/bin/python -m pytest tests/integration
 
 bootstrap:
 	@bash infra/bootstrap.sh
+
+## browser: Debian's chromium and chromedriver for the portal's browser tests (apt, as root)
+browser:
+	@bash infra/browser.sh
 
 up: bootstrap
 	.venv/bin/lake up

@@ -36,6 +36,11 @@ def facts_from_report(rep: dict) -> dict:
         out["scores"] = dict(latest["scores"])
         out["measured_at"] = rep["trend"][-1]["checked_at"] if rep.get("trend") else latest["checked_at"]
         out["batch_id"], out["status"] = latest["batch_id"], latest["status"]
+    if rep.get("trend"):  # the last loads' scores, oldest first: the portal draws them
+        out["trend"] = [{k: t.get(k) for k in ("checked_at", "dung", "du", "sach", "song", "overall")}
+                        for t in rep["trend"]]
+    if rep.get("quarantine"):
+        out["open_quarantine"] = rep["quarantine"]["open_rows"]  # a count: never a quarantined row
     fresh = rep.get("freshness")
     if fresh:
         out["on_time"] = fresh.get("ok")
@@ -48,7 +53,8 @@ def facts_from_report(rep: dict) -> dict:
 def read_facts(specs: Specs, settings: Settings, names: list[str] | None = None) -> dict[str, dict]:
     """What the catalogs carry of each dataset in one: scores and freshness (``lake.ops.quality_scorecard``
     through :mod:`lakehouse.quality.scorecard`), the last successful load (``lake.ops.run_log``), the time span of
-    its events, and the manifest of its open-data export (S3)."""
+    its events, the manifest of its open-data export (S3), and this year's Trino queries and Delta Sharing
+    reads (``lake usage``'s figures)."""
     from lakehouse.io import storage, trino
     from lakehouse.quality import scorecard
 
@@ -62,6 +68,16 @@ def read_facts(specs: Specs, settings: Settings, names: list[str] | None = None)
         _, rows = trino.query(f"SELECT dataset, max(finished_at) FROM {cat}.ops.run_log WHERE status = 'success' "
                               "AND layer IN ('silver', 'gold') GROUP BY dataset", settings)
         last_loads = {d: _iso(at) for d, at in rows}
+    used: dict[str, dict] = {}
+    if {"ops.table_reads", "ops.sharing_log"} <= tables:  # this year's use, for the portal's evaluation
+        from lakehouse.serving import usage
+
+        year = dt.datetime.now(dt.timezone.utc).year
+        names_, rows = trino.query(usage.usage_sql(cat, f"{year}-01-01", f"{year + 1}-01-01"), settings)
+        for row in rows:
+            r = dict(zip(names_, row))
+            used[r["dataset"]] = {"year": year, **{k: int(r[k]) for k in ("queries", "users", "sharing_reads",
+                                                                          "partners")}}
     facts: dict[str, dict] = {}
     for spec in wanted:
         entry: dict[str, Any] = {}
@@ -73,6 +89,8 @@ def read_facts(specs: Specs, settings: Settings, names: list[str] | None = None)
                                       settings)
                 if span and span[0][0] is not None:
                     entry["temporal"] = {"start": _iso(span[0][0]), "end": _iso(span[0][1])}
+        if spec.name in used:
+            entry["usage"] = used[spec.name]
         if spec.name in last_loads:
             entry["last_load_at"] = last_loads[spec.name]
         if is_open(spec):

@@ -1,10 +1,12 @@
-"""Open-data exports and the DCAT catalogs on the real stack.
+"""Open-data exports, the DCAT catalogs and the portal that serves them, on the real stack.
 
 A small open dataset (and the gold table built from it) is ingested, exported and
 catalogued: the CSV and Parquet files must hold exactly the rows Trino returns, the
 manifest must describe the bytes in S3, the catalog's quality measurements must be
 the newest row of ``lake.ops.quality_scorecard``, and a published dataset that is not
-open must never be exported.  The datasets are in tests/integration/datasets/catalog.
+open must never be exported.  The portal (`lake up portal`) is read with the CKAN client, rdflib
+and a real Chromium.  The datasets are in tests/integration/datasets/catalog (cat_officers,
+internal and never ingested, must not appear on the portal).
 """
 
 from __future__ import annotations
@@ -179,43 +181,123 @@ def test_catalog_scores_and_freshness_are_those_of_the_scorecard(published):
     assert (dataset, RDF.type, DCAT.Dataset) in g
 
 
-def test_the_portal_serves_the_catalogs_downloads_and_ckan_calls_of_what_was_published(published):
-    """`lake up portal` on the facts `lake catalog` kept: the CKAN client and rdflib read it as harvesters do,
-    a download is the export's bytes, and a dataset page shows the scorecard's overall score."""
-    import unicodedata
-    import urllib.request
-
-    import ckanapi
-
+@pytest.fixture(scope="module")
+def portal(published):
+    """`lake up portal` on the facts `lake catalog` kept in its default folder; stopped after the module."""
     from lakehouse import services
 
     settings = published["settings"]
     catalog_publish.publish(settings=settings)  # the default folder, with facts.json: what the portal reads
     services.up(["portal"], settings)  # inherits LAKE_DATASETS_DIR: this module's specs
-    base = f"http://{settings.host}:{settings.env.services.portal.port}"
-    try:
-        ckan = ckanapi.RemoteCKAN(base)
-        assert ckan.action.package_list() == ["cat_partners", "cat_station_counts", "cat_stations"]
-        assert ckan.action.status_show()["ckan_version"].startswith("2.")
-        found = ckan.action.package_search(q=unicodedata.normalize("NFD", "Trạm theo loại"), fq="groups:open_data")
-        assert [p["name"] for p in found["results"]] == ["cat_station_counts"]
-        manifest = published["manifests"]["cat_stations"]
-        package = ckan.action.package_show(id="cat_stations")
-        got = {r["format"].lower(): r for r in package["resources"]}
-        for f in manifest["files"]:
-            assert got[f["format"]]["hash"] == f"sha256:{f['sha256']}" and got[f["format"]]["size"] == f["bytes"]
-            with urllib.request.urlopen(got[f["format"]]["url"]) as answer:
-                assert answer.read() == _object(settings, f["key"])
-        with pytest.raises(ckanapi.NotFound):
-            ckan.action.package_show(id="no_such_dataset")
+    yield f"http://{settings.host}:{settings.env.services.portal.port}"
+    services.down(["portal"], settings)
 
-        g = rdflib.Graph().parse(f"{base}/catalog.ttl", format="turtle")
-        dataset = URIRef(catalogs.dataset_iri(catalogs.load_config(), "cat_stations"))
-        overall = {str(g.value(m, DQV.isMeasurementOf)).rsplit("/", 1)[1]: g.value(m, DQV.value).toPython()
-                   for m in g.objects(dataset, DQV.hasQualityMeasurement)}["overall"]
-        assert (dataset, RDF.type, DCAT.Dataset) in g
-        with urllib.request.urlopen(f"{base}/dataset/cat_stations?lang=en") as answer:
-            page = answer.read().decode("utf-8")
-        assert "Weather stations (test)" in page and f"{overall:.1f}" in page
+
+def test_the_portal_serves_the_catalogs_downloads_and_ckan_calls_of_what_was_published(published, portal):
+    """The CKAN client and rdflib read the portal as harvesters do; a download is the export's bytes."""
+    import unicodedata
+    import urllib.request
+
+    import ckanapi
+
+    settings, base = published["settings"], portal
+    ckan = ckanapi.RemoteCKAN(base)
+    assert ckan.action.package_list() == ["cat_partners", "cat_station_counts", "cat_stations"]  # not cat_officers
+    assert ckan.action.status_show()["ckan_version"].startswith("2.")
+    found = ckan.action.package_search(q=unicodedata.normalize("NFD", "Trạm theo loại"), fq="groups:open_data")
+    assert [p["name"] for p in found["results"]] == ["cat_station_counts"]
+    manifest = published["manifests"]["cat_stations"]
+    package = ckan.action.package_show(id="cat_stations")
+    got = {r["format"].lower(): r for r in package["resources"]}
+    for f in manifest["files"]:
+        assert got[f["format"]]["hash"] == f"sha256:{f['sha256']}" and got[f["format"]]["size"] == f["bytes"]
+        with urllib.request.urlopen(got[f["format"]]["url"]) as answer:
+            assert answer.read() == _object(settings, f["key"])
+    for hidden in ("no_such_dataset", "cat_officers"):
+        with pytest.raises(ckanapi.NotFound):
+            ckan.action.package_show(id=hidden)
+
+    g = rdflib.Graph().parse(f"{base}/catalog.ttl", format="turtle")
+    dataset = URIRef(catalogs.dataset_iri(catalogs.load_config(), "cat_stations"))
+    overall = {str(g.value(m, DQV.isMeasurementOf)).rsplit("/", 1)[1]: g.value(m, DQV.value).toPython()
+               for m in g.objects(dataset, DQV.hasQualityMeasurement)}["overall"]
+    assert (dataset, RDF.type, DCAT.Dataset) in g
+    with urllib.request.urlopen(f"{base}/dataset/cat_stations?lang=en") as answer:
+        page = answer.read().decode("utf-8")
+    assert "Weather stations (test)" in page and f"{overall:.1f}" in page
+
+
+def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_real_browser(published, portal,
+                                                                                          tmp_path):
+    """Debian's chromium (infra/browser.sh) through Selenium.  Screenshots go to $LAKE_SCREENSHOTS (docs/ keeps
+    the README's) or the test's folder."""
+    import os
+    import shutil
+    import time
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert browser and driver_path, "no chromium/chromedriver: run `make browser` (infra/browser.sh)"
+    shots = Path(os.environ.get("LAKE_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    downloads = tmp_path / "downloads"
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    def use_of_cat_stations() -> tuple[int, int]:
+        import csv
+        import datetime as dt
+        import urllib.request
+
+        year = dt.datetime.now(dt.timezone.utc).year
+        with urllib.request.urlopen(f"{portal}/evaluation.csv?year={year}") as answer:
+            row = next(r for r in csv.DictReader(io.StringIO(answer.read().decode())) if r["dataset"] == "cat_stations")
+        return int(row["views"]), int(row["downloads"])
+
+    before = use_of_cat_stations()
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver.get(portal)
+        listed = {a.get_attribute("href").rsplit("/", 1)[1] for a in driver.find_elements(By.CSS_SELECTOR, "article h2 a")}
+        assert listed == {"cat_partners", "cat_station_counts", "cat_stations"}  # never the internal cat_officers
+        box = driver.find_element(By.ID, "q")
+        box.send_keys("tram khi tuong")  # typed without accents: "Trạm khí tượng"
+        box.submit()
+        hits = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "article h2 a")]
+        assert hits[0] == "Trạm khí tượng (thử)"
+        driver.save_screenshot(str(shots / "portal-search.png"))
+        driver.find_element(By.LINK_TEXT, "Trạm khí tượng (thử)").click()
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Trạm khí tượng (thử)"
+        driver.save_screenshot(str(shots / "portal-dataset.png"))
+
+        driver.find_element(By.LINK_TEXT, "cat_stations.csv").click()
+        target = downloads / "cat_stations.csv"
+        for _ in range(100):  # Chrome writes <name>.crdownload, then renames it
+            if target.exists():
+                break
+            time.sleep(0.1)
+        key = next(f["key"] for f in published["manifests"]["cat_stations"]["files"] if f["format"] == "csv")
+        assert target.read_bytes() == _object(published["settings"], key)
+
+        driver.find_element(By.LINK_TEXT, "English").click()
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Weather stations (test)"
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        driver.save_screenshot(str(shots / "portal-dataset-en.png"))
+
+        driver.set_window_size(390, 900)  # a phone's width: nothing wider than the screen
+        driver.get(f"{portal}/?q=tram")
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        driver.save_screenshot(str(shots / "portal-phone.png"))
+        driver.get(f"{portal}/dataset/cat_officers")
+        assert "cat_officers" not in driver.find_element(By.TAG_NAME, "h1").text  # a 404 page, no data
+        assert "citizen_id" not in driver.page_source
     finally:
-        services.down(["portal"], settings)
+        driver.quit()
+    views, downloads = use_of_cat_stations()
+    assert (views - before[0], downloads - before[1]) == (2, 1)  # its page in Vietnamese and English; the CSV

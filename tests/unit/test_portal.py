@@ -20,9 +20,13 @@ SHIPPED = load_specs()
 PUBLIC = sorted(n for n, s in SHIPPED.datasets.items() if is_public(s))
 HIDDEN = sorted(n for n, s in SHIPPED.datasets.items() if not is_public(s))
 FACTS = {"provinces": {"scores": {"dung": 100.0, "du": 98.5, "sach": 100.0, "song": 100.0, "overall": 99.6},
-                       "last_load_at": "2026-11-30T02:00:00+00:00", "on_time": True},
+                       "last_load_at": "2026-11-30T02:00:00+00:00", "on_time": True, "open_quarantine": 3,
+                       "trend": [{"checked_at": "2026-11-29T02:00:00", "overall": 90.0},
+                                 {"checked_at": "2026-11-30T02:00:00", "overall": 99.6}]},
          "enterprises": {"scores": {"dung": 80.0, "du": 75.0, "sach": 90.0, "song": None, "overall": 81.7},
                          "last_load_at": "2026-11-29T02:00:00+00:00"}}
+YEAR = 2026  # of the facts' usage; the portal counts visits in the current year
+FACTS["provinces"]["usage"] = {"year": YEAR, "queries": 7, "users": 2, "sharing_reads": 0, "partners": 0}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,9 @@ def client(tmp_path_factory):
     out = default_out_dir(settings)
     out.mkdir(parents=True)
     (out / "facts.json").write_text(json.dumps(FACTS), encoding="utf-8")
-    yield TestClient(create_app(settings))
+    client = TestClient(create_app(settings))
+    client.app_settings = settings
+    yield client
     mp.undo()
 
 
@@ -87,6 +93,8 @@ def test_a_dataset_page_carries_its_dictionary_scores_and_lineage(client):
     spec = SHIPPED.datasets["provinces"]
     assert spec.title.vi in page and all(f"<code>{c.name}</code>" in page for c in spec.columns)
     assert "99.6" in page and "98.5" in page and "đúng hạn" in page
+    assert 'points="0.0,12.0 480.0,0.5"' in page and "2026-11-29 90.0" in page  # the trend, drawn and in words
+    assert "vùng cách ly: 3" in page
     feeds = [n for n, s in SHIPPED.datasets.items() if "provinces" in getattr(s, "depends_on", []) and n in PUBLIC]
     assert feeds and all(f'href="/dataset/{n}"' in page for n in feeds)
 
@@ -157,3 +165,32 @@ def test_hostile_input_gets_a_4xx_or_an_escaped_page_never_a_5xx(client):
                 assert "<script>" not in answer.text, (url, bad)
             if bad == "citizens":
                 assert answer.status_code != 200 or "/dataset/citizens\"" not in answer.text
+
+
+def test_views_and_downloads_are_counted_without_anything_that_tells_visitors_apart(client, tmp_path):
+    import datetime as dt
+
+    from lakehouse.serving.portal.visits import Visits
+
+    visits = Visits(tmp_path, today=lambda: dt.date(2026, 5, 1))
+    for _ in range(3):
+        visits.count("provinces", "view")
+    visits.count("provinces", "download", "csv")
+    (tmp_path / "2026-05-01.jsonl").open("a").write('{"day": "2026-05-01", "data')  # a line cut by a crash
+    assert visits.totals(2026) == {"provinces": {"views": 3, "downloads": {"csv": 1}}}
+    assert visits.totals(2025) == {}
+    assert {tuple(sorted(json.loads(line))) for line in (tmp_path / "2026-05-01.jsonl").read_text().splitlines()[:4]} \
+        == {("dataset", "day", "format", "kind")}  # no address, agent, cookie or time of day
+
+    client.get("/dataset/provinces", headers={"User-Agent": "visitor-agent", "X-Forwarded-For": "203.0.113.9"})
+    year = dt.datetime.now(dt.timezone.utc).year
+    folder = client.app_settings.state_dir / "portal" / "visits"
+    text = "".join(p.read_text() for p in folder.glob("*.jsonl"))
+    assert '"provinces"' in text and "visitor-agent" not in text and "203.0.113" not in text
+    page = client.get("/evaluation", params={"year": year}).text
+    assert 'href="/dataset/provinces"' in page
+    csv_rows = client.get("/evaluation.csv", params={"year": YEAR}).text.splitlines()
+    header, rows = csv_rows[0].split(","), [r.split(",") for r in csv_rows[1:]]
+    provinces = dict(zip(header, next(r for r in rows if r[0] == "provinces")))
+    assert provinces["queries"] == "7" and provinces["unit"] == "admin_units" and provinces["quality_last"] == "99.6"
+    assert {r[0] for r in rows} == set(PUBLIC)

@@ -20,6 +20,7 @@ from lakehouse.core.settings import Settings
 from lakehouse.serving.portal import harvest
 from lakehouse.serving.portal.entries import CLASSES, FREQUENCIES, Entry, entries
 from lakehouse.serving.portal.search import Index, pages
+from lakehouse.serving.portal.visits import Visits
 
 FACETS = ("catalog", "domain", "classification", "format", "licence", "frequency", "quality")
 NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
@@ -92,6 +93,67 @@ class Catalog:
         return path
 
 
+EVALUATION = ("dataset", "unit", "catalogs", "views", "downloads", "queries", "users", "sharing_reads", "partners",
+              "quality_first", "quality_last", "loads_scored", "on_time")
+
+
+def _this_year() -> int:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).year
+
+
+def _csv_safe(value) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def evaluation(cat: "Catalog", visits: Visits, year: int) -> list[dict]:
+    """The yearly evaluation of each public dataset: portal views and downloads, Trino queries and users and
+    Delta Sharing reads and partners (from `lake catalog`'s usage facts), the quality at the year's first
+    and last scored load, and whether the freshness promise held at the last check."""
+    counted = visits.totals(year)
+    rows = []
+    for name, e in cat.entries.items():
+        used = counted.get(name, {"views": 0, "downloads": {}})
+        usage = e.facts.get("usage") or {}
+        same_year = usage.get("year") == year
+        trend = [t for t in e.facts.get("trend") or [] if (t.get("checked_at") or "").startswith(str(year))
+                 and t.get("overall") is not None]
+        rows.append({"dataset": name, "unit": e.spec.domain, "catalogs": " ".join(e.spec.catalogs),
+                     "views": used["views"], "downloads": sum(used["downloads"].values()),
+                     **{k: usage.get(k, 0) if same_year else 0 for k in ("queries", "users", "sharing_reads",
+                                                                       "partners")},
+                     "quality_first": trend[0]["overall"] if trend else None,
+                     "quality_last": trend[-1]["overall"] if trend else None, "loads_scored": len(trend),
+                     "on_time": e.facts.get("on_time")})
+    return rows
+
+
+def by_unit(rows: list[dict]) -> list[dict]:
+    """The evaluation summed per unit (the specs' domain)."""
+    units: dict[str, dict] = {}
+    for r in rows:
+        u = units.setdefault(r["unit"], {"unit": r["unit"], "datasets": 0, "views": 0, "downloads": 0, "queries": 0,
+                                         "sharing_reads": 0, "on_time": 0})
+        u["datasets"] += 1
+        for k in ("views", "downloads", "queries", "sharing_reads"):
+            u[k] += r[k]
+        u["on_time"] += 1 if r["on_time"] else 0
+    return [units[k] for k in sorted(units)]
+
+
+def trend_points(trend: list[dict], key: str = "overall", width: int = 480, height: int = 120) -> str:
+    """SVG polyline points of ``key`` (0–100) over the loads, oldest on the left (pure)."""
+    values = [t.get(key) for t in trend]
+    if len(values) < 2:
+        return ""
+    step = width / (len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - (v or 0) * height / 100:.1f}" for i, v in enumerate(values)
+                    if v is not None)
+
+
 def _int(value: str | None, default: int, low: int, high: int, what: str) -> int:
     if value is None or value == "":
         return default
@@ -114,6 +176,7 @@ def create_app(settings: Settings):
 
     app = FastAPI(title="Cổng dữ liệu / Data portal", docs_url=None, redoc_url=None, openapi_url=None)
     catalog = Catalog(settings)
+    visits = Visits(settings.state_dir / "portal" / "visits")
     templates = Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
                             autoescape=select_autoescape(default=True, default_for_string=True))
     base_url = f"http://{settings.host}:{settings.env.services.portal.port}"
@@ -127,7 +190,7 @@ def create_app(settings: Settings):
         html = templates.get_template(template).render(
             lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path,
             classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
-            base_url=base_url, trino_url=settings.trino_url, **values)
+            base_url=base_url, trino_url=settings.trino_url, trend_points=trend_points, **values)
         return HTMLResponse(html, status_code=code)
 
     @app.exception_handler(PortalError)
@@ -172,12 +235,16 @@ def create_app(settings: Settings):
         entry = cat.entry(name)
         built_from = [cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])]
         feeds = [e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])]
+        visits.count(name, "view")
+        year = _this_year()
+        used = visits.totals(year).get(name, {"views": 0, "downloads": {}})
         return page(request, "dataset.html", e=entry, built_from=built_from, feeds=feeds, sql=sql,
-                    export=(entry.facts.get("export") or {}))
+                    export=(entry.facts.get("export") or {}), used=used, year=year)
 
     @app.get("/download/{name}/{file_name}")
     def download(name: str, file_name: str):
         path = catalog.current().export_file(name, file_name)
+        visits.count(name, "download", file_name.rsplit(".", 1)[-1])
         media = "text/csv; charset=utf-8" if file_name.endswith(".csv") else "application/vnd.apache.parquet"
         return FileResponse(path, media_type=media, filename=file_name)
 
@@ -196,6 +263,28 @@ def create_app(settings: Settings):
         except harvest.BadRequest as exc:
             raise PortalError(400, str(exc)) from None
         return Response(harvest.serialise(doc, fmt), media_type=harvest.MEDIA[fmt] + "; charset=utf-8")
+
+    @app.get("/evaluation", response_class=HTMLResponse)
+    def evaluation_page(request: Request):
+        cat = catalog.current()
+        year = _int(request.query_params.get("year"), _this_year(), 2000, 2100, "year")
+        rows = evaluation(cat, visits, year)
+        return page(request, "evaluation.html", year=year, rows=rows, units=by_unit(rows), columns=EVALUATION)
+
+    @app.get("/evaluation.csv")
+    def evaluation_csv(request: Request):
+        import csv
+        import io
+
+        cat = catalog.current()
+        year = _int(request.query_params.get("year"), _this_year(), 2000, 2100, "year")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EVALUATION)
+        for row in evaluation(cat, visits, year):
+            writer.writerow([_csv_safe(row[c]) for c in EVALUATION])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="evaluation-{year}.csv"'})
 
     async def _action_params(request: Request) -> dict:
         params = dict(request.query_params)

@@ -28,7 +28,8 @@ FREQUENCIES = {  # EU frequency code → (vi, en)
     "WEEKLY": ("Hằng tuần", "Weekly"), "MONTHLY": ("Hằng tháng", "Monthly"), "QUARTERLY": ("Hằng quý", "Quarterly"),
     "ANNUAL": ("Hằng năm", "Yearly"), "IRREG": ("Không định kỳ", "Irregular"),
 }
-CLASSES = {"open": ("Dữ liệu mở", "Open data"), "shared": ("Dùng chung (theo yêu cầu)", "Shared (on request)")}
+CLASSES = {"open": ("Mở: ai cũng được dùng", "Open: anyone may use it"),
+           "shared": ("Dùng chung: cấp cho cơ quan theo yêu cầu", "Shared: granted to agencies on request")}
 
 
 def is_public(spec: SourceDataset | GoldDataset) -> bool:
