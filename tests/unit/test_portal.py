@@ -7,6 +7,7 @@ the portal as a service, with the CKAN client and real exports, is test_open_dat
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import pytest
@@ -194,3 +195,18 @@ def test_views_and_downloads_are_counted_without_anything_that_tells_visitors_ap
     provinces = dict(zip(header, next(r for r in rows if r[0] == "provinces")))
     assert provinces["queries"] == "7" and provinces["unit"] == "admin_units" and provinces["quality_last"] == "99.6"
     assert {r[0] for r in rows} == set(PUBLIC)
+
+
+def test_a_gold_page_shows_its_sources_scores_and_is_banded_by_the_weakest(client):
+    page = client.get("/dataset/enterprises_by_province").text  # from enterprises (81.7) and provinces (99.6)
+    assert "của các nguồn" in page and "81.7" in page and "99.6" in page
+    assert 'href="/dataset/enterprises_by_province"' in client.get("/", params={"quality": "fair"}).text
+
+
+def test_a_gold_page_never_names_a_source_that_is_not_public(client):
+    hidden = [d for d in SHIPPED.datasets["citizens_by_province"].depends_on if d in HIDDEN]
+    assert hidden, "citizens_by_province is built from a dataset that is not public"
+    page = client.get("/dataset/citizens_by_province").text
+    assert "nguồn không công bố" in page
+    for name in hidden:
+        assert not re.search(rf"\b{name}\b(?!_)", page.replace(f"{name}_by_province", "")), name

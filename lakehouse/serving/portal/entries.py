@@ -73,9 +73,16 @@ class Entry:
     def is_open(self) -> bool:
         return is_open(self.spec)
 
+    source_scores: tuple[tuple[str, float | None], ...] = ()  # a gold table's: its sources' overall scores
+
     @property
     def band(self) -> tuple[str, str, str]:
-        return band(self.facts.get("scores"))
+        """The quality band: of the dataset's own scores, or for a gold table (no rules of its own) of its
+        weakest source's."""
+        if self.facts.get("scores") or not self.source_scores:
+            return band(self.facts.get("scores"))
+        known = [v for _, v in self.source_scores if v is not None]
+        return band({"overall": min(known)} if known and len(known) == len(self.source_scores) else None)
 
     @property
     def modified(self) -> str | None:
@@ -111,5 +118,7 @@ def entries(specs: Specs, config: CatalogsConfig, facts: dict[str, dict]) -> dic
         licence = (spec.license or config.license) if open_ else spec.license
         code = frequency(schedule_of(spec, specs)).rsplit("/", 1)[-1]
         formats = ("CSV", "Parquet", "SQL") if open_ else ("SQL",)
-        out[spec.name] = Entry(spec, facts.get(spec.name, {}), licence, code, formats)
+        sources = tuple((d, ((facts.get(d) or {}).get("scores") or {}).get("overall"))
+                        for d in getattr(spec, "depends_on", []))
+        out[spec.name] = Entry(spec, facts.get(spec.name, {}), licence, code, formats, sources)
     return out
