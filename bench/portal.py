@@ -130,7 +130,7 @@ def main() -> None:
         (home / "portal" / "catalog" / "facts.json").write_text(json.dumps(facts), encoding="utf-8")
         port = free_port()
         env = {**os.environ, "LAKE_HOME": str(home), "LAKE_DATASETS_DIR": str(folder / "datasets"),
-               "LAKE_PORTAL_PORT": str(port)}
+               "LAKE_PORTAL_PORT": str(port), "LAKE_PORTAL_REQUESTS_PER_MINUTE": "0"}  # one client, many requests
         server = subprocess.Popen([sys.executable, "-m", "lakehouse.serving.portal", "--port", str(port)],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"

@@ -91,6 +91,10 @@ class PortalService(Strict):
     """The data portal (``lake up portal``): search, dataset pages, downloads, DCAT and CKAN harvest endpoints."""
 
     port: int = 8120
+    # per client (address), in any minute; 0: no limit.  LAKE_PORTAL_REQUESTS_PER_MINUTE overrides it
+    requests_per_minute: int = Field(600, ge=0)
+    # addresses of reverse proxies in front of the portal: their X-Forwarded-For names the client
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class ServicesConfig(Strict):
@@ -166,8 +170,8 @@ def port_variables() -> dict[str, tuple[str, str]]:
 
 def _apply_shell_overrides(env: Environment) -> None:
     """Let one shell move a service (LAKE_<SERVICE>_PORT; SeaweedFS's master, volume and filer
-    with LAKE_S3_MASTER_PORT, LAKE_S3_VOLUME_PORT, LAKE_S3_FILER_PORT) or pick the Spark mode
-    (LAKE_SPARK_MODE)."""
+    with LAKE_S3_MASTER_PORT, LAKE_S3_VOLUME_PORT, LAKE_S3_FILER_PORT), pick the Spark mode
+    (LAKE_SPARK_MODE) or the portal's rate limit (LAKE_PORTAL_REQUESTS_PER_MINUTE)."""
     for variable, (service, name) in port_variables().items():
         value = os.environ.get(variable)
         if value:
@@ -180,6 +184,11 @@ def _apply_shell_overrides(env: Environment) -> None:
         if mode not in ("connect", "local"):
             raise ConfigError(f"LAKE_SPARK_MODE={mode!r}: use 'connect' or 'local'")
         env.spark.mode = mode  # type: ignore[assignment]
+    limit = os.environ.get("LAKE_PORTAL_REQUESTS_PER_MINUTE")
+    if limit:
+        if not limit.isdigit():
+            raise ConfigError(f"LAKE_PORTAL_REQUESTS_PER_MINUTE={limit!r} is not a whole number (0: no limit)")
+        env.services.portal.requests_per_minute = int(limit)
 
 
 def load_environment(name: str | None = None) -> Environment:

@@ -225,6 +225,8 @@ def test_the_portal_serves_the_catalogs_downloads_and_ckan_calls_of_what_was_pub
     with urllib.request.urlopen(f"{base}/dataset/cat_stations?lang=en") as answer:
         page = answer.read().decode("utf-8")
     assert "Weather stations (test)" in page and f"{overall:.1f}" in page
+    versions = page[page.index("<h2>Versions</h2>"):page.index("<h2>Use in")]  # read from the Delta log on S3
+    assert "<td>0</td>" in versions and ("WRITE" in versions or "MERGE" in versions)
 
 
 def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_real_browser(published, portal,

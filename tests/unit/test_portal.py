@@ -210,3 +210,64 @@ def test_a_gold_page_never_names_a_source_that_is_not_public(client):
     assert "nguồn không công bố" in page
     for name in hidden:
         assert not re.search(rf"\b{name}\b(?!_)", page.replace(f"{name}_by_province", "")), name
+
+
+def test_an_open_dataset_previews_its_exported_rows_escaped(client):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = client.app_settings.state_dir / "portal" / "open_data" / "provinces"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"province_code": i, "province_name": f"Tỉnh {i}"} for i in range(30)]
+    rows[0]["province_name"] = "<b>Hà Nội</b>"
+    pq.write_table(pa.Table.from_pylist(rows), folder / "provinces.parquet")
+    page = client.get("/dataset/provinces").text
+    assert "Tỉnh 19" in page and "Tỉnh 20" not in page  # the first 20 rows
+    assert "&lt;b&gt;Hà Nội&lt;/b&gt;" in page and "<b>Hà Nội</b>" not in page
+
+
+def test_a_client_over_its_rate_gets_429_and_its_tokens_come_back():
+    from lakehouse.serving.portal.limits import RateLimit, client_of
+
+    now = [0.0]
+    limit = RateLimit(60, clock=lambda: now[0])  # one a second, 60 at once
+    assert all(limit.retry_after("a") == 0 for _ in range(60))
+    assert limit.retry_after("a") == 1 and limit.retry_after("b") == 0  # another client is not held back
+    now[0] += 2.0
+    assert limit.retry_after("a") == 0 and limit.retry_after("a") == 0 and limit.retry_after("a") >= 1
+    assert client_of("10.0.0.5", "203.0.113.9", trusted=[]) == "10.0.0.5"  # a header anyone can send
+    assert client_of("127.0.0.1", "198.51.100.1, 203.0.113.9", trusted=["127.0.0.1"]) == "203.0.113.9"
+
+
+def test_the_portal_answers_429_with_retry_after_past_the_limit(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from lakehouse.core.settings import Settings
+    from lakehouse.serving.portal.app import create_app
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKE_PORTAL_REQUESTS_PER_MINUTE", "5")
+    client = TestClient(create_app(Settings()))
+    answers = [client.get("/", params={"q": "tinh"}).status_code for _ in range(7)]
+    assert answers == [200] * 5 + [429] * 2
+    late = client.get("/api/3/action/package_list")
+    assert late.status_code == 429 and int(late.headers["retry-after"]) >= 1
+    assert client.get("/health").status_code == 200  # never limited: the stack's health check
+
+
+def test_a_delta_commit_gives_its_version_time_operation_and_rows():
+    from lakehouse.serving.portal.history import version_of
+
+    commit = "\n".join([
+        '{"commitInfo":{"timestamp":1796300000000,"operation":"MERGE","operationMetrics":'
+        '{"numTargetRowsInserted":"3","numTargetRowsUpdated":"2","numTargetRowsDeleted":"0","numOutputRows":"5"}}}',
+        '{"add":{"path":"part-0.parquet","size":10}}'])
+    got = version_of(7, commit)
+    assert got == {"version": 7, "at": "2026-12-03 12:13 UTC", "operation": "MERGE",
+                   "rows": {"written": 5, "inserted": 3, "updated": 2, "deleted": 0}}
+    assert version_of(0, '{"protocol":{}}')["operation"] is None
+
+
+def test_a_page_says_so_when_the_history_cannot_be_read(client):
+    page = client.get("/dataset/communes").text  # no S3 beside the unit tests
+    assert "không đọc được lịch sử" in page and client.get("/dataset/communes").status_code == 200

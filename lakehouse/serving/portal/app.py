@@ -19,6 +19,8 @@ from lakehouse.core.dimensions import DIMENSIONS
 from lakehouse.core.settings import Settings
 from lakehouse.serving.portal import harvest
 from lakehouse.serving.portal.entries import CLASSES, FREQUENCIES, Entry, entries
+from lakehouse.serving.portal.history import History
+from lakehouse.serving.portal.limits import RateLimit, client_of
 from lakehouse.serving.portal.search import Index, pages
 from lakehouse.serving.portal.visits import Visits
 
@@ -154,6 +156,22 @@ def trend_points(trend: list[dict], key: str = "overall", width: int = 480, heig
                     if v is not None)
 
 
+PREVIEW_ROWS = 20
+
+
+def preview(parquet: Path, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
+    """The first ``rows`` rows of an open dataset's exported Parquet file, as text (never a query)."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(parquet) as f:
+        if not f.metadata.num_rows:
+            return f.schema_arrow.names, []
+        table = next(f.iter_batches(batch_size=rows))
+    columns = table.schema.names
+    values = table.to_pylist()
+    return columns, [["" if r[c] is None else str(r[c]) for c in columns] for r in values]
+
+
 def _int(value: str | None, default: int, low: int, high: int, what: str) -> int:
     if value is None or value == "":
         return default
@@ -177,6 +195,7 @@ def create_app(settings: Settings):
     app = FastAPI(title="Cổng dữ liệu / Data portal", docs_url=None, redoc_url=None, openapi_url=None)
     catalog = Catalog(settings)
     visits = Visits(settings.state_dir / "portal" / "visits")
+    history = History(settings)
     templates = Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
                             autoescape=select_autoescape(default=True, default_for_string=True))
     base_url = f"http://{settings.host}:{settings.env.services.portal.port}"
@@ -192,6 +211,20 @@ def create_app(settings: Settings):
             classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
             base_url=base_url, trino_url=settings.trino_url, trend_points=trend_points, **values)
         return HTMLResponse(html, status_code=code)
+
+    portal_conf = settings.env.services.portal
+    limit = RateLimit(portal_conf.requests_per_minute)
+
+    @app.middleware("http")
+    async def rate_limited(request: Request, call_next):
+        if request.url.path != "/health":
+            client = client_of(request.client.host if request.client else None,
+                               request.headers.get("x-forwarded-for"), portal_conf.trusted_proxies)
+            wait = limit.retry_after(client)
+            if wait:
+                return Response(f"too many requests: try again in {wait} s\n", status_code=429,
+                                media_type="text/plain; charset=utf-8", headers={"Retry-After": str(wait)})
+        return await call_next(request)
 
     @app.exception_handler(PortalError)
     async def portal_error(request: Request, exc: PortalError):
@@ -235,11 +268,18 @@ def create_app(settings: Settings):
         entry = cat.entry(name)
         built_from = [cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])]
         feeds = [e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])]
+        shown = None
+        if entry.is_open:
+            try:
+                shown = preview(cat.export_file(name, f"{name}.parquet"))
+            except PortalError:  # not exported yet
+                shown = None
         visits.count(name, "view")
         year = _this_year()
         used = visits.totals(year).get(name, {"views": 0, "downloads": {}})
         return page(request, "dataset.html", e=entry, built_from=built_from, feeds=feeds, sql=sql,
-                    export=(entry.facts.get("export") or {}), used=used, year=year)
+                    export=(entry.facts.get("export") or {}), used=used, year=year, preview=shown,
+                    versions=history.versions("gold" if entry.spec.layer == "gold" else "silver", name))
 
     @app.get("/download/{name}/{file_name}")
     def download(name: str, file_name: str):
