@@ -11,7 +11,8 @@ anything else is a 4xx answer.  No SQL is built here at all.
 
 import json
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ class Catalog:
     index: Index | None = None
     specs: Any = None
     config: Any = None
+    _view: "Catalog | None" = None  # the last whole rebuild, handed to each request
+    _lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @property
     def facts_file(self) -> Path:
@@ -70,13 +73,16 @@ class Catalog:
         specs = load_specs()  # parsed again only when a spec file changed
         facts_file = self.facts_file
         stamp = facts_file.stat().st_mtime_ns if facts_file.exists() else None
-        if specs is not self.specs or stamp != self._stamp or self.entries is None:
-            facts = json.loads(facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
-            self.specs, self.config = specs, load_config()
-            self.entries = entries(specs, self.config, facts)
-            self.index = Index([e.doc() for e in self.entries.values()])
-            self._stamp = stamp
-        return self
+        with self._lock:  # routes run in threads: one rebuild, and never new entries with an old index
+            if specs is not self.specs or stamp != self._stamp or self.entries is None:
+                facts = json.loads(facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
+                config = load_config()
+                built = entries(specs, config, facts)
+                view = Catalog(self.settings, stamp, built, Index([e.doc() for e in built.values()]), specs, config)
+                self.specs, self.config, self.entries, self.index, self._stamp = (
+                    specs, config, built, view.index, stamp)
+                self._view = view
+            return self._view
 
     def entry(self, name: str) -> Entry:
         if not NAME.fullmatch(name or "") or name not in self.entries:
@@ -187,39 +193,134 @@ def _filters(params) -> dict[str, list[str]]:
     return out
 
 
+async def _action_params(request) -> dict:
+    """A CKAN action's parameters: the query string, and a POST's JSON object body (as ckanapi sends)."""
+    params = dict(request.query_params)
+    if request.method == "POST":
+        body = await request.body()
+        if len(body) > 10_000:
+            raise PortalError(400, "a request body is at most 10,000 bytes")
+        if body:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise PortalError(400, "the body is not JSON") from None
+            if not isinstance(data, dict):
+                raise PortalError(400, "the body is not a JSON object")
+            params.update(data)
+    return params
+
+
+def ckan_result(cat: Catalog, action: str, params: dict, base_url: str) -> Any:
+    """The ``result`` of a read-only CKAN action; a :class:`PortalError` for any other action."""
+    everything = str(params.get("all_fields", "")).lower() == "true"
+    if action == "status_show":
+        return {"ckan_version": harvest.CKAN_VERSION, "site_title": "Cổng dữ liệu", "site_url": base_url,
+                "site_description": "", "locale_default": "vi", "extensions": []}
+    if action == "package_list":
+        return sorted(cat.entries)
+    if action == "package_show":
+        return harvest.package(cat.entry(str(params.get("id") or params.get("name_or_id") or "")), cat.config,
+                               base_url)
+    if action == "organization_list":
+        org = harvest.organization(cat.config)
+        return [org] if everything else [org["name"]]
+    if action == "group_list":
+        groups = harvest.groups(cat.config)
+        return groups if everything else [g["name"] for g in groups]
+    if action == "package_search":
+        return package_search(cat, params, base_url)
+    raise PortalError(400, f"the action {action[:50]!r} is not served here (read-only: package_list, "
+                           "package_search, package_show, organization_list, group_list, status_show)")
+
+
+SORTS = ("score desc, metadata_modified desc", "metadata_modified desc", "name asc")
+
+
+def package_search(cat: Catalog, params: dict, base_url: str) -> dict:
+    """CKAN's ``package_search`` over the portal's search: ``q``, ``fq``, ``rows``, ``start``, ``sort``."""
+    q = str(params.get("q") or "")
+    q = "" if q in ("*:*", "*") else q
+    if len(q) > 200:
+        raise PortalError(400, "q is at most 200 characters")
+    rows = _int(str(params.get("rows", "")) or None, 10, 0, 1000, "rows")
+    start = _int(str(params.get("start", "")) or None, 0, 0, 100_000, "start")
+    sort = str(params.get("sort") or SORTS[0])
+    if sort not in SORTS:
+        raise PortalError(400, "sort is " + ", ".join(repr(s) for s in SORTS))
+    try:
+        filters = harvest.parse_fq(str(params.get("fq") or ""))
+    except harvest.BadRequest as exc:
+        raise PortalError(400, str(exc)) from None
+    names = set(filters.pop("name", [])) or None
+    orgs = filters.pop("organization", [])
+    keywords = filters.pop("keywords", [])
+    found = cat.index.search(q, filters, 0, len(cat.entries) or 1)
+    hits = [cat.entries[d.name] for d, _ in found.hits if names is None or d.name in names]
+    if orgs and "ministry" not in orgs:
+        hits = []
+    if keywords:
+        hits = [e for e in hits if set(keywords) & {*e.spec.keywords.vi, *e.spec.keywords.en}]
+    if sort == "metadata_modified desc":
+        hits.sort(key=lambda e: e.modified or "", reverse=True)
+    elif sort == "name asc":
+        hits.sort(key=lambda e: e.name)
+    return {"count": len(hits), "sort": sort, "facets": {}, "search_facets": {},
+            "results": [harvest.package(e, cat.config, base_url) for e in hits[start:start + rows]]}
+
+
+@dataclass
+class Portal:
+    """What every route reads: the catalog, the visit counts, the version history, the page renderer."""
+
+    settings: Settings
+    catalog: Catalog
+    visits: Visits
+    history: History
+    templates: Any
+    base_url: str
+    sql: dict
+
+    def page(self, request, template: str, code: int = 200, **values):
+        from fastapi.responses import HTMLResponse
+
+        lang = "en" if request.query_params.get("lang") == "en" else "vi"
+        html = self.templates.get_template(template).render(
+            lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path,
+            classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
+            base_url=self.base_url, trino_url=self.settings.trino_url, trend_points=trend_points, **values)
+        return HTMLResponse(html, status_code=code)
+
+
 def create_app(settings: Settings):
-    from fastapi import FastAPI, Request
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from fastapi import FastAPI
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     app = FastAPI(title="Cổng dữ liệu / Data portal", docs_url=None, redoc_url=None, openapi_url=None)
-    catalog = Catalog(settings)
-    visits = Visits(settings.state_dir / "portal" / "visits")
-    history = History(settings)
-    templates = Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
-                            autoescape=select_autoescape(default=True, default_for_string=True))
-    base_url = f"http://{settings.host}:{settings.env.services.portal.port}"
-    sql = {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog}
+    portal = Portal(settings, Catalog(settings), Visits(settings.state_dir / "portal" / "visits"), History(settings),
+                    Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
+                                autoescape=select_autoescape(default=True, default_for_string=True)),
+                    f"http://{settings.host}:{settings.env.services.portal.port}",
+                    {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog})
+    _guards(app, portal)
+    _pages(app, portal)
+    _harvest(app, portal)
+    return app
 
-    def lang_of(request: Request) -> str:
-        return "en" if request.query_params.get("lang") == "en" else "vi"
 
-    def page(request: Request, template: str, code: int = 200, **values) -> HTMLResponse:
-        lang = lang_of(request)
-        html = templates.get_template(template).render(
-            lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path,
-            classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
-            base_url=base_url, trino_url=settings.trino_url, trend_points=trend_points, **values)
-        return HTMLResponse(html, status_code=code)
+def _guards(app, portal: Portal) -> None:
+    """The rate limit before every route but /health, and how a :class:`PortalError` is answered."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, Response
 
-    portal_conf = settings.env.services.portal
-    limit = RateLimit(portal_conf.requests_per_minute)
+    conf = portal.settings.env.services.portal
+    limit = RateLimit(conf.requests_per_minute)
 
     @app.middleware("http")
     async def rate_limited(request: Request, call_next):
         if request.url.path != "/health":
             client = client_of(request.client.host if request.client else None,
-                               request.headers.get("x-forwarded-for"), portal_conf.trusted_proxies)
+                               request.headers.get("x-forwarded-for"), conf.trusted_proxies)
             wait = limit.retry_after(client)
             if wait:
                 return Response(f"too many requests: try again in {wait} s\n", status_code=429,
@@ -231,18 +332,24 @@ def create_app(settings: Settings):
         if request.url.path.startswith("/api/"):
             action = request.url.path.rsplit("/", 1)[-1][:50]
             kind = "Not Found Error" if exc.status == 404 else "Validation Error"
-            return JSONResponse(harvest.error(action, base_url, kind, str(exc)), status_code=exc.status)
+            return JSONResponse(harvest.error(action, portal.base_url, kind, str(exc)), status_code=exc.status)
         if request.url.path.endswith((".jsonld", ".ttl", ".rdf")) or request.url.path.startswith("/download/"):
             return Response(str(exc) + "\n", status_code=exc.status, media_type="text/plain; charset=utf-8")
-        return page(request, "error.html", exc.status, status=exc.status, message=str(exc))
+        return portal.page(request, "error.html", exc.status, status=exc.status, message=str(exc))
 
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok"}
 
+
+def _pages(app, portal: Portal) -> None:
+    """The HTML pages people read: search, a dataset, the yearly evaluation; and the downloads."""
+    from fastapi import Request
+    from fastapi.responses import FileResponse, HTMLResponse
+
     @app.get("/", response_class=HTMLResponse)
     def search(request: Request):
-        cat = catalog.current()
+        cat = portal.catalog.current()
         params = request.query_params
         q = params.get("q", "")
         if len(q) > 200:
@@ -251,52 +358,81 @@ def create_app(settings: Settings):
         number = _int(params.get("page"), 1, 1, 10_000, "page")
         filters = _filters(params)
         result = cat.index.search(q, filters, (number - 1) * rows, rows)
-        return page(request, "search.html", q=q, filters=filters, result=result, entries=cat.entries,
-                    number=number, last=pages(result.total, rows), facets=FACETS, query=params)
-
-    @app.get("/dataset/{name}.{fmt}")
-    def dataset_rdf(name: str, fmt: str):
-        if fmt not in ("jsonld", "ttl"):
-            raise PortalError(404, "a dataset is served as .jsonld or .ttl")
-        cat = catalog.current()
-        doc = harvest.dataset_document(cat.entry(name), cat.specs, cat.config, sql=sql)
-        return Response(harvest.serialise(doc, fmt), media_type=harvest.MEDIA[fmt] + "; charset=utf-8")
+        return portal.page(request, "search.html", q=q, filters=filters, result=result, entries=cat.entries,
+                           number=number, last=pages(result.total, rows), facets=FACETS, query=params)
 
     @app.get("/dataset/{name}", response_class=HTMLResponse)
     def dataset(request: Request, name: str):
-        cat = catalog.current()
+        cat = portal.catalog.current()
         entry = cat.entry(name)
-        built_from = [cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])]
-        feeds = [e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])]
         shown = None
         if entry.is_open:
             try:
                 shown = preview(cat.export_file(name, f"{name}.parquet"))
             except PortalError:  # not exported yet
                 shown = None
-        visits.count(name, "view")
+        portal.visits.count(name, "view")
         year = _this_year()
-        used = visits.totals(year).get(name, {"views": 0, "downloads": {}})
-        return page(request, "dataset.html", e=entry, built_from=built_from, feeds=feeds, sql=sql,
-                    export=(entry.facts.get("export") or {}), used=used, year=year, preview=shown,
-                    versions=history.versions("gold" if entry.spec.layer == "gold" else "silver", name))
+        return portal.page(
+            request, "dataset.html", e=entry, sql=portal.sql, preview=shown, year=year,
+            built_from=[cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])],
+            feeds=[e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])],
+            export=(entry.facts.get("export") or {}),
+            used=portal.visits.totals(year).get(name, {"views": 0, "downloads": {}}),
+            versions=portal.history.versions("gold" if entry.spec.layer == "gold" else "silver", name))
 
     @app.get("/download/{name}/{file_name}")
     def download(name: str, file_name: str):
-        path = catalog.current().export_file(name, file_name)
-        visits.count(name, "download", file_name.rsplit(".", 1)[-1])
+        path = portal.catalog.current().export_file(name, file_name)
+        portal.visits.count(name, "download", file_name.rsplit(".", 1)[-1])
         media = "text/csv; charset=utf-8" if file_name.endswith(".csv") else "application/vnd.apache.parquet"
         return FileResponse(path, media_type=media, filename=file_name)
+
+    @app.get("/evaluation", response_class=HTMLResponse)
+    def evaluation_page(request: Request):
+        year = _int(request.query_params.get("year"), _this_year(), 2000, 2100, "year")
+        rows = evaluation(portal.catalog.current(), portal.visits, year)
+        return portal.page(request, "evaluation.html", year=year, rows=rows, units=by_unit(rows), columns=EVALUATION)
+
+    @app.get("/evaluation.csv")
+    def evaluation_csv(request: Request):
+        import csv
+        import io
+
+        from fastapi.responses import Response
+
+        year = _int(request.query_params.get("year"), _this_year(), 2000, 2100, "year")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EVALUATION)
+        for row in evaluation(portal.catalog.current(), portal.visits, year):
+            writer.writerow([_csv_safe(row[c]) for c in EVALUATION])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="evaluation-{year}.csv"'})
+
+
+def _harvest(app, portal: Portal) -> None:
+    """What harvesters read: DCAT in three syntaxes, per catalog and per dataset, and the CKAN Action API."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, Response
+
+    @app.get("/dataset/{name}.{fmt}")
+    def dataset_rdf(name: str, fmt: str):
+        if fmt not in ("jsonld", "ttl"):
+            raise PortalError(404, "a dataset is served as .jsonld or .ttl")
+        cat = portal.catalog.current()
+        doc = harvest.dataset_document(cat.entry(name), cat.specs, cat.config, sql=portal.sql)
+        return Response(harvest.serialise(doc, fmt), media_type=harvest.MEDIA[fmt] + "; charset=utf-8")
 
     @app.get("/catalog.{fmt}")
     def catalog_rdf(request: Request, fmt: str):
         if fmt not in harvest.MEDIA:
             raise PortalError(404, "the catalog is served as .jsonld, .ttl or .rdf")
-        cat = catalog.current()
+        cat = portal.catalog.current()
         params = request.query_params
         try:
             doc = harvest.catalog_document(
-                list(cat.entries.values()), cat.specs, cat.config, sql=sql, base_url=base_url,
+                list(cat.entries.values()), cat.specs, cat.config, sql=portal.sql, base_url=portal.base_url,
                 page=_int(params.get("page"), 1, 1, 100_000, "page"),
                 size=_int(params.get("page_size"), 100, 1, 1000, "page_size"),
                 modified_since=params.get("modified_since"))
@@ -304,103 +440,12 @@ def create_app(settings: Settings):
             raise PortalError(400, str(exc)) from None
         return Response(harvest.serialise(doc, fmt), media_type=harvest.MEDIA[fmt] + "; charset=utf-8")
 
-    @app.get("/evaluation", response_class=HTMLResponse)
-    def evaluation_page(request: Request):
-        cat = catalog.current()
-        year = _int(request.query_params.get("year"), _this_year(), 2000, 2100, "year")
-        rows = evaluation(cat, visits, year)
-        return page(request, "evaluation.html", year=year, rows=rows, units=by_unit(rows), columns=EVALUATION)
-
-    @app.get("/evaluation.csv")
-    def evaluation_csv(request: Request):
-        import csv
-        import io
-
-        cat = catalog.current()
-        year = _int(request.query_params.get("year"), _this_year(), 2000, 2100, "year")
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(EVALUATION)
-        for row in evaluation(cat, visits, year):
-            writer.writerow([_csv_safe(row[c]) for c in EVALUATION])
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="evaluation-{year}.csv"'})
-
-    async def _action_params(request: Request) -> dict:
-        params = dict(request.query_params)
-        if request.method == "POST":
-            body = await request.body()
-            if len(body) > 10_000:
-                raise PortalError(400, "a request body is at most 10,000 bytes")
-            if body:
-                try:
-                    data = json.loads(body)
-                except ValueError:
-                    raise PortalError(400, "the body is not JSON") from None
-                if not isinstance(data, dict):
-                    raise PortalError(400, "the body is not a JSON object")
-                params.update(data)
-        return params
-
     @app.api_route("/api/3/action/{action}", methods=["GET", "POST"])
     @app.api_route("/api/action/{action}", methods=["GET", "POST"])  # CKAN serves both; ckanapi calls this one
     async def ckan_action(request: Request, action: str):
         params = await _action_params(request)
-        cat = catalog.current()
-        if action == "status_show":
-            result = {"ckan_version": harvest.CKAN_VERSION, "site_title": "Cổng dữ liệu", "site_url": base_url,
-                      "site_description": "", "locale_default": "vi", "extensions": []}
-        elif action == "package_list":
-            result = sorted(cat.entries)
-        elif action == "package_show":
-            result = harvest.package(cat.entry(str(params.get("id") or params.get("name_or_id") or "")), cat.config,
-                                     base_url)
-        elif action == "organization_list":
-            org = harvest.organization(cat.config)
-            result = [org] if str(params.get("all_fields", "")).lower() == "true" else [org["name"]]
-        elif action == "group_list":
-            groups = harvest.groups(cat.config)
-            result = groups if str(params.get("all_fields", "")).lower() == "true" else [g["name"] for g in groups]
-        elif action == "package_search":
-            result = package_search(cat, params)
-        else:
-            raise PortalError(400, f"the action {action[:50]!r} is not served here (read-only: package_list, "
-                                   "package_search, package_show, organization_list, group_list, status_show)")
-        return JSONResponse(harvest.envelope(action, base_url, result))
-
-    def package_search(cat: Catalog, params: dict) -> dict:
-        q = str(params.get("q") or "")
-        q = "" if q in ("*:*", "*") else q
-        if len(q) > 200:
-            raise PortalError(400, "q is at most 200 characters")
-        rows = _int(str(params.get("rows", "")) or None, 10, 0, 1000, "rows")
-        start = _int(str(params.get("start", "")) or None, 0, 0, 100_000, "start")
-        sort = str(params.get("sort") or "score desc, metadata_modified desc")
-        if sort not in ("score desc, metadata_modified desc", "metadata_modified desc", "name asc"):
-            raise PortalError(400, "sort is 'score desc, metadata_modified desc', 'metadata_modified desc' "
-                                   "or 'name asc'")
-        try:
-            filters = harvest.parse_fq(str(params.get("fq") or ""))
-        except harvest.BadRequest as exc:
-            raise PortalError(400, str(exc)) from None
-        names = set(filters.pop("name", [])) or None
-        orgs = filters.pop("organization", [])
-        keywords = filters.pop("keywords", [])
-        found = cat.index.search(q, filters, 0, len(cat.entries) or 1)
-        hits = [cat.entries[d.name] for d, _ in found.hits if names is None or d.name in names]
-        if orgs and "ministry" not in orgs:
-            hits = []
-        if keywords:
-            hits = [e for e in hits if set(keywords) & {*e.spec.keywords.vi, *e.spec.keywords.en}]
-        if sort == "metadata_modified desc":
-            hits.sort(key=lambda e: e.modified or "", reverse=True)
-        elif sort == "name asc":
-            hits.sort(key=lambda e: e.name)
-        return {"count": len(hits), "sort": sort, "facets": {},
-                "results": [harvest.package(e, cat.config, base_url) for e in hits[start:start + rows]],
-                "search_facets": {}}
-
-    return app
+        result = ckan_result(portal.catalog.current(), action, params, portal.base_url)
+        return JSONResponse(harvest.envelope(action, portal.base_url, result))
 
 
 def main(argv: list[str] | None = None) -> None:
