@@ -85,6 +85,8 @@ def test_search_pages_show_public_datasets_in_both_languages(client):
     english = client.get("/", params={"q": "tinh", "lang": "en", "quality": "good"})
     assert english.status_code == 200 and '<html lang="en">' in english.text
     assert 'href="/dataset/provinces?lang=en"' in english.text and "/dataset/enterprises" not in english.text
+    assert 'href="/?q=tinh&amp;quality=good" lang="vi"' in english.text  # the other language keeps the search
+    assert 'href="/?q=ha+noi&amp;lang=en" lang="en"' in page.text
     everything = client.get("/").text
     assert all(f'href="/dataset/{n}"' in everything for n in PUBLIC)
 

@@ -284,9 +284,13 @@ class Portal:
     def page(self, request, template: str, code: int = 200, **values):
         from fastapi.responses import HTMLResponse
 
+        from urllib.parse import urlencode
+
         lang = "en" if request.query_params.get("lang") == "en" else "vi"
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]  # the search stays
+        switch = request.url.path + "?" + urlencode(kept + ([] if lang == "en" else [("lang", "en")]))
         html = self.templates.get_template(template).render(
-            lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path,
+            lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path, switch=switch.rstrip("?"),
             classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
             base_url=self.base_url, trino_url=self.settings.trino_url, trend_points=trend_points, **values)
         return HTMLResponse(html, status_code=code)
