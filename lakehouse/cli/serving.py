@@ -125,7 +125,9 @@ def add_catalog(sub, today: str) -> None:
                                    "scores and freshness read through Trino (lake.ops.quality_scorecard). "
                                    "Publisher, contact and default licence: lake_config/catalogs.yaml. With "
                                    "--export, first export every open dataset as CSV and Parquet to "
-                                   "s3://<bucket>/open_data/<dataset>/ and <state>/portal/open_data/<dataset>/.")
+                                   "s3://<bucket>/open_data/<dataset>/ and <state>/portal/open_data/<dataset>/. "
+                                   "The facts read (scores, trend, freshness, exports, this year's use) are kept "
+                                   "in facts.json beside the files: what the data portal (`lake up portal`) shows.")
     p.add_argument("--catalog", choices=["open_data", "big_data", "master_shared"],
                    help="write only this catalog (default: all three)")
     p.add_argument("--out", metavar="DIR", help="folder for the .jsonld files (default: <state>/portal/catalog)")
