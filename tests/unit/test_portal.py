@@ -273,3 +273,29 @@ def test_a_delta_commit_gives_its_version_time_operation_and_rows():
 def test_a_page_says_so_when_the_history_cannot_be_read(client):
     page = client.get("/dataset/communes").text  # no S3 beside the unit tests
     assert "không đọc được lịch sử" in page and client.get("/dataset/communes").status_code == 200
+
+
+def test_a_broken_facts_file_keeps_the_last_good_catalog_and_a_first_one_is_a_503(tmp_path, monkeypatch):
+    import os
+
+    from fastapi.testclient import TestClient
+
+    from lakehouse.core.settings import Settings
+    from lakehouse.serving.catalog_publish import default_out_dir
+    from lakehouse.serving.portal.app import create_app
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings()
+    facts = default_out_dir(settings) / "facts.json"
+    facts.parent.mkdir(parents=True)
+    facts.write_text(json.dumps(FACTS), encoding="utf-8")
+    client = TestClient(create_app(settings))
+    assert "99.6" in client.get("/dataset/provinces").text
+    facts.write_text('{"provinces": ', encoding="utf-8")  # cut short (no replace in one step)
+    os.utime(facts, ns=(1, 1))
+    assert "99.6" in client.get("/dataset/provinces").text  # the last good one, not a 500
+
+    broken = TestClient(create_app(settings))  # nothing good to fall back on
+    answer = broken.get("/")
+    assert answer.status_code == 503 and "cannot load its datasets" in answer.text
+    assert "Tạm thời chưa phục vụ được" in answer.text

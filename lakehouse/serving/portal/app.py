@@ -57,7 +57,7 @@ class Catalog:
     index: Index | None = None
     specs: Any = None
     config: Any = None
-    _view: "Catalog | None" = None  # the last whole rebuild, handed to each request
+    _view: "Catalog | None" = None  # the last good whole rebuild, handed to each request
     _lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -70,18 +70,27 @@ class Catalog:
         from lakehouse.config.spec import load_specs
         from lakehouse.serving.catalog import load_config
 
-        specs = load_specs()  # parsed again only when a spec file changed
-        facts_file = self.facts_file
-        stamp = facts_file.stat().st_mtime_ns if facts_file.exists() else None
-        with self._lock:  # routes run in threads: one rebuild, and never new entries with an old index
-            if specs is not self.specs or stamp != self._stamp or self.entries is None:
-                facts = json.loads(facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
-                config = load_config()
-                built = entries(specs, config, facts)
-                view = Catalog(self.settings, stamp, built, Index([e.doc() for e in built.values()]), specs, config)
-                self.specs, self.config, self.entries, self.index, self._stamp = (
-                    specs, config, built, view.index, stamp)
-                self._view = view
+        import sys
+
+        from lakehouse.core.errors import ConfigError
+
+        try:
+            with self._lock:  # routes run in threads: one rebuild, and never new entries with an old index
+                specs = load_specs()  # parsed again only when a spec file changed
+                facts_file = self.facts_file
+                stamp = facts_file.stat().st_mtime_ns if facts_file.exists() else None
+                if specs is not self.specs or stamp != self._stamp or self._view is None:
+                    self.specs, self._stamp = specs, stamp  # a bad file is reported once, not on every request
+                    facts = json.loads(facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
+                    config = load_config()
+                    built = entries(specs, config, facts)
+                    self._view = Catalog(self.settings, stamp, built, Index([e.doc() for e in built.values()]),
+                                         specs, config)
+                return self._view
+        except (ConfigError, ValueError, OSError) as exc:  # a spec, catalogs.yaml or facts.json that cannot be read
+            if self._view is None:
+                raise PortalError(503, f"the portal cannot load its datasets: {exc}") from None
+            print(f"[portal] warning: still showing the last good catalog: {exc}", file=sys.stderr, flush=True)
             return self._view
 
     def entry(self, name: str) -> Entry:
