@@ -7,6 +7,7 @@ import json
 import time
 
 from lakehouse.cli.output import FORMAT, format_rows
+from lakehouse.cli.serving import cmd_catalog
 from lakehouse.cli.stack import cmd_up
 from lakehouse.core.errors import LakeError
 
@@ -257,11 +258,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     site = scorecard.write_site(scorecard.reports(None, settings), settings)
     print(f"\n[lake] quality site for quality officers: {site} (English: {site.parent / 'en' / 'index.html'}); "
           "`lake quality DATASET` prints one dataset's report")
-    from jobs import export_open_data
-    from lakehouse.serving import catalog_publish
-    trino.register_ops(settings)  # the scorecard and run log the catalogs read
-    export_open_data.run_all(date)
-    catalog_publish.publish(settings=settings)  # the catalogs and the facts the portal shows
+    # `lake catalog --export`: the open-data downloads, the catalogs and the facts the portal shows
+    cmd_catalog(argparse.Namespace(catalog=None, out=None, export=True, no_quality=False, date=date))
     print(f"\n[lake] data portal (search, dataset pages, downloads, DCAT and CKAN harvest): "
           f"http://{settings.host}:{settings.env.services.portal.port}/")
     print(f"\n[lake] demo finished in {time.monotonic() - started:.0f}s. Query more with `lake sql`; "

@@ -12,7 +12,7 @@ anything else is a 4xx answer.  No SQL is built here at all.
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,51 +47,15 @@ class PortalError(Exception):
         self.status = status
 
 
-@dataclass
+@dataclass(frozen=True)
 class Catalog:
-    """The public datasets, their search index and where the files are, reloaded when a spec or the facts change."""
+    """One whole load of the public datasets: their entries, search index, specs and catalogs.yaml."""
 
     settings: Settings
-    _stamp: int | None = None
-    entries: dict[str, Entry] | None = None
-    index: Index | None = None
-    specs: Any = None
-    config: Any = None
-    _view: "Catalog | None" = None  # the last good whole rebuild, handed to each request
-    _lock: Any = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def facts_file(self) -> Path:
-        from lakehouse.serving.catalog_publish import default_out_dir
-
-        return default_out_dir(self.settings) / "facts.json"
-
-    def current(self) -> "Catalog":
-        from lakehouse.config.spec import load_specs
-        from lakehouse.serving.catalog import load_config
-
-        import sys
-
-        from lakehouse.core.errors import ConfigError
-
-        try:
-            with self._lock:  # routes run in threads: one rebuild, and never new entries with an old index
-                specs = load_specs()  # parsed again only when a spec file changed
-                facts_file = self.facts_file
-                stamp = facts_file.stat().st_mtime_ns if facts_file.exists() else None
-                if specs is not self.specs or stamp != self._stamp or self._view is None:
-                    self.specs, self._stamp = specs, stamp  # a bad file is reported once, not on every request
-                    facts = json.loads(facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
-                    config = load_config()
-                    built = entries(specs, config, facts)
-                    self._view = Catalog(self.settings, stamp, built, Index([e.doc() for e in built.values()]),
-                                         specs, config)
-                return self._view
-        except (ConfigError, ValueError, OSError) as exc:  # a spec, catalogs.yaml or facts.json that cannot be read
-            if self._view is None:
-                raise PortalError(503, f"the portal cannot load its datasets: {exc}") from None
-            print(f"[portal] warning: still showing the last good catalog: {exc}", file=sys.stderr, flush=True)
-            return self._view
+    entries: dict[str, Entry]
+    index: Index
+    specs: Any
+    config: Any
 
     def entry(self, name: str) -> Entry:
         if not NAME.fullmatch(name or "") or name not in self.entries:
@@ -106,8 +70,47 @@ class Catalog:
             raise PortalError(404, f"{name} has no download named {file_name[:100]!r}")
         path = self.settings.state_dir / "portal" / EXPORT_PREFIX / name / file_name
         if not path.is_file():
-            raise PortalError(404, f"{file_name} has not been exported yet (`lake export {name}`)")
+            raise PortalError(404, f"{file_name} has not been exported yet (`lake catalog --export`)")
         return path
+
+
+class Loader:
+    """The current :class:`Catalog`, loaded again when a spec or the facts file changed; the last good one
+    when a file cannot be read."""
+
+    def __init__(self, settings: Settings) -> None:
+        from lakehouse.serving.catalog_publish import default_out_dir
+
+        self.settings = settings
+        self.facts_file = default_out_dir(settings) / "facts.json"
+        self._seen: tuple = (None, None)  # (specs, facts file's mtime) last loaded or tried
+        self._good: Catalog | None = None
+        self._lock = threading.Lock()  # routes run in threads: one load at a time
+
+    def current(self) -> Catalog:
+        import sys
+
+        from lakehouse.config.spec import load_specs
+        from lakehouse.core.errors import ConfigError
+        from lakehouse.serving.catalog import load_config
+
+        try:
+            with self._lock:
+                specs = load_specs()  # parsed again only when a spec file changed
+                stamp = self.facts_file.stat().st_mtime_ns if self.facts_file.exists() else None
+                if self._good is None or self._seen[0] is not specs or self._seen[1] != stamp:
+                    self._seen = (specs, stamp)  # a bad file is reported once, not on every request
+                    facts = json.loads(self.facts_file.read_text(encoding="utf-8")) if stamp is not None else {}
+                    config = load_config()
+                    built = entries(specs, config, facts)
+                    self._good = Catalog(self.settings, built, Index([e.doc() for e in built.values()]), specs,
+                                         config)
+                return self._good
+        except (ConfigError, ValueError, OSError) as exc:  # a spec, catalogs.yaml or facts.json that cannot be read
+            if self._good is None:
+                raise PortalError(503, f"the portal cannot load its datasets: {exc}") from None
+            print(f"[portal] warning: still showing the last good catalog: {exc}", file=sys.stderr, flush=True)
+            return self._good
 
 
 EVALUATION = ("dataset", "unit", "catalogs", "views", "downloads", "queries", "users", "sharing_reads", "partners",
@@ -118,12 +121,6 @@ def _this_year() -> int:
     import datetime as dt
 
     return dt.datetime.now(dt.timezone.utc).year
-
-
-def _csv_safe(value) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def evaluation(cat: "Catalog", visits: Visits, year: int) -> list[dict]:
@@ -283,7 +280,7 @@ class Portal:
     """What every route reads: the catalog, the visit counts, the version history, the page renderer."""
 
     settings: Settings
-    catalog: Catalog
+    catalog: Loader
     visits: Visits
     history: History
     templates: Any
@@ -310,7 +307,7 @@ def create_app(settings: Settings):
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     app = FastAPI(title="Cổng dữ liệu / Data portal", docs_url=None, redoc_url=None, openapi_url=None)
-    portal = Portal(settings, Catalog(settings), Visits(settings.state_dir / "portal" / "visits"), History(settings),
+    portal = Portal(settings, Loader(settings), Visits(settings.state_dir / "portal" / "visits"), History(settings),
                     Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
                                 autoescape=select_autoescape(default=True, default_for_string=True)),
                     f"http://{settings.host}:{settings.env.services.portal.port}",
@@ -419,7 +416,7 @@ def _pages(app, portal: Portal) -> None:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EVALUATION)
         for row in evaluation(portal.catalog.current(), portal.visits, year):
-            writer.writerow([_csv_safe(row[c]) for c in EVALUATION])
+            writer.writerow([row[c] for c in EVALUATION])  # numbers and spec names: no cell can be a formula
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="evaluation-{year}.csv"'})
 

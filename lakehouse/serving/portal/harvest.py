@@ -55,7 +55,8 @@ def catalog_document(entries: list[Entry], specs: Specs, config: CatalogsConfig,
     if page < 1 or not 1 <= size <= 1000:
         raise BadRequest("page starts at 1; page_size is 1 to 1000")
     since = parse_time(modified_since)
-    chosen = [e for e in entries if since is None or ((_modified_at(e) or since) >= since and e.modified)]
+    never = dt.datetime.min.replace(tzinfo=dt.timezone.utc)  # no (readable) load time: never modified since
+    chosen = [e for e in entries if since is None or (_modified_at(e) or never) >= since]
     chosen.sort(key=lambda e: e.name)
     chosen.sort(key=lambda e: e.modified or "", reverse=True)
     total = len(chosen)
