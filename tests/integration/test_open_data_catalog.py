@@ -240,6 +240,8 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     assert browser and driver_path, "no chromium/chromedriver: run `make browser` (infra/browser.sh)"
@@ -262,6 +264,13 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
             row = next(r for r in csv.DictReader(io.StringIO(answer.read().decode())) if r["dataset"] == "cat_stations")
         return int(row["views"]), int(row["downloads"])
 
+    def navigating(act) -> None:
+        """Act (submit, click) and wait until the browser has left the page: submit() and click() return before
+        the next page loads, and elements read in between belong to the old page (a stale element)."""
+        old = driver.find_element(By.TAG_NAME, "html")
+        act()
+        WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+
     before = use_of_cat_stations()
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
@@ -270,11 +279,11 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
         assert listed == {"cat_partners", "cat_station_counts", "cat_stations"}  # never the internal cat_officers
         box = driver.find_element(By.ID, "q")
         box.send_keys("tram khi tuong")  # typed without accents: "Trạm khí tượng"
-        box.submit()
+        navigating(box.submit)
         hits = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "article h2 a")]
         assert hits[0] == "Trạm khí tượng (thử)"
         driver.save_screenshot(str(shots / "portal-search.png"))
-        driver.find_element(By.LINK_TEXT, "Trạm khí tượng (thử)").click()
+        navigating(driver.find_element(By.LINK_TEXT, "Trạm khí tượng (thử)").click)
         assert driver.find_element(By.TAG_NAME, "h1").text == "Trạm khí tượng (thử)"
         driver.save_screenshot(str(shots / "portal-dataset.png"))
 
@@ -287,7 +296,7 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
         key = next(f["key"] for f in published["manifests"]["cat_stations"]["files"] if f["format"] == "csv")
         assert target.read_bytes() == _object(published["settings"], key)
 
-        driver.find_element(By.LINK_TEXT, "English").click()
+        navigating(driver.find_element(By.LINK_TEXT, "English").click)
         assert driver.find_element(By.TAG_NAME, "h1").text == "Weather stations (test)"
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
         driver.save_screenshot(str(shots / "portal-dataset-en.png"))
