@@ -21,7 +21,8 @@ from lakehouse.cli.output import format_rows  # noqa: F401  (the name callers an
 from lakehouse.cli.stack import cmd_install, cmd_up, cmd_down, cmd_status, cmd_logs, cmd_airflow  # noqa: F401
 from lakehouse.cli.data import cmd_spec, cmd_run, cmd_ingest, cmd_maintain, cmd_generate, cmd_demo  # noqa: F401
 from lakehouse.cli.quality import cmd_quality, cmd_quarantine  # noqa: F401
-from lakehouse.cli.serving import cmd_sql, cmd_users, cmd_catalog, cmd_sharing, cmd_usage, cmd_audit  # noqa: F401
+from lakehouse.cli.serving import (cmd_sql, cmd_users, cmd_catalog, cmd_sharing, cmd_access,  # noqa: F401
+                                   cmd_usage, cmd_audit)
 from lakehouse.core.errors import LakeError
 
 COMMANDS = [  # in the order `lake --help` lists them
@@ -42,6 +43,7 @@ COMMANDS = [  # in the order `lake --help` lists them
     quality.add_quarantine,
     serving.add_catalog,
     serving.add_sharing,
+    serving.add_access,
     serving.add_usage,
     serving.add_audit,
     stack.add_airflow,

@@ -190,6 +190,48 @@ def add_sharing(sub, today: str) -> None:
     p.set_defaults(func=cmd_sharing)
 
 
+def cmd_access(args: argparse.Namespace) -> None:
+    import getpass
+
+    from lakehouse.core.settings import get_settings
+    from lakehouse.serving import access_requests as ar
+
+    settings = get_settings()
+    if args.action == "requests":
+        rows = [r for r in ar.request_log(settings).all() if args.all or r.status == "pending"]
+        columns = ["id", "dataset", "partner", "user", "requested_at", "status", "decided_by", "legal_basis",
+                   "purpose", "note"]
+        print(format_rows(columns, [[getattr(r, c) or "" for c in columns] for r in rows], args.format))
+        return
+    if not args.request:
+        raise LakeError(f"lake access {args.action} needs a request id (see `lake access requests`)")
+    by = args.by or f"{getpass.getuser()} (lake access)"
+    decided = ar.decide(settings, args.request, args.action == "approve", by, args.note or "")
+    if decided.status == "approved":
+        print(f"[lake] {decided.id}: {decided.partner} is granted {decided.dataset}; the grant is written into "
+              f"the dataset's spec, Trino's rules are rewritten (effective within 5 s) and Delta Sharing serves it "
+              f"from the partner's next request")
+    else:
+        print(f"[lake] {decided.id}: rejected; the partner reads the reason on the portal")
+
+
+def add_access(sub, today: str) -> None:
+    p = sub.add_parser("access", help="partners' requests for shared data: list, approve, reject",
+                       description="Partners ask for a shared gold dataset on the portal, with the purpose and "
+                                   "the legal basis. requests: the pending ones (--all: every one, with its "
+                                   "decision); approve ID: write the grant into the dataset's spec file and "
+                                   "publish it to Trino and Delta Sharing; reject ID --note REASON: refuse it, "
+                                   "the partner reads the reason. Every request and decision is kept in "
+                                   "<state>/access/requests.jsonl.")
+    p.add_argument("action", choices=["requests", "approve", "reject"], help="what to do")
+    p.add_argument("request", nargs="?", help="a request id, yc-… (approve, reject)")
+    p.add_argument("--note", help="approve: an optional note; reject: the reason (required)")
+    p.add_argument("--by", help="who decides (default: your login name)")
+    p.add_argument("--all", action="store_true", help="requests: every request, not only the pending ones")
+    p.add_argument("--format", **FORMAT)
+    p.set_defaults(func=cmd_access)
+
+
 def cmd_usage(args: argparse.Namespace) -> None:
     from lakehouse.core.settings import get_settings
     from lakehouse.serving import usage

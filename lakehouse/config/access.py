@@ -80,6 +80,8 @@ class Group(Strict):
                                     description="schemas the group reads every table of")
     personal: Literal["masked", "clear"] = Field(
         "masked", description="masked: personal columns are masked unless a grant shows them in clear")
+    steward: bool = Field(False, description="its users decide partners' requests for shared data (on the portal "
+                                             "and with `lake access approve|reject`)")
 
     @field_validator("users")
     @classmethod
@@ -135,6 +137,10 @@ class AccessConfig(Strict):
     @property
     def grantees(self) -> list[str]:
         return sorted([*self.partners, *self.groups])
+
+    def stewards(self) -> list[str]:
+        """The users who decide requests for shared data."""
+        return sorted(u for g in self.groups.values() if g.steward for u in g.users)
 
     def users(self) -> dict[str, str]:
         """Every user and the partner or group it belongs to."""

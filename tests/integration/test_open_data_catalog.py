@@ -5,8 +5,10 @@ catalogued: the CSV and Parquet files must hold exactly the rows Trino returns, 
 manifest must describe the bytes in S3, the catalog's quality measurements must be
 the newest row of ``lake.ops.quality_scorecard``, and a published dataset that is not
 open must never be exported.  The portal (`lake up portal`) is read with the CKAN client, rdflib
-and a real Chromium.  The datasets are in tests/integration/datasets/catalog (cat_officers,
-internal and never ingested, must not appear on the portal).
+and a real Chromium, where a partner also asks for the shared gold table cat_partner_counts, a steward
+approves, and the partner reads it through Trino and Delta Sharing.  The datasets are in
+tests/integration/datasets/catalog, copied for the module (an approval writes the grant into the copy;
+cat_officers, internal and never ingested, must not appear on the portal).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+import shutil
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,15 +29,17 @@ import rdflib
 from rdflib import RDF, Namespace, URIRef
 
 from jobs import export_open_data
+from lakehouse.serving import open_data
 from lakehouse.core.errors import LakeError
 from lakehouse.io import storage, trino
 from lakehouse.serving import catalog as catalogs, catalog_publish
-from lakehelp import ingest, reset, use_datasets
+from lakehelp import as_user, ingest, passwords, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
 FOLDER = HERE / "datasets" / "catalog"
 OPEN = ["cat_stations", "cat_station_counts"]
-DATASETS = [*OPEN, "cat_partners"]
+DATASETS = [*OPEN, "cat_partners", "cat_partner_counts"]
+PUBLIC = ["cat_partner_counts", "cat_partners", "cat_station_counts", "cat_stations"]
 DAY = "2026-11-20"
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCT = Namespace("http://purl.org/dc/terms/")
@@ -67,14 +73,16 @@ def published(stack, tmp_path_factory):
     for name in DATASETS:
         storage.delete_prefix(f"{catalogs.EXPORT_PREFIX}/{name}/", settings)
     folder = tmp_path_factory.mktemp("catalog")
-    with use_datasets(FOLDER):
+    specs = shutil.copytree(FOLDER, folder / "specs")  # approvals write grants into this copy
+    (settings.state_dir / "access" / "requests.jsonl").unlink(missing_ok=True)  # no request left from a past run
+    with use_datasets(specs):
         ingest("cat_stations", [_jsonl(folder / "stations.jsonl", STATIONS)], DAY)
         ingest("cat_partners", [_jsonl(folder / "partners.jsonl", [{"office_id": 1, "office_name": "Sở A"}])], DAY)
         trino.register_ops(settings)
         manifests = {m["dataset"]: m for m in export_open_data.run_all(DAY)}
         out = folder / "dcat"
         catalog_publish.publish(out_dir=out, settings=settings)
-        yield {"settings": settings, "manifests": manifests, "out": out}
+        yield {"settings": settings, "manifests": manifests, "out": out, "specs": specs}
 
 
 def _trino_rows(settings, sql: str) -> tuple[list[str], list[tuple]]:
@@ -96,7 +104,7 @@ def test_csv_and_parquet_hold_exactly_the_rows_trino_returns(published, name, la
     parsed = list(csv.reader(io.StringIO(text)))
     assert parsed[0] == names and len(parsed) == len(rows) + 1
     for line, row in zip(parsed[1:], rows):
-        assert line == [export_open_data._text(v) for v in row]
+        assert line == [open_data._text(v) for v in row]
     # the portal folder serves the same bytes, and the manifest describes them
     portal = settings.state_dir / "portal" / "open_data" / name
     assert json.loads(_object(settings, f"open_data/{name}/manifest.json")) == \
@@ -127,7 +135,7 @@ def test_a_dataset_that_is_not_open_is_never_exported(published):
     _, rows = _trino_rows(settings, "SELECT count(*) FROM lake.silver.cat_partners")
     assert rows[0][0] == 1  # published in Trino, yet
     with pytest.raises(LakeError, match="cat_partners is not open data"):
-        with use_datasets(FOLDER):
+        with use_datasets(published["specs"]):
             export_open_data.run("cat_partners", DAY)
     assert storage.list_keys("open_data/cat_partners/", settings) == []
     assert not (settings.state_dir / "portal" / "open_data" / "cat_partners").exists()
@@ -144,7 +152,8 @@ def test_catalogs_list_their_datasets(published):
         g = _graph(published, name)
         cat = URIRef(catalogs.catalog_iri(config, name))
         listed[name] = {str(d).rsplit("/", 1)[1] for d in g.objects(cat, DCAT.dataset)}
-    assert listed == {"open_data": set(OPEN), "big_data": set(OPEN), "master_shared": {"cat_partners"}}
+    assert listed == {"open_data": set(OPEN), "big_data": set(OPEN),
+                      "master_shared": {"cat_partners", "cat_partner_counts"}}
 
 
 def test_catalog_scores_and_freshness_are_those_of_the_scorecard(published):
@@ -202,7 +211,7 @@ def test_the_portal_serves_the_catalogs_downloads_and_ckan_calls_of_what_was_pub
 
     settings, base = published["settings"], portal
     ckan = ckanapi.RemoteCKAN(base)
-    assert ckan.action.package_list() == ["cat_partners", "cat_station_counts", "cat_stations"]  # not cat_officers
+    assert ckan.action.package_list() == PUBLIC  # not cat_officers
     assert ckan.action.status_show()["ckan_version"].startswith("2.")
     found = ckan.action.package_search(q=unicodedata.normalize("NFD", "Trạm theo loại"), fq="groups:open_data")
     assert [p["name"] for p in found["results"]] == ["cat_station_counts"]
@@ -229,31 +238,59 @@ def test_the_portal_serves_the_catalogs_downloads_and_ckan_calls_of_what_was_pub
     assert "<td>0</td>" in versions and ("WRITE" in versions or "MERGE" in versions)
 
 
-def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_real_browser(published, portal,
-                                                                                          tmp_path):
-    """Debian's chromium (infra/browser.sh) through Selenium.  Screenshots go to $LAKE_SCREENSHOTS (docs/ keeps
-    the README's) or the test's folder."""
-    import os
-    import shutil
-    import time
+@contextmanager
+def chromium(downloads: Path):
+    """Debian's chromium (infra/browser.sh) through Selenium, headless, downloading into ``downloads``."""
+    import shutil as sh
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    browser, driver_path = sh.which("chromium"), sh.which("chromedriver")
     assert browser and driver_path, "no chromium/chromedriver: run `make browser` (infra/browser.sh)"
-    shots = Path(os.environ.get("LAKE_SCREENSHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    downloads = tmp_path / "downloads"
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def navigating(driver, act) -> None:
+    """Act (submit, click) and wait until the browser has left the page: submit() and click() return before
+    the next page loads, and elements read in between belong to the old page (a stale element)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    act()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+
+
+def screenshots(tmp_path: Path) -> Path:
+    """$LAKE_SCREENSHOTS (docs/screenshots keeps the README's) or the test's folder."""
+    import os
+
+    shots = Path(os.environ.get("LAKE_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_real_browser(published, portal,
+                                                                                          tmp_path):
+    """Screenshots go to $LAKE_SCREENSHOTS (docs/ keeps the README's) or the test's folder."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    shots, downloads = screenshots(tmp_path), tmp_path / "downloads"
+
     def use_of_cat_stations() -> tuple[int, int]:
         import csv
         import datetime as dt
@@ -264,26 +301,18 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
             row = next(r for r in csv.DictReader(io.StringIO(answer.read().decode())) if r["dataset"] == "cat_stations")
         return int(row["views"]), int(row["downloads"])
 
-    def navigating(act) -> None:
-        """Act (submit, click) and wait until the browser has left the page: submit() and click() return before
-        the next page loads, and elements read in between belong to the old page (a stale element)."""
-        old = driver.find_element(By.TAG_NAME, "html")
-        act()
-        WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
-
     before = use_of_cat_stations()
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with chromium(downloads) as driver:
         driver.get(portal)
         listed = {a.get_attribute("href").rsplit("/", 1)[1] for a in driver.find_elements(By.CSS_SELECTOR, "article h2 a")}
-        assert listed == {"cat_partners", "cat_station_counts", "cat_stations"}  # never the internal cat_officers
+        assert listed == set(PUBLIC)  # never the internal cat_officers
         box = driver.find_element(By.ID, "q")
         box.send_keys("tram khi tuong")  # typed without accents: "Trạm khí tượng"
-        navigating(box.submit)
+        navigating(driver, box.submit)
         hits = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "article h2 a")]
         assert hits[0] == "Trạm khí tượng (thử)"
         driver.save_screenshot(str(shots / "portal-search.png"))
-        navigating(driver.find_element(By.LINK_TEXT, "Trạm khí tượng (thử)").click)
+        navigating(driver, driver.find_element(By.LINK_TEXT, "Trạm khí tượng (thử)").click)
         assert driver.find_element(By.TAG_NAME, "h1").text == "Trạm khí tượng (thử)"
         driver.save_screenshot(str(shots / "portal-dataset.png"))
 
@@ -296,7 +325,7 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
         key = next(f["key"] for f in published["manifests"]["cat_stations"]["files"] if f["format"] == "csv")
         assert target.read_bytes() == _object(published["settings"], key)
 
-        navigating(driver.find_element(By.LINK_TEXT, "English").click)
+        navigating(driver, driver.find_element(By.LINK_TEXT, "English").click)
         assert driver.find_element(By.TAG_NAME, "h1").text == "Weather stations (test)"
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
         driver.save_screenshot(str(shots / "portal-dataset-en.png"))
@@ -308,7 +337,122 @@ def test_a_visitor_searches_without_accents_downloads_and_reads_english_in_a_rea
         driver.get(f"{portal}/dataset/cat_officers")
         assert "cat_officers" not in driver.find_element(By.TAG_NAME, "h1").text  # a 404 page, no data
         assert "citizen_id" not in driver.page_source
-    finally:
-        driver.quit()
     views, downloads = use_of_cat_stations()
     assert (views - before[0], downloads - before[1]) == (2, 1)  # its page in Vietnamese and English; the CSV
+
+
+def test_a_partner_asks_for_shared_data_a_steward_approves_and_trino_and_delta_sharing_serve_it(published, portal,
+                                                                                               tmp_path, capsys):
+    """The whole request in a real Chromium: the partner signs in on the dataset's page and asks, the steward
+    approves from the queue; then the partner's Trino user reads the table and its Delta Sharing share lists it."""
+    import time
+
+    import delta_sharing
+    from selenium.webdriver.common.by import By
+
+    from lakehouse import services
+    from lakehouse.cli import main as lake
+    from lakehouse.serving import sharing
+
+    settings, shots = published["settings"], screenshots(tmp_path)
+    secret = passwords(settings)
+    table = "lake.gold.cat_partner_counts"
+    with pytest.raises(Exception, match="Access Denied"):
+        as_user("btc_analyst", f"SELECT offices FROM {table}", settings, secret["btc_analyst"])
+
+    def sign_in(driver, user: str) -> None:
+        driver.find_element(By.ID, "user").send_keys(user)
+        box = driver.find_element(By.ID, "password")
+        box.send_keys(secret[user])
+        navigating(driver, box.submit)
+
+    with chromium(tmp_path) as driver:
+        driver.get(f"{portal}/dataset/cat_partner_counts")
+        navigating(driver, driver.find_element(By.CSS_SELECTOR, "main a[href^='/signin']").click)
+        sign_in(driver, "btc_analyst")
+        assert driver.current_url.endswith("/dataset/cat_partner_counts")  # back where the partner was
+        driver.find_element(By.ID, "purpose").send_keys("Đối chiếu số văn phòng đối tác khi lập dự toán")
+        box = driver.find_element(By.ID, "legal_basis")
+        box.send_keys("Nghị định 47/2024/NĐ-CP, Điều 12")
+        navigating(driver, box.submit)
+        request_id = driver.current_url.rsplit("/", 1)[1]
+        assert driver.find_element(By.ID, "status").text.startswith("Chờ duyệt")
+        driver.save_screenshot(str(shots / "portal-request.png"))
+        navigating(driver, driver.find_element(By.CSS_SELECTOR, "form.inline button").click)  # sign out
+
+        driver.get(f"{portal}/signin?next=/requests")
+        sign_in(driver, "engineer")  # a steward (data_engineers: steward: true)
+        driver.save_screenshot(str(shots / "portal-requests.png"))
+        navigating(driver, driver.find_element(By.LINK_TEXT, request_id).click)
+        driver.find_element(By.ID, "note").send_keys("Đủ căn cứ")
+        navigating(driver, driver.find_element(By.CSS_SELECTOR, "button[value=approve]").click)
+        assert driver.find_element(By.ID, "status").text.startswith("Đã cấp quyền")
+
+    spec = (published["specs"] / "cat_partner_counts.yaml").read_text(encoding="utf-8")
+    assert f"- to: bo_tai_chinh  # request {request_id} approved by engineer" in spec
+    for _ in range(40):  # Trino re-reads its rules every 5 s
+        try:
+            assert as_user("btc_analyst", f"SELECT offices FROM {table}", settings, secret["btc_analyst"]) == [(1,)]
+            break
+        except Exception as exc:
+            if "Access Denied" not in str(exc):
+                raise
+            time.sleep(0.5)
+    else:
+        pytest.fail("btc_analyst still cannot read the approved table after 20 s")
+    with pytest.raises(Exception, match="Access Denied"):  # so_ha_noi asked for nothing
+        as_user("hn_officer", f"SELECT offices FROM {table}", settings, secret["hn_officer"])
+
+    started = services.select(["sharing"], settings)[0].pid() is None
+    services.up(["sharing"], settings)  # inherits this module's specs, as the portal did
+    try:
+        _, _, profile = sharing.issue_token("bo_tai_chinh", settings, tmp_path / "btc.share")
+        shared = {(t.schema, t.name) for t in delta_sharing.SharingClient(str(profile)).list_all_tables()}
+        assert ("catalog_demo", "cat_partner_counts") in shared
+    finally:
+        if started:
+            services.down(["sharing"], settings)
+    capsys.readouterr()
+    lake(["access", "requests", "--all", "--format", "json"])  # the CLI reads the same record
+    [kept] = [r for r in json.loads(capsys.readouterr().out) if r["id"] == request_id]
+    assert (kept["status"], kept["user"], kept["decided_by"], kept["note"]) == \
+        ("approved", "btc_analyst", "engineer", "Đủ căn cứ")
+
+
+def test_an_earlier_version_of_open_data_downloads_as_it_was_exported(published, portal, tmp_path):
+    """Runs last: it loads a new snapshot of cat_stations.  The version the daily export was made from, asked
+    for after the table changed, gives the export's very bytes; the new version holds the change."""
+    import urllib.error
+    import urllib.request
+
+    settings = published["settings"]
+
+    def newest() -> int:
+        return max(int(k.rsplit("/", 1)[1][:20]) for k in storage.list_keys("silver/cat_stations/_delta_log/",
+                                                                            settings) if k.endswith(".json"))
+
+    exported = newest()
+    renamed = [dict(STATIONS[0], station_name="Trạm Láng (mới)"), *STATIONS[1:]]
+    with use_datasets(published["specs"]):  # its own steps only: the gold table built from it is not needed here
+        from lakehouse.config.spec import load_specs
+        from lakehouse.orchestration.pipeline import land_files, plan, run_steps
+
+        land_files("cat_stations", [_jsonl(tmp_path / "stations-2.jsonl", renamed)], "2026-11-21")
+        run_steps([s for s in plan(load_specs(), ["cat_stations"], with_land=False) if s.dataset == "cat_stations"],
+                  "2026-11-21")
+    changed = newest()
+    assert changed > exported
+    csv_key = next(f["key"] for f in published["manifests"]["cat_stations"]["files"] if f["format"] == "csv")
+    with urllib.request.urlopen(f"{portal}/download/cat_stations/v{exported}/cat_stations.csv") as answer:
+        assert answer.read() == _object(settings, csv_key)
+        assert f'filename="cat_stations-v{exported}.csv"' in answer.headers["content-disposition"]
+    with urllib.request.urlopen(f"{portal}/download/cat_stations/v{changed}/cat_stations.parquet") as answer:
+        names = {r["station_id"]: r["station_name"] for r in pq.read_table(io.BytesIO(answer.read())).to_pylist()}
+    assert names["KT-01"] == "Trạm Láng (mới)" and len(names) == len(STATIONS)
+    for wrong in (f"v{changed + 1}/cat_stations.csv", f"v{exported}/cat_partners.csv", "v-1/cat_stations.csv"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{portal}/download/cat_stations/{wrong}")
+        assert refused.value.code in (400, 404), wrong
+    with pytest.raises(urllib.error.HTTPError) as shared:  # shared data has no downloads, of any version
+        urllib.request.urlopen(f"{portal}/download/cat_partners/v0/cat_partners.csv")
+    assert shared.value.code == 404

@@ -18,6 +18,7 @@ import rdflib
 from rdflib import RDF, Literal, Namespace, URIRef
 
 from jobs import export_open_data
+from lakehouse.serving import open_data
 from lakehouse.config.spec import load_specs
 from lakehouse.core.errors import ConfigError, LakeError
 from lakehouse.serving import catalog as catalogs
@@ -273,11 +274,11 @@ def test_the_catalog_dag_exports_only_open_datasets_then_writes_the_catalogs(spe
 
 def test_export_columns_leave_out_bookkeeping_columns(specs):
     table = ["province_code", "province_name", "codename", "_source_file", "_batch_id", "_ingested_at", "_row_hash"]
-    assert export_open_data.export_columns(specs["provinces"], table) == ["province_code", "province_name", "codename"]
+    assert open_data.export_columns(specs["provinces"], table) == ["province_code", "province_name", "codename"]
     gold = ["province_code", "commune_count", "_internal"]
-    assert export_open_data.export_columns(specs["commune_counts_by_province"], gold) == ["province_code",
+    assert open_data.export_columns(specs["commune_counts_by_province"], gold) == ["province_code",
                                                                                           "commune_count"]
-    sql = export_open_data.select_sql(specs["provinces"], ["province_code", "province_name"], "lake")
+    sql = open_data.select_sql(specs["provinces"], ["province_code", "province_name"], "lake")
     assert sql == ('SELECT "province_code", "province_name" FROM lake.silver.provinces ORDER BY "province_code"')
 
 
@@ -290,7 +291,7 @@ def test_files_hold_the_rows_typed_and_the_manifest_matches_the_bytes(tmp_path):
                ("tags", "array(varchar)")]
     rows = [(1, "Thành phố Hà Nội", Decimal("12.50"), dt.date(2025, 7, 1), at, True, ["a", "b"]),
             (46, "Thành phố Huế", None, None, None, False, None)]
-    out = export_open_data.write_files("demo", columns, [rows[:1], [], rows[1:]], tmp_path)
+    out = open_data.write_files("demo", columns, [rows[:1], [], rows[1:]], tmp_path)
     assert out["rows"] == 2
     with (tmp_path / "demo.csv").open(encoding="utf-8", newline="") as fh:
         parsed = list(csv.reader(fh))
@@ -312,7 +313,7 @@ def test_files_hold_the_rows_typed_and_the_manifest_matches_the_bytes(tmp_path):
 def test_an_empty_table_still_gives_a_header_and_a_readable_parquet(tmp_path):
     import pyarrow.parquet as pq
 
-    out = export_open_data.write_files("empty", [("a", "integer")], [], tmp_path)
+    out = open_data.write_files("empty", [("a", "integer")], [], tmp_path)
     assert out["rows"] == 0
     assert (tmp_path / "empty.csv").read_text(encoding="utf-8") == "a\n"
     assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
@@ -337,7 +338,7 @@ def test_cli_writes_the_three_files_from_the_specs(tmp_path):
     (-5, "-5"), (None, ""),
 ])
 def test_open_data_csv_cells_cannot_run_as_spreadsheet_formulas(value, cell):
-    from jobs.export_open_data import csv_cell
+    from lakehouse.serving.open_data import csv_cell
 
     assert csv_cell(value) == cell
 
@@ -345,7 +346,7 @@ def test_open_data_csv_cells_cannot_run_as_spreadsheet_formulas(value, cell):
 def test_the_parquet_export_keeps_the_raw_value(tmp_path):
     import pyarrow.parquet as pq
 
-    from jobs.export_open_data import write_files
+    from lakehouse.serving.open_data import write_files
 
     write_files("ten", [("ghi_chu", "varchar")], [[("=1+1",), ("-5",)]], tmp_path)
     assert (tmp_path / "ten.csv").read_text(encoding="utf-8").splitlines()[1:] == ["'=1+1", "-5"]

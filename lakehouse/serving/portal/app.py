@@ -18,11 +18,16 @@ from typing import Any
 
 from lakehouse.core.dimensions import DIMENSIONS
 from lakehouse.core.settings import Settings
-from lakehouse.serving.portal import harvest
+from lakehouse.serving.access_requests import request_log, requestable
+from lakehouse.serving.portal import access, harvest
+from lakehouse.serving.portal.access import Me, me_of, share_state
+from lakehouse.serving.portal.auth import NONCE, SESSION, Signer, load_key, new_nonce
 from lakehouse.serving.portal.entries import CLASSES, FREQUENCIES, Entry, entries
+from lakehouse.serving.portal.errors import PortalError
 from lakehouse.serving.portal.history import History
 from lakehouse.serving.portal.limits import RateLimit, client_of
 from lakehouse.serving.portal.search import Index, pages
+from lakehouse.serving.portal.versions import VersionFiles
 from lakehouse.serving.portal.visits import Visits
 
 FACETS = ("catalog", "domain", "classification", "format", "licence", "frequency", "quality")
@@ -39,12 +44,6 @@ DIMENSION_TEXT = {  # (vi label, en label, vi explanation, en explanation)
              "Updated on time, as often as promised."),
     "overall": ("Tổng thể", "Overall", "Điểm chung của bốn tiêu chí trên.", "The four dimensions together."),
 }
-
-
-class PortalError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -283,9 +282,15 @@ class Portal:
     catalog: Loader
     visits: Visits
     history: History
+    versions: VersionFiles
     templates: Any
     base_url: str
     sql: dict
+    signer: Signer
+
+    def me(self, request) -> Me | None:
+        """The signed-in user of this request (:mod:`.access`), or None."""
+        return me_of(self.settings, self.signer.user_of(request.cookies.get(SESSION)))
 
     def page(self, request, template: str, code: int = 200, **values):
         from fastapi.responses import HTMLResponse
@@ -295,11 +300,19 @@ class Portal:
         lang = "en" if request.query_params.get("lang") == "en" else "vi"
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]  # the search stays
         switch = request.url.path + "?" + urlencode(kept + ([] if lang == "en" else [("lang", "en")]))
+        nonce = request.cookies.get(NONCE) or ""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
+            nonce = new_nonce()
+        values.setdefault("me", self.me(request))
         html = self.templates.get_template(template).render(
             lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path, switch=switch.rstrip("?"),
             classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
-            base_url=self.base_url, trino_url=self.settings.trino_url, trend_points=trend_points, **values)
-        return HTMLResponse(html, status_code=code)
+            base_url=self.base_url, trino_url=self.settings.trino_url, trend_points=trend_points,
+            csrf=self.signer.csrf(nonce), **values)
+        answer = HTMLResponse(html, status_code=code)
+        if request.cookies.get(NONCE) != nonce:  # the forms' CSRF token is bound to this cookie
+            answer.set_cookie(NONCE, nonce, httponly=True, samesite="lax", path="/")
+        return answer
 
 
 def create_app(settings: Settings):
@@ -308,13 +321,16 @@ def create_app(settings: Settings):
 
     app = FastAPI(title="Cổng dữ liệu / Data portal", docs_url=None, redoc_url=None, openapi_url=None)
     portal = Portal(settings, Loader(settings), Visits(settings.state_dir / "portal" / "visits"), History(settings),
+                    VersionFiles(settings),
                     Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
                                 autoescape=select_autoescape(default=True, default_for_string=True)),
                     f"http://{settings.host}:{settings.env.services.portal.port}",
-                    {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog})
+                    {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog},
+                    Signer(load_key(settings.state_dir / "portal" / "session.key")))
     _guards(app, portal)
     _pages(app, portal)
     _harvest(app, portal)
+    access.routes(app, portal)
     return app
 
 
@@ -383,8 +399,12 @@ def _pages(app, portal: Portal) -> None:
                 shown = None
         portal.visits.count(name, "view")
         year = _this_year()
+        me = portal.me(request)
         return portal.page(
-            request, "dataset.html", e=entry, sql=portal.sql, preview=shown, year=year,
+            request, "dataset.html", e=entry, sql=portal.sql, preview=shown, year=year, me=me,
+            requestable=requestable(entry.spec), share=share_state(entry.spec, cat.specs, me),
+            asked=next((r for r in request_log(portal.settings).all() if me and me.partner == r.partner
+                        and r.dataset == name and r.status == "pending"), None),
             built_from=[cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])],
             feeds=[e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])],
             export=(entry.facts.get("export") or {}),
@@ -397,6 +417,24 @@ def _pages(app, portal: Portal) -> None:
         portal.visits.count(name, "download", file_name.rsplit(".", 1)[-1])
         media = "text/csv; charset=utf-8" if file_name.endswith(".csv") else "application/vnd.apache.parquet"
         return FileResponse(path, media_type=media, filename=file_name)
+
+    @app.get("/download/{name}/v{version}/{file_name}")
+    def download_version(name: str, version: str, file_name: str):
+        from lakehouse.serving.catalog import export_files
+
+        entry = portal.catalog.current().entry(name)
+        if not entry.is_open or file_name not in export_files(name).values():
+            raise PortalError(404, f"{name} has no download named {file_name[:100]!r}")
+        number = _int(version, -1, 0, 10**9, "the version")
+        listed = portal.history.versions("gold" if entry.spec.layer == "gold" else "silver", name) or []
+        if number not in [v["version"] for v in listed]:
+            raise PortalError(404, f"{name} has no version {number} among its newest {len(listed)}; older ones "
+                                   f"are read through Trino (SELECT … FOR VERSION AS OF n)")
+        path = portal.versions.file(entry.spec, number, file_name)
+        portal.visits.count(name, "download", file_name.rsplit(".", 1)[-1])
+        media = "text/csv; charset=utf-8" if file_name.endswith(".csv") else "application/vnd.apache.parquet"
+        stem, ext = file_name.rsplit(".", 1)
+        return FileResponse(path, media_type=media, filename=f"{stem}-v{number}.{ext}")
 
     @app.get("/evaluation", response_class=HTMLResponse)
     def evaluation_page(request: Request):
