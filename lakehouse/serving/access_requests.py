@@ -223,8 +223,12 @@ def grant(settings: Any, dataset: str, partner: str, note: str) -> bool:
 
 
 def _write(path: Path, text: str) -> None:
+    """Replace the file at once (a reader sees the old text or the new), keeping its permissions."""
+    import shutil
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
+    shutil.copymode(path, tmp)
     os.replace(tmp, path)
 
 

@@ -32,7 +32,7 @@ from jobs import export_open_data
 from lakehouse.serving import open_data
 from lakehouse.core.errors import LakeError
 from lakehouse.io import storage, trino
-from lakehouse.serving import catalog as catalogs, catalog_publish
+from lakehouse.serving import catalog as catalogs, catalog_publish, trino_security
 from lakehelp import as_user, ingest, passwords, reset, use_datasets
 
 HERE = Path(__file__).resolve().parent
@@ -345,6 +345,14 @@ def test_a_partner_asks_for_shared_data_a_steward_approves_and_trino_and_delta_s
                                                                                                tmp_path, capsys):
     """The whole request in a real Chromium: the partner signs in on the dataset's page and asks, the steward
     approves from the queue; then the partner's Trino user reads the table and its Delta Sharing share lists it."""
+    settings = published["settings"]
+    try:
+        _partner_flow(settings, published["specs"], portal, screenshots(tmp_path), tmp_path, capsys)
+    finally:  # Trino's rules hold every published dataset's grants: this test's grant must not outlive it
+        trino_security.withdraw_grants(settings, "cat_partner_counts")
+
+
+def _partner_flow(settings, specs: Path, portal: str, shots: Path, tmp_path: Path, capsys) -> None:
     import time
 
     import delta_sharing
@@ -354,7 +362,6 @@ def test_a_partner_asks_for_shared_data_a_steward_approves_and_trino_and_delta_s
     from lakehouse.cli import main as lake
     from lakehouse.serving import sharing
 
-    settings, shots = published["settings"], screenshots(tmp_path)
     secret = passwords(settings)
     table = "lake.gold.cat_partner_counts"
     with pytest.raises(Exception, match="Access Denied"):
@@ -371,6 +378,8 @@ def test_a_partner_asks_for_shared_data_a_steward_approves_and_trino_and_delta_s
         navigating(driver, driver.find_element(By.CSS_SELECTOR, "main a[href^='/signin']").click)
         sign_in(driver, "btc_analyst")
         assert driver.current_url.endswith("/dataset/cat_partner_counts")  # back where the partner was
+        session = driver.get_cookie("portal_session")
+        assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax"
         driver.find_element(By.ID, "purpose").send_keys("Đối chiếu số văn phòng đối tác khi lập dự toán")
         box = driver.find_element(By.ID, "legal_basis")
         box.send_keys("Nghị định 47/2024/NĐ-CP, Điều 12")
@@ -388,7 +397,7 @@ def test_a_partner_asks_for_shared_data_a_steward_approves_and_trino_and_delta_s
         navigating(driver, driver.find_element(By.CSS_SELECTOR, "button[value=approve]").click)
         assert driver.find_element(By.ID, "status").text.startswith("Đã cấp quyền")
 
-    spec = (published["specs"] / "cat_partner_counts.yaml").read_text(encoding="utf-8")
+    spec = (specs / "cat_partner_counts.yaml").read_text(encoding="utf-8")
     assert f"- to: bo_tai_chinh  # request {request_id} approved by engineer" in spec
     for _ in range(40):  # Trino re-reads its rules every 5 s
         try:

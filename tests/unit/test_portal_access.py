@@ -170,3 +170,19 @@ def test_a_grant_is_added_keeping_every_other_line_of_the_spec():
     assert add_grant("name: x\ngrants:\n- to: q\n", "p", "n") == "name: x\ngrants:\n- to: q\n- to: p  # n\n"
     with pytest.raises(GrantEditError, match="not a list"):
         add_grant("name: x\ngrants: nobody\n", "p", "n")
+
+
+def test_cookies_are_secure_over_https_behind_a_trusted_proxy_and_on_the_loopback_address():
+    from types import SimpleNamespace as NS
+
+    from lakehouse.serving.portal.access import cookie_secure
+
+    def request(scheme: str, host: str, peer: str, proto: str | None = None):
+        return NS(url=NS(scheme=scheme, hostname=host), client=NS(host=peer),
+                  headers={"x-forwarded-proto": proto} if proto else {})
+
+    assert cookie_secure(request("https", "data.bo.gov.vn", "203.0.113.9"), [])
+    assert cookie_secure(request("http", "127.0.0.1", "127.0.0.1"), [])  # browsers keep Secure cookies there
+    assert cookie_secure(request("http", "data.bo.gov.vn", "10.0.0.1", "https"), ["10.0.0.1"])
+    assert not cookie_secure(request("http", "data.bo.gov.vn", "10.0.0.2", "https"), ["10.0.0.1"])  # not trusted
+    assert not cookie_secure(request("http", "data.bo.gov.vn", "203.0.113.9"), [])

@@ -48,6 +48,17 @@ def me_of(settings: Any, user: str | None) -> Me | None:
     return Me(user, where if partner else None, user in access.stewards(), name)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def cookie_secure(request: Any, trusted_proxies: list[str]) -> bool:
+    """Mark cookies Secure when the browser reaches the portal over HTTPS (a trusted proxy says so with
+    ``X-Forwarded-Proto``) or on this machine's loopback address, which browsers treat as a secure origin."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-proto") if peer in trusted_proxies else None
+    return request.url.scheme == "https" or forwarded == "https" or request.url.hostname in LOOPBACK
+
+
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a path of this site only (never ``//host`` or a scheme)."""
     value = value or "/"
@@ -133,14 +144,15 @@ def routes(app: Any, portal: Any) -> None:
             return portal.page(request, "signin.html", 401, next=target, failed=True)
         answer = back(target)
         answer.set_cookie(SESSION, portal.signer.session(user), max_age=SESSION_HOURS * 3600, httponly=True,
-                          samesite="lax", path="/")
+                          samesite="lax", path="/", secure=cookie_secure(request, conf.trusted_proxies))
         return answer
 
     @app.post("/signout")
     async def signout(request: Request):
         await checked_form(request)
         answer = back("/")
-        answer.delete_cookie(SESSION, path="/")
+        answer.delete_cookie(SESSION, path="/", secure=cookie_secure(request, conf.trusted_proxies), httponly=True,
+                             samesite="lax")
         return answer
 
     @app.post("/dataset/{name}/request")

@@ -20,7 +20,7 @@ from lakehouse.core.dimensions import DIMENSIONS
 from lakehouse.core.settings import Settings
 from lakehouse.serving.access_requests import request_log, requestable
 from lakehouse.serving.portal import access, harvest
-from lakehouse.serving.portal.access import Me, me_of, share_state
+from lakehouse.serving.portal.access import Me, cookie_secure, me_of, share_state
 from lakehouse.serving.portal.auth import NONCE, SESSION, Signer, load_key, new_nonce
 from lakehouse.serving.portal.entries import CLASSES, FREQUENCIES, Entry, entries
 from lakehouse.serving.portal.errors import PortalError
@@ -311,7 +311,8 @@ class Portal:
             csrf=self.signer.csrf(nonce), **values)
         answer = HTMLResponse(html, status_code=code)
         if request.cookies.get(NONCE) != nonce:  # the forms' CSRF token is bound to this cookie
-            answer.set_cookie(NONCE, nonce, httponly=True, samesite="lax", path="/")
+            answer.set_cookie(NONCE, nonce, httponly=True, samesite="lax", path="/",
+                              secure=cookie_secure(request, self.settings.env.services.portal.trusted_proxies))
         return answer
 
 

@@ -4,8 +4,8 @@ The people who sign in are the users of ``lake_config/access.yaml``, with the pa
 prints (the same as Trino's).  A session is the cookie ``user|expires|mac``, signed with HMAC-SHA256 under
 a key generated once into ``<state>/portal/session.key`` (0600): nothing is stored per session, and a new
 key signs everyone out.  Every form that changes something carries a CSRF token, the HMAC of the browser's
-own random ``portal_nonce`` cookie, and is refused without the matching pair; the cookies are HttpOnly and
-SameSite=Lax as well.  :class:`Signer` is pure; :func:`load_key` and :func:`password_ok` read files.
+own random ``portal_nonce`` cookie, and is refused without the matching pair; the cookies are HttpOnly,
+SameSite=Lax, and Secure over HTTPS or on the loopback address (:func:`.access.cookie_secure`).  :class:`Signer` is pure; :func:`load_key` and :func:`password_ok` read files.
 """
 
 from __future__ import annotations
