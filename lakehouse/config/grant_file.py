@@ -32,11 +32,6 @@ def _yaml(sequence: int = 4, offset: int = 2):
     return y
 
 
-def has_grant(text: str, grantee: str) -> bool:
-    data = _yaml().load(text) or {}
-    return any(isinstance(g, dict) and g.get("to") == grantee for g in data.get("grants") or [])
-
-
 def add_grant(text: str, grantee: str, note: str) -> str:
     """``text`` with ``{to: grantee}`` appended to its top-level ``grants`` (made when absent), ``note`` as the
     line's comment.  Unchanged when the grantee already has a grant.  :class:`GrantEditError` when the

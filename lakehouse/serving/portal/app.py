@@ -303,7 +303,8 @@ class Portal:
         nonce = request.cookies.get(NONCE) or ""
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
             nonce = new_nonce()
-        values.setdefault("me", self.me(request))
+        if "me" not in values:  # the dataset page has read it already
+            values["me"] = self.me(request)
         html = self.templates.get_template(template).render(
             lang=lang, t=lambda vi, en: en if lang == "en" else vi, path=request.url.path, switch=switch.rstrip("?"),
             classes=CLASSES, frequencies=FREQUENCIES, dimensions=DIMENSIONS, dimension_text=DIMENSION_TEXT,
@@ -404,8 +405,8 @@ def _pages(app, portal: Portal) -> None:
         return portal.page(
             request, "dataset.html", e=entry, sql=portal.sql, preview=shown, year=year, me=me,
             requestable=requestable(entry.spec), share=share_state(entry.spec, cat.specs, me),
-            asked=next((r for r in request_log(portal.settings).all() if me and me.partner == r.partner
-                        and r.dataset == name and r.status == "pending"), None),
+            asked=next((r for r in request_log(portal.settings).all() if r.partner == me.partner
+                        and r.dataset == name and r.status == "pending"), None) if me and me.partner else None,
             built_from=[cat.entries.get(d) for d in getattr(entry.spec, "depends_on", [])],
             feeds=[e for e in cat.entries.values() if name in getattr(e.spec, "depends_on", [])],
             export=(entry.facts.get("export") or {}),

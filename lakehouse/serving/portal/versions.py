@@ -45,8 +45,6 @@ class VersionFiles:
             query_files(self.settings, spec, work, version)
             shutil.rmtree(folder, ignore_errors=True)
             work.rename(folder)
-        except PortalError:
-            raise
         except Exception as exc:  # Trino's answer: a vacuumed file, or Trino down
             text = str(exc)
             if "FileNotFound" in text or "not found" in text.lower() or "does not exist" in text:
