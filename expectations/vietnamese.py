@@ -2,8 +2,8 @@
 
 Every validator takes a value (plus optional context) and returns ``None`` when the value is
 valid, or a short English reason when it is not. ``None`` and empty values are valid here:
-whether a field may be empty is a separate not-null rule. ``spark_problem`` maps the same
-functions over a Spark column, so Spark, pandas and plain Python give the same answers.
+whether a field may be empty is a separate not-null rule. ``spark_problem`` gives the same
+answers over a Spark column (the checks rewritten as Spark expressions, tested against these).
 """
 
 from __future__ import annotations
@@ -141,9 +141,9 @@ def cccd_problem(value: str | None, date_of_birth: dt.date | None = None, sex: s
     if not _is_empty(sex):
         stated = _sex(str(sex))
         if stated is None:
-            return f"sex {sex!r} is not recognised (use Nam/Nữ, M/F or male/female)"
+            return f"sex '{sex}' is not recognised (use Nam/Nữ, M/F or male/female)"
         if stated != person:
-            return f"century/sex digit {digit} means a {person}, but sex is {sex!r}"
+            return f"century/sex digit {digit} means a {person}, but sex is '{sex}'"
     return None
 
 
@@ -212,7 +212,8 @@ def admin_unit_problem(code: int | str | None, at: dt.date | None = None, level:
         return None
     number = _as_code(code)
     if number is None:
-        return f"admin unit code {code!r} is not a number"
+        shown = f"'{code}'" if isinstance(code, str) else str(code)
+        return f"admin unit code {shown} is not a number"
     on = _as_date(at)
     if on is not None and on < MERGER_DATE:
         if level == "province" and number not in old_province_codes():
@@ -289,9 +290,22 @@ def map_problems(name: str, *columns: pd.Series, **options: Any) -> pd.Series:
 def spark_problem(name: str, column: Column, *extra: Column, **options: Any) -> Column:
     """A string Column with the validator's reason per row, NULL when valid.
 
-    A vectorised (Arrow) pandas UDF over the plain function, so it runs on classic Spark and on
-    Spark Connect; this module must be importable on the Python workers. ``options`` (e.g.
-    ``level``) travel in the UDF's closure, not as columns.
+    The same checks as Spark expressions (``expectations.vietnamese_spark``), run in the JVM on
+    classic Spark and on Spark Connect alike, with no Python worker.
+    """
+    from expectations.vietnamese_spark import problem
+
+    return problem(name, column, *extra, **options)
+
+
+def spark_udf_problem(name: str, column: Column, *extra: Column, **options: Any) -> Column:
+    """The same reasons through a vectorised (Arrow) pandas UDF over the plain function.
+
+    For Great Expectations on Spark only (a batch over the pandas limit): it sums a rule's
+    condition in an aggregate, where Spark refuses ICU's NFC call (``reflect`` is not
+    deterministic). The UDF starts Python workers in the Spark server, once per session, which
+    a batch that size does not notice. This module must be importable on those workers;
+    ``options`` (e.g. ``level``) travel in the UDF's closure, not as columns.
     """
     from pyspark.sql.functions import pandas_udf
 

@@ -207,6 +207,72 @@ def test_spark_problem_matches_the_plain_functions(spark):
     assert sum(row["admin_province"] is not None for row in out) >= 5  # the frame does exercise failures
 
 
+def _corpus(seed: int, n: int) -> list[str]:
+    """Texts near the validators' edges: digits, separators, signs, spaces of every kind, letters, accents."""
+    import random
+
+    rnd = random.Random(seed)
+    alphabet = list("0123456789" * 4 + "+-. ()x") + [" ", "\t", "\n", "\u00a0", "\u2003", "\x1c", "\u200b",
+                                                      "\uff10", "a", "N", "ữ", "\u0301", "'", '"']
+    seeds = ["0912345678", "+84912345678", "001085012345", "0101234567-000", "123456789", "00004", "Nam", "nữ"]
+    texts = []
+    for _ in range(n):
+        base = list(rnd.choice(seeds)) if rnd.random() < 0.6 else []
+        for _ in range(rnd.randint(0, 3)):  # mutate: insert, delete or replace a character
+            at = rnd.randint(0, len(base))
+            choice = rnd.random()
+            if choice < 0.4:
+                base.insert(at, rnd.choice(alphabet))
+            elif base and choice < 0.7:
+                del base[min(at, len(base) - 1)]
+            elif base:
+                base[min(at, len(base) - 1)] = rnd.choice(alphabet)
+        texts.append("".join(base) if base or rnd.random() < 0.9 else None)
+    return texts
+
+
+def test_spark_expressions_match_the_plain_functions_on_a_generated_corpus(spark):
+    """Beyond the listed cases: near-miss IDs, phone numbers, codes and sexes, compared value by value."""
+    from pyspark.sql import functions as F
+
+    texts, sexes = _corpus(20261203, 1500), _corpus(7, 1500)
+    dobs = [D(1900 + (i * 37) % 200, 1 + i % 12, 1 + i % 28) if i % 5 else None for i in range(len(texts))]
+    ats = [(BEFORE, MERGER, AFTER, None)[i % 4] for i in range(len(texts))]
+    df = spark.createDataFrame(list(zip(texts, dobs, sexes, ats)), "text string, dob date, sex string, at date")
+    checks = {
+        **{name: (vn.spark_problem(name, F.col("text")), lambda r, fn=vn.VALIDATORS[name].fn: fn(r.text))
+           for name in ("cmnd", "phone", "tax_code", "nfc")},
+        "cccd": (vn.spark_problem("cccd", F.col("text"), F.col("dob"), F.col("sex")),
+                 lambda r: vn.cccd_problem(r.text, r.dob, r.sex)),
+        "sex_only": (vn.spark_problem("cccd", F.lit("001085012345"), F.lit(None).cast("date"), F.col("sex")),
+                    lambda r: vn.cccd_problem("001085012345", None, r.sex)),
+        **{f"admin_{level}": (vn.spark_problem("admin_unit", F.col("text"), F.col("at"), level=level),
+                              lambda r, level=level: vn.admin_unit_problem(r.text, r.at, level))
+           for level in ("province", "commune", "any")},
+    }
+    out = df.select("*", *[col.alias(name) for name, (col, _) in checks.items()]).collect()
+    failing = {name: sum(row[name] is not None for row in out) for name in checks}
+    mismatches = [(name, row.text, row.sex, row[name], plain(row)) for row in out
+                  for name, (_, plain) in checks.items() if row[name] != plain(row)]
+    assert not mismatches, mismatches[:10]
+    passing = {name: len(out) - n for name, n in failing.items()}
+    assert min(failing.values()) > 0 and min(passing[n] for n in ("phone", "cccd", "sex_only", "admin_any")) > 20, \
+        (failing, passing)  # the corpus does reach both answers
+
+
+def test_spark_expressions_read_codes_by_their_column_type(spark):
+    """A code column may be text, a whole number or a float (pandas gives int columns with NULLs as floats)."""
+    from pyspark.sql import functions as F
+
+    rows = [(" 01 ", 1, 2.0, True), ("Hà Nội", 8, 2.5, False), ("00004", None, float("nan"), None), ("", -1, 79.0, None)]
+    df = spark.createDataFrame(rows, "s string, i bigint, d double, b boolean")
+    for name in df.columns:
+        got = [r[0] for r in df.select(vn.spark_problem("admin_unit", F.col(name), level="province")).collect()]
+        want = [vn.admin_unit_problem(r[name], level="province") for r in df.collect()]
+        assert got == want, name
+    assert vn.admin_unit_problem(True) == "admin unit code True is not a number"
+
+
 def test_spark_problem_checks_its_arguments_on_the_driver(spark):
     from pyspark.sql import functions as F
 
