@@ -139,6 +139,12 @@ def tax_code(value: Column) -> Column:
         (F.regexp_extract(text, shape, 1) == "000", F.lit("tax code branch number 000 is not allowed (001–999)"))))
 
 
+@functools.cache
+def _code_map(codes: frozenset[int]) -> str:
+    """``codes`` as a string whose character at position ``code`` is 1 (a code is in) or 0."""
+    return "".join("1" if n in codes else "0" for n in range(max(codes) + 1))
+
+
 def _code_number(code: Column) -> Column:
     """``vietnamese._as_code`` as text (no leading zeros): NULL when the value is not a number."""
     kind = _kind(code)
@@ -155,16 +161,22 @@ def admin_unit(code: Column, at: Column | None = None, level: vn.Level = "any") 
     vn.admin_unit_problem(None, level=level)  # refuses an unknown level, as the plain function does
     kind = _kind(code)
     number_text = _code_number(code)
-    number = number_text.try_cast("bigint")
+    number = number_text.try_cast("int")  # a number too long for an int is NULL here, and in no set
+
+    def member(codes: frozenset[int]) -> Column:
+        # one literal, a character per code (see _code_map), not 3,321 literals: classic PySpark builds each
+        # literal with a call to the JVM, and the parity tests build these columns many times
+        found = F.substring(F.lit(_code_map(codes)), number + 1, F.lit(1)) == "1"
+        return F.coalesce((number >= 0) & found, F.lit(False))
+
     shown = (F.when(kind == "string", F.concat(F.lit("'"), code.cast("string"), F.lit("'")))
              .when(kind == "boolean", F.initcap(code.cast("string"))).otherwise(code.cast("string")))
     on = F.to_date(at) if at is not None else F.lit(None).cast("date")
     merger = vn.MERGER_DATE.isoformat()
     when = F.when(on.isNotNull(), F.concat(F.lit("on "), _iso(on))).otherwise(F.lit(f"since {merger}"))
-    is_province = number.isin(*sorted(vn.province_codes()))
-    is_commune = number.isin(*sorted(vn.commune_codes()))
+    is_province, is_commune = member(vn.province_codes()), member(vn.commune_codes())
     # before the merger only a province code is checked, against the 63 provinces of then
-    before = (F.when(~number.isin(*sorted(vn.old_province_codes())),
+    before = (F.when(~member(vn.old_province_codes()),
                      F.concat(number_text, F.lit(" is not one of the 63 province codes in force on "), _iso(on),
                               F.lit(f" (before {merger})")))
               if level == "province" else F.lit(None).cast("string"))
