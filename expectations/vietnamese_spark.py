@@ -1,8 +1,9 @@
 """The Vietnamese validators as Spark column expressions, evaluated in the JVM.
 
 Each function here gives, per row, the reason ``expectations.vietnamese`` gives for the same
-value (NULL when valid), built from Spark's own functions: regular expressions, sets of codes
-held as literals, and ICU4J's NFC (which Spark 4 ships). No Python worker runs them. A pandas UDF
+value (NULL when valid), built from Spark's own functions: regular expressions, the small code
+sets as literals and the admin-unit ones as one string each (``_code_map``), and ICU4J's NFC
+(which Spark 4 ships). No Python worker runs them. A pandas UDF
 did this before; it cost each Spark Connect session ≈ 2.5 s to start its Python workers (a
 silver task in Airflow is a session of its own) and every batch ≈ 0.3 s more through Arrow.
 
