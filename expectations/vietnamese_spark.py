@@ -46,7 +46,7 @@ def _kind(column: Column) -> Column:
     return F.call_function("typeof", column)
 
 
-def _composed(text: Column) -> Column:
+def composed(text: Column) -> Column:
     """NFC through ICU4J (``Normalizer.compose(text, false)``); NULL stays NULL (ICU would throw)."""
     return F.when(text.isNotNull(), F.call_function("reflect", F.lit("com.ibm.icu.text.Normalizer"),
                                                     F.lit("compose"), text, F.lit(False)))
@@ -103,7 +103,7 @@ def cccd(value: Column, date_of_birth: Column | None = None, sex: Column | None 
                     F.concat(F.lit("birth-year digits "), F.substring(text, 5, 2),
                              F.lit(" do not match date_of_birth "), _iso(born)))]
     if sex is not None:
-        said = F.lower(_strip(_composed(sex.cast("string"))))
+        said = F.lower(_strip(composed(sex.cast("string"))))
         men = [k for k, v in vn._SEXES.items() if v == "man"]
         women = [k for k, v in vn._SEXES.items() if v == "woman"]
         stated = F.when(said.isin(*men), F.lit("man")).when(said.isin(*women), F.lit("woman"))
@@ -198,7 +198,7 @@ def admin_unit(code: Column, at: Column | None = None, level: vn.Level = "any") 
 
 def nfc(value: Column) -> Column:
     text = value.cast("string")
-    return F.when((_kind(value) == "string") & text.rlike("[^\\x00-\\x7F]") & (_composed(text) != text),
+    return F.when((_kind(value) == "string") & text.rlike("[^\\x00-\\x7F]") & (composed(text) != text),
                   F.lit("text is not in Unicode NFC (it has decomposed accents); normalise it to NFC"))
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from expectations.kinds import known_column, spark_check
+from expectations.vietnamese_spark import composed
 from lakehouse.config.spec import Column, GoldDataset, Rule, SourceDataset, run_day
 from lakehouse.core.columns import ROW_HASH, ROW_META
 from lakehouse.engine import tcvn3_capitals
@@ -98,14 +99,11 @@ def split_parsed(parsed: DataFrame, spec: SourceDataset, at: str) -> Split:
 def nfc(column: SparkColumn) -> SparkColumn:
     """Unicode NFC, the one form Vietnamese text is stored in.
 
-    Runs in the JVM through ICU4J, which Spark 4 ships for its collations
-    (``Normalizer.compose(text, false)`` is NFC), so no Python worker is involved.
+    Runs in the JVM through ICU4J, which Spark 4 ships for its collations (``vietnamese_spark.composed``,
+    the call the Vietnamese checks use too), so no Python worker is involved.
     """
-    composed = F.call_function("reflect", F.lit("com.ibm.icu.text.Normalizer"), F.lit("compose"),
-                               column, F.lit(False))
-    # ASCII text is already NFC: only values with another character pay for the call
-    return (F.when(column.isNull(), F.lit(None).cast("string"))
-            .when(~column.rlike("[^\\x00-\\x7F]"), column).otherwise(composed))
+    # ASCII text is already NFC: only values with another character pay for the call (NULL stays NULL)
+    return F.when(~column.rlike("[^\\x00-\\x7F]"), column).otherwise(composed(column))
 
 
 def _parse_value(raw: SparkColumn, col: Column) -> SparkColumn:

@@ -266,9 +266,10 @@ def test_spark_expressions_read_codes_by_their_column_type(spark):
 
     rows = [(" 01 ", 1, 2.0, True), ("Hà Nội", 8, 2.5, False), ("00004", None, float("nan"), None), ("", -1, 79.0, None)]
     df = spark.createDataFrame(rows, "s string, i bigint, d double, b boolean")
+    given = df.collect()
     for name in df.columns:
         got = [r[0] for r in df.select(vn.spark_problem("admin_unit", F.col(name), level="province")).collect()]
-        want = [vn.admin_unit_problem(r[name], level="province") for r in df.collect()]
+        want = [vn.admin_unit_problem(r[name], level="province") for r in given]
         assert got == want, name
     assert vn.admin_unit_problem(True) == "admin unit code True is not a number"
 
