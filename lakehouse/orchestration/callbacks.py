@@ -5,6 +5,7 @@ Imported by the DAG file, so it imports nothing heavy at module level.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,13 +33,38 @@ def failure_row(context) -> "object | None":
     run = context["dag_run"]
     day = (run.logical_date or run.run_after).date().isoformat()
     exc = context.get("exception")
-    cause = f"{exc.__class__.__name__}: {exc}" if exc is not None else "no exception recorded"
+    cause = f"{exc.__class__.__name__}: {exc}" if exc is not None else ended_without_error(ti)
     acc = jobrun.Accounting(dataset, layer, jobrun.batch_id(dataset, day), status="failed",
                             error=f"airflow task {ti.dag_id}.{ti.task_id} try {ti.try_number} failed: {cause}"[:2000],
                             extra={"dag_id": ti.dag_id, "task_id": ti.task_id, "try_number": ti.try_number,
                                    "run_id": run.run_id, "recorded_by": "airflow callback"})
     acc.finished_at = jobrun.now_iso()
     return acc
+
+
+def ended_without_error(ti, log_folder: str | None = None) -> str:
+    """Why a try failed that raised nothing: the task process ended (a kill, out of memory, lost).
+
+    Airflow runs this callback in another process then, with no exception; the task's supervisor
+    wrote how the process ended into the try's log (``Process terminated by signal``), read here
+    from the log folder (``[logging] base_log_folder``, Airflow's default file names).
+    """
+    folder = log_folder or os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER", "")
+    path = (Path(folder) / f"dag_id={ti.dag_id}" / f"run_id={getattr(ti, 'run_id', '')}"
+            / f"task_id={ti.task_id}" / f"attempt={ti.try_number}.log")
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-50:]
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("signal_name"):
+            return (f"the task process was killed by {record['signal_name']} (exit code {record.get('signal')}; "
+                    "SIGKILL is often the out-of-memory killer)")
+    return "the task process ended without raising an error (killed, out of memory or lost); see the try's log"
 
 
 def record_failure(context) -> None:

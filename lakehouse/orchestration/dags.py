@@ -16,9 +16,11 @@ Every task that writes a dataset's Delta tables (bronze, silver, gold,
 maintenance) takes the dataset's one-slot pool ``lake__<name>`` (see `pools`),
 and every DAG has ``max_active_runs=1``: Delta on S3 allows one writer per table.
 
-Each task runs a `jobs/` entry point as its own process, so parsing imports no
-Spark and the same command runs by hand.  Parsing reads the YAML specs and builds
-task objects, nothing else.
+Each job task calls a `jobs/` entry point's ``run`` in the task's own process
+(`orchestration/jobtask.py`), forked warm from a scheduler that imported the jobs'
+libraries first (`orchestration/preload.py`); the same job runs by hand as
+``python -m jobs.<job>``.  Parsing imports no Spark: it reads the YAML specs and
+builds task objects, nothing else.
 """
 
 from __future__ import annotations
@@ -108,9 +110,11 @@ def _env() -> dict[str, str]:
     return {k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}
 
 
-def _job_command(job: str, dataset: str, date: str = DATE) -> str:
-    root, python = shlex.quote(str(REPO_ROOT)), shlex.quote(sys.executable)
-    return f"cd {root} && exec {python} -m jobs.{job} --dataset {dataset} --date {date}"
+def _job_task_kwargs(job: str, dataset: str) -> dict:
+    """A job task's callable and its arguments: ``jobs.<job>`` for ``dataset`` on the run's date."""
+    from lakehouse.orchestration import jobtask
+
+    return {"python_callable": jobtask.run, "op_kwargs": {"job": job, "dataset": dataset, "date": DATE}}
 
 
 def _default_args() -> dict:
@@ -131,12 +135,11 @@ def _default_args() -> dict:
 
 def _job_task(job: str, dataset: str, writes: str | None = None, outlet_layer: str | None = None, **kwargs):
     """A task running ``jobs.<job>`` for ``dataset``; ``writes`` names the dataset whose pool it takes."""
-    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import Asset
 
-    return BashOperator(
-        task_id=f"{job}__{dataset}", bash_command=_job_command(job, dataset), env=_env(), append_env=True,
-        pool=task_pool(writes),
+    return PythonOperator(
+        task_id=f"{job}__{dataset}", **_job_task_kwargs(job, dataset), pool=task_pool(writes),
         outlets=[Asset(asset_uri(outlet_layer, dataset))] if outlet_layer else [], **kwargs)
 
 
@@ -252,15 +255,15 @@ def build_quality_dag(specs: Specs):
     Freshness is judged on a clock, not only when data arrives: a source that
     stops delivering never triggers its own DAG, so this one notices.
     """
-    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.python import PythonOperator
 
     with _platform_dag(QUALITY_DAG, "Freshness (sống) of every dataset with an SLA, then the quality report site",
                        "@hourly", dt.timedelta(minutes=30), "quality") as dag:
         site = _cli_task("quality_site", "quality --site --format json > /dev/null")
         for spec in specs.sources():
             if spec.freshness:
-                BashOperator(task_id=f"freshness__{spec.name}", bash_command=_job_command("freshness", spec.name),
-                             env=_env(), append_env=True, pool=task_pool(None)) >> site
+                PythonOperator(task_id=f"freshness__{spec.name}", **_job_task_kwargs("freshness", spec.name),
+                               pool=task_pool(None)) >> site
     return dag
 
 
@@ -327,7 +330,7 @@ def build_catalog_dag(specs: Specs):
     The catalogs are written even when an export failed (``all_done``): they then
     carry that dataset's previous download and its current quality scores.
     """
-    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import Asset
 
     from lakehouse.serving.catalog import open_datasets
@@ -337,6 +340,6 @@ def build_catalog_dag(specs: Specs):
                        "@daily", dt.timedelta(hours=1), "catalog") as dag:
         write = _cli_task("catalogs", "catalog", outlets=[Asset("lake://catalog/dcat")])
         for spec in open_datasets(specs):
-            BashOperator(task_id=f"export__{spec.name}", bash_command=_job_command("export_open_data", spec.name),
-                         env=_env(), append_env=True, outlets=[Asset(f"lake://open_data/{spec.name}")]) >> write
+            PythonOperator(task_id=f"export__{spec.name}", **_job_task_kwargs("export_open_data", spec.name),
+                           outlets=[Asset(f"lake://open_data/{spec.name}")]) >> write
     return dag

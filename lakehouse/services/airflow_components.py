@@ -31,8 +31,10 @@ def _airflow_services(settings: Settings, migrate: Callable[[], None]) -> list[S
             ports = [cfg.port]
         else:
             def command(c=component) -> list[str]:
+                # the scheduler's task processes are forks of it: it imports the jobs' libraries first;
                 # --skip-serve-logs: the log server would listen on all interfaces; logs are read from files
-                return [airflow_bin, c] + (["--skip-serve-logs"] if c in ("scheduler", "triggerer") else [])
+                return ([sys.executable, "-m", "lakehouse.orchestration.preload"] if c == "scheduler" else []) \
+                    + [airflow_bin, c] + (["--skip-serve-logs"] if c in ("scheduler", "triggerer") else [])
             healthy = (lambda c=component: _airflow_component_healthy(settings, c))
             ports = []
         services.append(Service(

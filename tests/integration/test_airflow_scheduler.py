@@ -237,7 +237,8 @@ def test_a_job_killed_with_sigkill_is_retried_and_both_tries_are_logged(triggere
                        f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
     print(rows)
     assert [status for status, _, _ in rows] == ["failed", "success"], rows
-    assert "lake__provinces.silver__provinces try 1 failed" in rows[0][1] and "exit code -9" in rows[0][1]
+    assert "lake__provinces.silver__provinces try 1 failed" in rows[0][1] and "killed by SIGKILL" in rows[0][1] \
+        and "exit code -9" in rows[0][1]
     assert query("SELECT count(*) FROM lake.silver.provinces")[1] == [(34,)]  # nothing lost, nothing twice
 
 

@@ -20,6 +20,12 @@ def dags():
     return build_all_dags()
 
 
+def job_of(task) -> tuple:
+    """What a job task runs: (callable, job, dataset, date template)."""
+    kw = task.op_kwargs
+    return task.python_callable, kw["job"], kw["dataset"], kw["date"]
+
+
 def upstream(dag) -> dict[str, set[str]]:
     return {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
 
@@ -115,9 +121,10 @@ def test_tasks_retry_with_backoff_time_out_and_log_failures(dags):
 
 
 def test_tasks_run_job_entry_points_for_the_runs_date(dags):
-    command = dags["lake__communes"].get_task("silver__communes").bash_command
-    assert "-m jobs.silver --dataset communes --date {{ (dag_run.logical_date or dag_run.run_after) | ds }}" \
-        in command
+    from lakehouse.orchestration import jobtask
+
+    assert job_of(dags["lake__communes"].get_task("silver__communes")) \
+        == (jobtask.run, "silver", "communes", "{{ (dag_run.logical_date or dag_run.run_after) | ds }}")
 
 
 def test_retry_delay_comes_from_the_environment(monkeypatch):
@@ -129,7 +136,7 @@ def test_retry_delay_comes_from_the_environment(monkeypatch):
 def test_the_maintenance_dag_maintains_every_dataset_at_night(dags, specs):
     dag = dags[MAINTENANCE_DAG]
     assert {t.task_id for t in dag.tasks} == {f"maintain__{n}" for n in specs.datasets}
-    assert "-m jobs.maintain --dataset provinces" in dag.get_task("maintain__provinces").bash_command
+    assert job_of(dag.get_task("maintain__provinces"))[1:3] == ("maintain", "provinces")
 
 
 def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_builds_the_site(dags, specs):
@@ -138,7 +145,8 @@ def test_the_quality_dag_checks_freshness_of_every_dataset_with_an_sla_then_buil
     assert with_sla and {t.task_id for t in dag.tasks} == {f"freshness__{n}" for n in with_sla} | {"quality_site"}
     site = dag.get_task("quality_site")
     assert {t.task_id for t in site.upstream_list} == {f"freshness__{n}" for n in with_sla}
-    assert "-m jobs.freshness --dataset" in dag.get_task(f"freshness__{sorted(with_sla)[0]}").bash_command
+    first = sorted(with_sla)[0]
+    assert job_of(dag.get_task(f"freshness__{first}"))[1:3] == ("freshness", first)
 
 
 def test_the_usage_dag_loads_query_events_and_the_sharing_audit_hourly(dags):
@@ -173,6 +181,23 @@ def test_the_failure_callback_names_the_task_and_try():
     assert callbacks.task_dataset("maintain__communes") == ("maintenance", "communes")
 
 
+def test_a_try_that_raised_nothing_is_explained_from_its_airflow_log(tmp_path):
+    import json
+
+    class TI:
+        dag_id, task_id, run_id, try_number = "lake__provinces", "silver__provinces", "r1", 1
+
+    assert "ended without raising an error" in callbacks.ended_without_error(TI(), str(tmp_path))  # no log
+    log = tmp_path / "dag_id=lake__provinces" / "run_id=r1" / "task_id=silver__provinces" / "attempt=1.log"
+    log.parent.mkdir(parents=True)
+    records = [{"event": "::endgroup::", "level": "info"},
+               {"event": "Process terminated by signal. Likely out of memory error (OOM).", "level": "critical",
+                "signal": -9, "signal_name": "SIGKILL"}]  # as Airflow's task supervisor writes it
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert callbacks.ended_without_error(TI(), str(tmp_path)) == (
+        "the task process was killed by SIGKILL (exit code -9; SIGKILL is often the out-of-memory killer)")
+
+
 def test_lake_status_says_plainly_when_airflow_is_not_running():
     import os
     import socket
@@ -188,3 +213,39 @@ def test_lake_status_says_plainly_when_airflow_is_not_running():
                             env={**os.environ, "LAKE_AIRFLOW_PORT": str(port)}, capture_output=True, text=True)
     assert result.returncode == 1
     assert f"Airflow is not running (http://127.0.0.1:{port} does not answer)" in result.stderr
+
+
+def test_the_scheduler_imports_the_jobs_libraries_first_and_keeps_its_command_line_marker():
+    from lakehouse.core.settings import get_settings
+    from lakehouse.services.airflow_components import _airflow_services
+
+    scheduler = next(s for s in _airflow_services(get_settings(), lambda: None) if s.name == "airflow-scheduler")
+    command = scheduler.command()
+    assert command[1:3] == ["-m", "lakehouse.orchestration.preload"]
+    # a scheduler started before the preload (plain `airflow scheduler`) is still found, and stopped, by it
+    assert scheduler.marker == "airflow scheduler" and scheduler.marker in " ".join(command)
+
+
+def test_a_task_forked_from_the_scheduler_notices_our_files_that_changed_since_its_import(monkeypatch):
+    import time
+
+    from lakehouse.orchestration import jobtask, preload
+
+    assert jobtask.stale_modules() == []  # this process was not forked from a preloaded scheduler
+    held = frozenset({"lakehouse.orchestration.jobtask", "json"})  # ours, and the standard library's
+    monkeypatch.setattr(preload, "HELD", held)
+    monkeypatch.setattr(preload, "AT", time.time() + 60)
+    assert jobtask.stale_modules() == []
+    monkeypatch.setattr(preload, "AT", 0.0)  # imported before any file of ours was written
+    assert jobtask.stale_modules() == ["lakehouse/orchestration/jobtask.py"]
+
+
+def test_preload_refuses_a_command_that_is_not_airflows():
+    import subprocess
+    import sys
+
+    from lakehouse.core.settings import REPO_ROOT
+
+    result = subprocess.run([sys.executable, "-m", "lakehouse.orchestration.preload", "scheduler"], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "usage: python -m lakehouse.orchestration.preload" in result.stderr
