@@ -11,7 +11,7 @@ floor any step pays: a one-row Delta append followed by a read of it.
     .venv/bin/python bench/steps.py            # `local` environment; starts S3, PostgreSQL,
                                                # the metastore, Spark Connect, events and Trino if needed
     .venv/bin/python bench/steps.py --airflow  # then one more day through the DAGs (`lake run --all
-                                               # --airflow`: `airflow dags test`, each task a process)
+                                               # --airflow`: each DAG's `dag.test` in one Airflow process)
 Results: bench/results/steps-<timestamp>.json.  Before the measured day the benchmark waits (up to
 4 minutes) for the one-minute load to fall to 1.5, as the warm-up day and generating the data raise it.
 The load is recorded at the start, before the measured day and at the end; a one-minute load still above

@@ -137,6 +137,11 @@ def run_cli(args: list[str], settings: Settings, check: bool = True) -> int:
     return result.returncode
 
 
+def run_module(module: str, args: list[str], settings: Settings) -> int:
+    """Run ``python -m <module> <args>`` with this checkout's Airflow configuration, streaming its output."""
+    return subprocess.run([sys.executable, "-m", module, *args], env={**os.environ, **environment(settings)}).returncode
+
+
 # ---- the REST API (v2) ------------------------------------------------------------
 
 def api_url(settings: Settings) -> str:

@@ -307,7 +307,7 @@ def run_order(specs: Specs, names: list[str]) -> list[str]:
     """DAG ids to run one after the other for ``names`` (datasets or domains) and the gold built from them.
 
     Masters come before the sources conformed to them, gold last: the order an
-    Asset-driven day has, for `lake run --airflow` (``airflow dags test`` runs one DAG).
+    Asset-driven day has, for `lake run --airflow` (`orchestration/dagtest.py` runs them in turn).
     """
     sources, golds = [], []
     for target in names:

@@ -1,4 +1,4 @@
-"""The administrative-units pipeline with `lake run` (in one process, and its DAGs through `airflow dags test`),
+"""The administrative-units pipeline with `lake run` (in one process, and its DAGs through Airflow's `dag.test`),
 Spark, Delta on S3, GE and Trino."""
 
 import json
@@ -96,8 +96,8 @@ def test_silver_is_typed_and_unique(first_run):
 
 
 def test_rerunning_a_dag_through_airflow_changes_no_row(first_run, stack):
-    """`lake run provinces --airflow`: the province DAG and the gold DAGs it feeds, each task a process as
-    Airflow runs it (`airflow dags test`); a re-run of the date is idempotent, whichever runner ran it.
+    """`lake run provinces --airflow`: the province DAG and the gold DAGs it feeds, real DAG runs as
+    `airflow dags test` makes them (`dag.test`); a re-run of the date is idempotent, whichever runner ran it.
     (That the DAGs build gold from nothing through the real scheduler is test_airflow_scheduler's.)"""
     out = lake_run_target("provinces", "--airflow")
     assert ("3 DAGs, one after the other (masters first, gold last): lake__provinces, "
