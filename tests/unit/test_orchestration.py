@@ -249,3 +249,11 @@ def test_preload_refuses_a_command_that_is_not_airflows():
     result = subprocess.run([sys.executable, "-m", "lakehouse.orchestration.preload", "scheduler"], cwd=REPO_ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 1 and "usage: python -m lakehouse.orchestration.preload" in result.stderr
+
+
+def test_the_dag_test_runner_refuses_an_unknown_dag_before_running_any(capsys):
+    from lakehouse.orchestration import dagtest
+
+    assert dagtest.main(["2026-11-27", "lake__provinces", "lake__nope"]) == 2
+    assert "error: no DAG lake__nope" in capsys.readouterr().err
+    assert dagtest.main(["2026-11-27"]) == 2
