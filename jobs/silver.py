@@ -105,6 +105,14 @@ def run(dataset: str, date: str) -> Accounting:
         batch, through = bronze_rows(spark, spec, delta_io.read(spark, bronze_uri), silver_uri, acc.batch_id)
         at = jobrun.now_iso()
         codes = validation.reference_codes(spark, spec, settings)
+        # what the audit needs besides the batch (the masters' codes, the previous load's size), read while
+        # the server computes the batch: neither depends on it
+        lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookups")
+        reference_values = lookups.submit(lambda: {rid: [r[0] for r in frame.collect()]
+                                                   for rid, frame in codes.items()})
+        previous_rows = (lookups.submit(validation.previous_rows_in, spark, dataset, acc.batch_id, settings)
+                         if validation.compares_with_previous(spec) else None)
+        lookups.shutdown(wait=False)  # the thread ends after the two; results are read below
         # write: the refined batch, every rule each row broke and each key's duplicates ranked, computed in
         # one pass over bronze and kept in the server's memory; the counting pass computes it, and the
         # audit, the quarantine write and the merge read the same rows from there (no table round trip)
@@ -126,10 +134,8 @@ def run(dataset: str, date: str) -> Accounting:
             checked = time.monotonic()
             audit = validation.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
                                      row_failures=rule_counts(staged_counts, spec),
-                                     reference_values={rid: [r[0] for r in frame.collect()]
-                                                       for rid, frame in codes.items()},
-                                     previous_rows=(validation.previous_rows_in(spark, dataset, acc.batch_id, settings)
-                                                    if validation.compares_with_previous(spec) else None),
+                                     reference_values=reference_values.result(),
+                                     previous_rows=previous_rows.result() if previous_rows else None,
                                      at=at, duplicates=acc.duplicates_collapsed, settings=settings)
             acc.extra["quality_seconds"] = round(time.monotonic() - checked, 1)
             quarantined = writing.result()
