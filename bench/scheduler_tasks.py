@@ -144,7 +144,8 @@ def main() -> None:
         for i in range(args.rounds):
             load = os.getloadavg()
             ref, sched = with_lake_run(dates[1 + 2 * i]), through_scheduler(api, dates[2 + 2 * i])
-            print(f"round {i + 1}: one process {ref['seconds']} s (steps {ref['steps_seconds']} s), through the scheduler {sched['seconds']} s "
+            print(f"round {i + 1}: one process {ref['seconds']} s (steps {ref['steps_seconds']} s), "
+                  f"through the scheduler {sched['seconds']} s "
                   f"{sched['tasks']}", flush=True)
             results["rounds"].append({"load_average_at_start": load, "quiet": load[0] <= QUIET_LOAD,
                                       "lake_run": ref, "scheduler": sched})

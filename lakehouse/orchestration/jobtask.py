@@ -37,8 +37,8 @@ def run(job: str, dataset: str, date: str) -> None:
     if changed:
         print(f"[lake] {len(changed)} file(s) changed since the scheduler imported them ({', '.join(changed[:3])}"
               f"{', ...' if len(changed) > 3 else ''}): running `{command(job, dataset, date)}` as a new process; "
-              "restart the scheduler (`lake down airflow-scheduler && lake up airflow-scheduler`) to start tasks warm again",
-              flush=True)
+              "restart the scheduler (`lake down airflow-scheduler && lake up airflow-scheduler`) to start "
+              "tasks warm again", flush=True)
         args = [sys.executable, "-m", f"jobs.{job}", "--dataset", dataset, "--date", date]
         code = subprocess.run(args, cwd=REPO_ROOT).returncode
         if code:
