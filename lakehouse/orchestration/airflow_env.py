@@ -1,8 +1,8 @@
 """Airflow's configuration for this checkout, as AIRFLOW__* environment variables.
 
 Every Airflow process we start (api-server, scheduler, dag-processor,
-triggerer, `airflow dags test`) gets the same variables, so they share one
-metadata database, one JWT secret and one DAGs folder.
+triggerer, the `dag.test` runner of `lake run --airflow`) gets the same
+variables, so they share one metadata database, one JWT secret and one DAGs folder.
 """
 
 from __future__ import annotations
