@@ -131,15 +131,19 @@ def sync_pools(settings: Settings) -> None:
 
 def run_cli(args: list[str], settings: Settings, check: bool = True) -> int:
     """Run an `airflow` CLI command with this checkout's configuration, streaming its output."""
-    result = subprocess.run([airflow_bin(), *args], env={**os.environ, **environment(settings)})
-    if check and result.returncode != 0:
-        raise LakeError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); see the output above")
-    return result.returncode
+    code = _run([airflow_bin(), *args], settings)
+    if check and code != 0:
+        raise LakeError(f"`airflow {' '.join(args)}` failed (exit {code}); see the output above")
+    return code
 
 
 def run_module(module: str, args: list[str], settings: Settings) -> int:
     """Run ``python -m <module> <args>`` with this checkout's Airflow configuration, streaming its output."""
-    return subprocess.run([sys.executable, "-m", module, *args], env={**os.environ, **environment(settings)}).returncode
+    return _run([sys.executable, "-m", module, *args], settings)
+
+
+def _run(command: list[str], settings: Settings) -> int:
+    return subprocess.run(command, env={**os.environ, **environment(settings)}).returncode
 
 
 # ---- the REST API (v2) ------------------------------------------------------------

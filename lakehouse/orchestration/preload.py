@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-# what the job tasks import; Great Expectations is the largest (seconds), imported by the silver
-# audit inside the job
-PRELOAD = ("pyspark.sql.connect.session", "great_expectations", "great_expectations.expectations",
-           "expectations.custom", "expectations.suites", "lakehouse.quality.validation", "lakehouse.io.spark",
-           "jobs.land", "jobs.bronze", "jobs.stream", "jobs.silver", "jobs.publish", "jobs.gold", "jobs.maintain",
-           "jobs.freshness", "jobs.export_open_data")
+# what the job tasks import: the jobs (and with them our modules), the Spark Connect client their
+# sessions open, and what the silver audit imports inside the job (Great Expectations, the largest)
+PRELOAD = ("jobs.land", "jobs.bronze", "jobs.stream", "jobs.silver", "jobs.publish", "jobs.gold", "jobs.maintain",
+           "jobs.freshness", "jobs.export_open_data", "pyspark.sql.connect.session", "expectations.suites",
+           "expectations.custom")
 
 
 # in a process forked from a preloaded one: when the import started and the modules it left loaded
