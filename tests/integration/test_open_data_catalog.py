@@ -264,13 +264,27 @@ def chromium(downloads: Path):
 def navigating(driver, act) -> None:
     """Act (submit, click) and wait until the browser has left the page: submit() and click() return before
     the next page loads, and elements read in between belong to the old page (a stale element)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def left(_driver) -> bool:
+        # Asked while the new page replaces the old one, ChromeDriver may answer "Node with given id does not
+        # belong to the document" rather than a stale element (a CI run failed on it): both say the old page is gone.
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
     act()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 15).until(left)
 
 
 def screenshots(tmp_path: Path) -> Path:
