@@ -208,12 +208,38 @@ def _example(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
+def _integral(value, column: str | None, spec: SourceDataset):
+    """An example value of an integer column (or, in a row's dict, of each integer column) as an int."""
+    if isinstance(value, dict):
+        return {k: _integral(v, k, spec) for k, v in value.items()}
+    known = column is not None and any(c.name == column for c in spec.columns)
+    if known and spec.column(column).type in ("int", "bigint") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _result(rule: Rule, success: bool, element_count=None, unexpected_count=None, examples=(),
             engine="great_expectations") -> RuleResult:
     return RuleResult(rule_id=rule.rule_id, check=rule.check, columns=list(rule.columns), dimension=rule.dimension,
                       action=rule.action, message_vi=rule.message.vi, message_en=rule.message.en,
                       success=bool(success), element_count=element_count, unexpected_count=unexpected_count,
                       examples=[_example(v) for v in list(examples)[:MAX_EXAMPLES]], engine=engine)
+
+
+def codes_in_batch(reference_values: dict[str, list], batch, spec: SourceDataset) -> dict[str, list]:
+    """Each reference rule's valid codes narrowed to those the batch (a pandas frame) holds.
+
+    A value of the batch is in the narrowed set exactly when it is in the master's, so the expectation
+    judges every row alike.  Great Expectations rebuilds an expectation's whole configuration, value set
+    included, hundreds of times in one run: with the 3,000-odd commune codes, that was most of a citizens
+    audit (1.4 s; 0.6 s with the 495 codes a 567-row batch holds).
+    """
+    columns = {r.rule_id: r.columns[0] for r in spec.effective_rules if r.check == "reference"}
+    narrowed = {}
+    for rule_id, codes in reference_values.items():
+        present = set(batch[columns[rule_id]].dropna().tolist()) if rule_id in columns else None
+        narrowed[rule_id] = codes if present is None else [code for code in codes if code in present]
+    return narrowed
 
 
 def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int,
@@ -234,11 +260,12 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
     from lakehouse.core.errors import LakeError
 
     in_process = rows_in <= IN_PROCESS_ROWS
-    suite = suite_for(spec, reference_values=reference_values, previous_rows=previous_rows, today=run_day(at),
-                      engine="pandas" if in_process else "spark")
     business = staged.select(*[c.name for c in spec.columns])
     if in_process:  # one Arrow transfer, then no Spark job per expectation
         business = business.toPandas()
+        reference_values = codes_in_batch(reference_values, business, spec)
+    suite = suite_for(spec, reference_values=reference_values, previous_rows=previous_rows, today=run_day(at),
+                      engine="pandas" if in_process else "spark")
     # On Spark, each expectation looks for its failing values in a query of its own, which reads the whole batch
     # when there are none. When the Spark pass found no row that broke a rule, there is nothing to show: the suite
     # runs without examples (it still counts every rule), and again with them only if a table-level rule failed.
@@ -259,6 +286,8 @@ def audit(staged: DataFrame, spec: SourceDataset, batch_id: str, *, rows_in: int
         examples = summary.get("partial_unexpected_list") or []
         if not in_process:  # Spark's rows hold timestamps in the Python process's local time; kept in UTC
             examples = [_utc(v) if type(v) is dt.datetime else v for v in examples]
+        else:  # pandas holds an int column with a NULL as floats: 9999.0 is shown as Spark shows it, 9999
+            examples = [_integral(v, rule.columns[0] if rule.columns else None, spec) for v in examples]
         if r.exception_info and r.exception_info.get("raised_exception"):
             raise LakeError(f"quality {spec.name}: rule {rule.rule_id} could not be evaluated: "
                             f"{r.exception_info.get('exception_message')}")

@@ -157,3 +157,58 @@ def test_great_expectations_opened_early_is_the_context_the_audit_uses(tmp_path)
     opened = validation._contexts[str(validation.context_root(settings))]
     assert validation._context(settings) is opened          # the job's thread finds it, opens no second one
     assert validation.open_early(settings) is None          # and a second early start does nothing
+
+
+REFERENCED = SourceDataset.model_validate({
+    "name": "residents", "domain": "t", "description": "d", "grain": "one row per resident",
+    "source": {"kind": "files"},
+    "columns": [{"name": "id", "type": "int", "nullable": False},
+                {"name": "commune_code", "type": "int", "conform": {"dataset": "communes", "column": "commune_code"}}],
+    "keys": ["id"],
+})
+MASTER = list(range(1, 3001))   # a master table's codes, as many as the communes
+
+
+@pytest.mark.parametrize("engine", ["pandas", "spark"])
+def test_a_reference_rule_judges_the_batch_alike_with_the_codes_it_holds(spark, tmp_path, monkeypatch, engine):
+    """On pandas the reference rule is given only the master's codes the batch holds (Great Expectations copies
+    an expectation's value set hundreds of times per run): the same rows fail as against every code."""
+    bronze = spark.createDataFrame([("1", "7", "f", "b1", None), ("2", "9999", "f", "b1", None),
+                                    ("3", None, "f", "b1", None), ("4", "2999", "f", "b1", None),
+                                    ("5", "7", "f", "b1", None)],
+                                   "id string, commune_code string, _source_file string, _batch_id string, "
+                                   "_ingested_at timestamp")
+    codes = {"conform__commune_code": spark.createDataFrame([(c,) for c in MASTER], "commune_code int")}
+    staged = rank_duplicates(flag_rows(bronze, REFERENCED, AT, codes), REFERENCED).cache()
+    counts = staged.agg(*staged_metrics(REFERENCED)).collect()[0].asDict()
+    assert rule_counts(counts, REFERENCED) == {"conform__commune_code": 1}
+    if engine == "spark":
+        monkeypatch.setattr(validation, "IN_PROCESS_ROWS", 0)
+    suites, run_suite = [], validation._run_suite
+    monkeypatch.setattr(validation, "_run_suite", lambda *a, **k: suites.append(a[1]) or run_suite(*a, **k))
+    audit = validation.audit(staged, REFERENCED, "residents@2026-11-27", rows_in=5,
+                             row_failures=rule_counts(counts, REFERENCED),
+                             reference_values={"conform__commune_code": MASTER}, previous_rows=None, at=AT,
+                             settings=SimpleNamespace(state_dir=tmp_path))   # raises when the counts disagree
+    conform = next(r for r in audit.results if r.rule_id == "conform__commune_code")
+    assert (conform.success, conform.unexpected_count, conform.examples) == (False, 1, ["9999"])
+    [value_set] = [e.value_set for e in suites[0].expectations if e.meta["rule_id"] == "conform__commune_code"]
+    assert value_set == ([7, 2999] if engine == "pandas" else MASTER)
+
+
+def test_the_codes_in_a_batch_keep_the_masters_values_and_order():
+    import pandas as pd
+
+    batch = pd.DataFrame({"commune_code": [2999.0, None, 7.0, 7.0, 123456.0]})   # an int column with a NULL
+    narrowed = validation.codes_in_batch({"conform__commune_code": MASTER}, batch, REFERENCED)
+    assert narrowed == {"conform__commune_code": [7, 2999]}
+    assert all(type(c) is int for c in narrowed["conform__commune_code"])
+    assert validation.codes_in_batch({"conform__commune_code": MASTER}, batch.iloc[[1]], REFERENCED) == {
+        "conform__commune_code": []}
+
+
+def test_an_example_of_an_integer_column_is_shown_as_an_integer():
+    """pandas holds an int column with a NULL as floats; the example a steward reads is the code, 9999."""
+    assert validation._integral(9999.0, "commune_code", REFERENCED) == 9999
+    assert validation._integral({"commune_code": 7.0, "id": 2.5}, None, REFERENCED) == {"commune_code": 7, "id": 2.5}
+    assert validation._integral(7.0, "not_a_column", REFERENCED) == 7.0
