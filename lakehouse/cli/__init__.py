@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Sequence
 
-from lakehouse.cli import data, quality, serving, stack
+from lakehouse.cli import contributions, data, quality, serving, stack
 from lakehouse.cli.output import format_rows  # noqa: F401  (the name callers and tests use)
 from lakehouse.cli.stack import cmd_install, cmd_up, cmd_down, cmd_status, cmd_logs, cmd_airflow  # noqa: F401
 from lakehouse.cli.data import cmd_spec, cmd_run, cmd_ingest, cmd_maintain, cmd_generate, cmd_demo  # noqa: F401
@@ -44,6 +44,7 @@ COMMANDS = [  # in the order `lake --help` lists them
     serving.add_catalog,
     serving.add_sharing,
     serving.add_access,
+    contributions.add_contributions,
     serving.add_usage,
     serving.add_audit,
     stack.add_airflow,

@@ -95,6 +95,8 @@ class PortalService(Strict):
     requests_per_minute: int = Field(600, ge=0)
     # addresses of reverse proxies in front of the portal: their X-Forwarded-For names the client
     trusted_proxies: list[str] = Field(default_factory=list)
+    # the largest file a contributor may submit (`lake contributions submit`, the portal's upload), in MiB
+    contribution_max_mb: int = Field(50, ge=1)
 
 
 class ServicesConfig(Strict):

@@ -84,3 +84,63 @@ def ingest(dataset: str, files: list[Path], date: str) -> dict:
 
     land_files(dataset, files, date)
     return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_specs(), [dataset], with_land=False), date)}
+
+
+# ---- the portal in a real browser (Debian's chromium through Selenium) ----------------------------------
+
+@contextmanager
+def chromium(downloads: Path):
+    """Debian's chromium (infra/browser.sh) through Selenium, headless, downloading into ``downloads``."""
+    import shutil as sh
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = sh.which("chromium"), sh.which("chromedriver")
+    assert browser and driver_path, "no chromium/chromedriver: run `make browser` (infra/browser.sh)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def navigating(driver, act) -> None:
+    """Act (submit, click) and wait until the browser has left the page: submit() and click() return before
+    the next page loads, and elements read in between belong to the old page (a stale element)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+
+    def left(_driver) -> bool:
+        # Asked while the new page replaces the old one, ChromeDriver may answer "Node with given id does not
+        # belong to the document" rather than a stale element (a CI run failed on it): both say the old page is gone.
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    act()
+    WebDriverWait(driver, 15).until(left)
+
+
+def screenshots(tmp_path: Path) -> Path:
+    """$LAKE_SCREENSHOTS (docs/screenshots keeps the README's) or the test's folder."""
+    import os
+
+    shots = Path(os.environ.get("LAKE_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots

@@ -22,7 +22,7 @@ from lakehouse.config.spec.sources import (Conform, Column, DOCUMENT_FIELDS, Sou
                                            LEGACY_ENCODINGS, XLSX_ENCODINGS)
 from lakehouse.config.spec.rules import (ROW_CHECKS, TABLE_CHECKS, VIETNAMESE_CHECKS, Message, Reference, Rule,
                                          Freshness, check_range_columns, range_bounds)
-from lakehouse.config.spec.entry import (Theme, LICENSES, check_license, Text, Keywords, Contact)
+from lakehouse.config.spec.entry import (Theme, LICENSES, check_license, Text, Keywords, Contact, ContributedBy)
 from lakehouse.config.spec.datasets import (Maintenance, SourceDataset, Incremental, GoldDataset, Dataset)
 from lakehouse.config.spec.loader import (load_dataset_file, Specs, load_specs, json_schema)
 
@@ -32,6 +32,6 @@ __all__ = [
     "run_day", "Conform", "Column", "DOCUMENT_FIELDS", "SourceKind", "FileFormat", "Encoding", "Source",
     "LEGACY_ENCODINGS", "XLSX_ENCODINGS", "ROW_CHECKS", "TABLE_CHECKS", "VIETNAMESE_CHECKS", "Message", "Reference",
     "Rule", "Freshness", "check_range_columns", "range_bounds", "Theme", "LICENSES", "check_license", "Text",
-    "Keywords", "Contact", "Maintenance", "SourceDataset", "Incremental", "GoldDataset", "Dataset",
+    "Keywords", "Contact", "ContributedBy", "Maintenance", "SourceDataset", "Incremental", "GoldDataset", "Dataset",
     "load_dataset_file", "Specs", "load_specs", "json_schema",
 ]

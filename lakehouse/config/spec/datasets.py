@@ -8,7 +8,7 @@ from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from lakehouse.config.access import Grant
 from lakehouse.config.spec.base import CatalogName, Classification, NAME_RE, Strict
-from lakehouse.config.spec.entry import Contact, Keywords, Text, Theme, check_license
+from lakehouse.config.spec.entry import Contact, ContributedBy, Keywords, Text, Theme, check_license
 from lakehouse.config.spec.rules import Freshness, Message, Reference, Rule, check_range_columns
 from lakehouse.config.spec.sources import Column, DOCUMENT_FIELDS, Source
 
@@ -36,6 +36,8 @@ class _DatasetBase(Strict):
         None, description="SPDX id or licence IRI; open data defaults to `license` in lake_config/catalogs.yaml")
     contact: Contact | None = Field(
         None, description="contact point; default `contact` in lake_config/catalogs.yaml")
+    contributed_by: ContributedBy | None = Field(
+        None, description="a contributed dataset's provenance (written when a steward approves the contribution)")
     schedule: str | None = Field(None, description="cron expression, or null for manual/asset-driven runs")
     grants: list[Grant] = Field(default_factory=list,
                                 description="who else reads this table: partners (gold only) and groups of access.yaml")

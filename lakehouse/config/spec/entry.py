@@ -1,5 +1,5 @@
 """A dataset's catalog entry (DCAT-AP): what the national data portal shows of it (title, keywords, theme,
-licence, contact)."""
+licence, contact, and who contributed it)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,11 @@ class Contact(Strict):
     name: str = Field(min_length=1)
     email: str = Field(pattern=_EMAIL_RE)
     url: str | None = Field(None, pattern=r"^https?://\S+$")
+
+
+class ContributedBy(Strict):
+    """Provenance of a dataset an outside body contributed (dct:creator, dct:provenance in the catalogs)."""
+
+    organisation: str = Field(min_length=1, description="the enterprise, agency or person who offered the data")
+    contribution: str = Field(pattern=r"^dg-[0-9a-f]{10}$", description="the contribution's tracking code")
+    submitted_at: str = Field(description="when the file was submitted (ISO 8601)")

@@ -81,6 +81,14 @@ async def form_of(request: Any) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
+async def checked_form_fields(request: Any, portal: Any) -> dict[str, str]:
+    """A urlencoded form whose CSRF token matches this browser's nonce cookie (:func:`form_of`)."""
+    form = await form_of(request)
+    if not portal.signer.csrf_ok(request.cookies.get(NONCE), form.get("csrf")):
+        raise PortalError(403, "the form's security token is missing or stale: reload the page and send it again")
+    return form
+
+
 def share_state(spec: Any, specs: Any, me: Me | None) -> dict:
     """What a signed-in partner can do with a shared dataset: granted (and how to read it), asked, or ask."""
     from lakehouse.config.access import load_access
@@ -108,10 +116,7 @@ def routes(app: Any, portal: Any) -> None:
     conf = settings.env.services.portal
 
     async def checked_form(request: Request) -> dict[str, str]:
-        form = await form_of(request)
-        if not portal.signer.csrf_ok(request.cookies.get(NONCE), form.get("csrf")):
-            raise PortalError(403, "the form's security token is missing or stale: reload the page and send it again")
-        return form
+        return await checked_form_fields(request, portal)
 
     def signed_in(request: Request) -> Me:
         me = portal.me(request)

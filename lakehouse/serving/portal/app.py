@@ -19,7 +19,7 @@ from typing import Any
 from lakehouse.core.dimensions import DIMENSIONS
 from lakehouse.core.settings import Settings
 from lakehouse.serving.access_requests import request_log, requestable
-from lakehouse.serving.portal import access, harvest
+from lakehouse.serving.portal import access, contribute, harvest
 from lakehouse.serving.portal.access import Me, cookie_secure, me_of, share_state
 from lakehouse.serving.portal.auth import NONCE, SESSION, Signer, load_key, new_nonce
 from lakehouse.serving.portal.entries import CLASSES, FREQUENCIES, Entry, entries
@@ -333,6 +333,7 @@ def create_app(settings: Settings):
     _pages(app, portal)
     _harvest(app, portal)
     access.routes(app, portal)
+    contribute.routes(app, portal)
     return app
 
 
