@@ -4,6 +4,7 @@ the events a contribution's state is folded from, and the spec an approval write
 import datetime as dt
 import io
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,8 +23,10 @@ def test_the_format_comes_from_the_content_not_the_name():
     assert scan.sniff_format(b"PK\x03\x04rest") == "xlsx"
     assert scan.sniff_format(b'\xef\xbb\xbf  {"a": 1}\n') == "jsonl"
     assert scan.sniff_format(b"a;b\n1;2\n") == "csv"
-    with pytest.raises(scan.ScanError, match="binary"):
+    with pytest.raises(scan.ScanError, match="a Windows program, not a table"):
         scan.sniff_format(b"MZ\x90\x00\x03\x00")
+    with pytest.raises(scan.ScanError, match="binary"):
+        scan.sniff_format(b"\x01\x02\x00\x00data")
     assert scan.sniff_delimiter("a;b;c") == ";" and scan.sniff_delimiter("a\tb") == "\t"
     assert scan.sniff_delimiter("one column") == ","
 
@@ -186,3 +189,38 @@ def test_an_approval_writes_a_valid_open_spec_with_its_provenance(tmp_path, monk
         store.approve(settings, "dg-0123456789", "steward")
     with pytest.raises(store.ContributionError, match="only a contribution not yet approved"):
         store.reject(settings, "dg-0123456789", "steward", "too late now")
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
+# readable tables: the corpus's columns (ma_ho_so, ho_ten, …) are people's names, so they are blocked, or await
+# review where ho_ten is the missing column; a file is read by its content, so text renamed .parquet is a CSV
+READABLE = {
+    "blocked": {"csv_cp1258_declared_utf8.csv", "csv_utf8_declared_cp1258.csv", "csv_wrong_delimiter.csv",
+                "csv_none_of_declared.csv", "csv_mixed_line_endings.csv", "csv_quoted_newlines.csv",
+                "csv_good_cp1258.csv", "csv_good_utf8_bom.csv", "jsonl_csv_renamed.jsonl",
+                "parquet_text_renamed.parquet",
+                "parquet_none_of_declared.parquet", "parquet_wrong_type.parquet", "xlsx_csv_renamed.xlsx",
+                "xlsx_none_of_declared.xlsx", "xlsx_header_row_wrong.xlsx", "xlsx_sheet_missing.xlsx",
+                "xlsx_good_title_rows.xlsx"},
+    "review": {"csv_missing_required.csv", "parquet_missing_required.parquet", "xlsx_missing_required.xlsx"},
+}
+
+
+def test_every_other_file_of_the_bad_input_corpus_is_refused_at_intake_with_a_reason():
+    """The reliability work's corpus of broken files: what bronze refuses for what the file is (binary, empty,
+    damaged, a zip bomb, a program or a PDF whatever its name, no rows …), intake refuses too; and also a row
+    with more cells than its header or a line that is not JSON, which bronze would quarantine row by row."""
+    import yaml
+
+    listed = [f["file"] for f in yaml.safe_load((CORPUS / "manifest.yaml").read_text())["files"]
+              if (CORPUS / f["file"]).exists()]
+    got = {name: store.check((CORPUS / name).read_bytes(), name) for name in listed}
+    readable = READABLE["blocked"] | READABLE["review"]
+    assert {n for n, r in got.items() if r["status"] == "blocked"} == READABLE["blocked"]
+    assert {n for n, r in got.items() if r["status"] == "review"} == READABLE["review"]
+    refused = {n: r for n, r in got.items() if n not in readable}
+    assert len(refused) >= 35 and all(r["status"] == "refused" for r in refused.values())
+    assert all(r["refusal"]["en"] and r["refusal"]["vi"] for r in refused.values())
+    assert refused["xlsx_zip_bomb.xlsx"]["refusal"]["code"] == "zip_bomb"
+    assert "a PDF document, not a table" in refused["doc_good.pdf"]["refusal"]["en"]
+    assert "a script, not a table" in refused["doc_script_renamed.pdf"]["refusal"]["en"]

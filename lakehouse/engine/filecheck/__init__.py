@@ -38,14 +38,15 @@ from lakehouse.engine.filecheck.base import Blob, BytesBlob, LocalBlob, Refusal
 from lakehouse.core import legacy_text
 from lakehouse.engine.filecheck.encodings import DETECT_BYTES, UTF8_READ, Detection, detect, sample, utf8_copy
 from lakehouse.engine.filecheck.formats import (HEADER_LIMIT, check_csv, check_document, check_jsonl, check_parquet,
-                                                check_xlsx, xlsx_encoding)
+                                                check_xlsx, xlsx_encoding, xlsx_safe_to_open)
 from lakehouse.engine.filecheck.headers import csv_header, sheet_header
 
 if TYPE_CHECKING:
     from lakehouse.config.spec import SourceDataset
 
 __all__ = ["Blob", "BytesBlob", "DETECT_BYTES", "Detection", "HEADER_LIMIT", "LocalBlob", "Refusal", "UTF8_READ",
-           "check_file", "csv_header", "encoding_report", "read_encoding", "sheet_header", "utf8_copy"]
+           "check_file", "csv_header", "encoding_report", "read_encoding", "sheet_header", "utf8_copy",
+           "xlsx_safe_to_open"]
 
 
 def read_encoding(blob: Blob, spec: SourceDataset) -> Detection | Refusal:

@@ -195,13 +195,19 @@ def _zip_bomb(blob: Blob, infos: list[zipfile.ZipInfo]) -> Refusal | None:
     return None
 
 
-def check_xlsx(blob: Blob, spec: SourceDataset) -> Refusal | None:
+def xlsx_safe_to_open(blob: Blob) -> Refusal | None:
+    """What is checked before openpyxl may open a workbook at all: its size, that it is a zip holding a workbook,
+    and no zip bomb (also for a contributed file, before its header is known)."""
     if blob.size > XLSX_LIMIT:
         return _too_big(blob)
-    data = blob.head(blob.size)
-    refusal = _workbook_zip(blob, data)
+    return _workbook_zip(blob, blob.head(blob.size))
+
+
+def check_xlsx(blob: Blob, spec: SourceDataset) -> Refusal | None:
+    refusal = xlsx_safe_to_open(blob)
     if refusal:
         return refusal
+    data = blob.head(blob.size)
     try:
         return _check_sheet(blob, spec, data)
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook

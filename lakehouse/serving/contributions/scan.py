@@ -82,8 +82,19 @@ class Table:
 
 # ---- the format, by content ---------------------------------------------------------------------
 
+NOT_TABLES = [(b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+              (b"GIF8", "a GIF image"), (b"{\\rtf", "an RTF document"),
+              (b"\xd0\xcf\x11\xe0", "an old Office file (.xls/.doc)"),
+              (b"MZ", "a Windows program"), (b"\x7fELF", "a Linux program"), (b"#!", "a script"),
+              (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive")]
+
+
 def sniff_format(head: bytes) -> str:
     """``csv``, ``jsonl``, ``parquet`` or ``xlsx`` from a file's first bytes; :class:`ScanError` otherwise."""
+    for magic, what in NOT_TABLES:
+        if head.startswith(magic):
+            raise ScanError(f"the file is {what}, not a table, whatever its name: send CSV, JSON Lines, Parquet or "
+                            "an xlsx workbook")
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"PK\x03\x04"):

@@ -176,6 +176,9 @@ def check(data: bytes, filename: str) -> dict:
         return {**out, "status": "refused", "refusal": {"code": "format", "vi": "Tệp không đọc được: " + str(error),
                                                           "en": f"the file cannot be read: {error}"}}
     encoding = "utf-8"
+    unsafe = filecheck.xlsx_safe_to_open(filecheck.BytesBlob(filename, data)) if kind == "xlsx" else None
+    if unsafe:  # a zip bomb or a damaged archive is never handed to openpyxl
+        return {**out, "format": kind, "status": "refused", "refusal": _refusal(unsafe)}
     if kind == "csv":
         found = filecheck.read_encoding(filecheck.BytesBlob(filename, data), _provisional(kind, ["x"], ","))
         if isinstance(found, filecheck.Refusal):
