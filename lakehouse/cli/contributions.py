@@ -60,6 +60,19 @@ def cmd_contributions(args: argparse.Namespace) -> None:
               f"  curl -H 'Authorization: Bearer {token}' -F file=@data.csv -F title=… -F description=… "
               f"-F license=CC-BY-4.0 http://{settings.host}:{settings.env.services.portal.port}/api/contributions")
         return
+    if args.action == "requests":
+        from lakehouse.serving.contributions import wishes
+
+        columns = ["id", "status", "title", "organisation", "asked_at", "answer", "answered_by"]
+        rows = [r for r in wishes.requests(settings) if args.all or r.status == "open"]
+        print(format_rows(columns, [[getattr(r, k) or "" for k in columns] for r in rows], args.format))
+        return
+    if args.action == "answer":
+        from lakehouse.serving.contributions import wishes
+
+        answered = wishes.answer(settings, args.target or "", args.status or "", args.reason or "", by)
+        print(f"[lake] {answered.id}: {answered.status}; the portal's /data-requests shows the answer")
+        return
     if args.action == "list":
         rows = [c for c in store.contributions(settings).values() if args.all or c.status in ("review", "blocked")]
         columns = ["code", "status", "title", "organisation", "filename", "bytes", "submitted_at", "dataset",
@@ -135,10 +148,13 @@ def add_contributions(sub, today: str) -> None:
                     "through bronze, silver and publish, export it and write the open-data catalog. publish CODE: that load "
                     "again, for an approved contribution whose load failed (or one approved on the portal). reject "
                     "CODE --reason TEXT. token --organisation NAME --contact EMAIL: a token for the portal's API "
-                    "(POST /api/contributions). Every step is one line of <state>/contributions/events.jsonl.")
-    p.add_argument("action", choices=["submit", "list", "show", "spec", "approve", "publish", "reject", "token"],
-                   help="what to do")
-    p.add_argument("target", nargs="?", metavar="FILE|CODE", help="submit: the file; others: a tracking code, dg-…")
+                    "(POST /api/contributions). requests: what the public asked to be published on the portal's "
+                    "/data-requests (--all: answered ones too); answer ID --status planned|published|declined "
+                    "--reason TEXT. Every step is one line of <state>/contributions/events.jsonl.")
+    p.add_argument("action", choices=["submit", "list", "show", "spec", "approve", "publish", "reject", "token",
+                                       "requests", "answer"], help="what to do")
+    p.add_argument("target", nargs="?", metavar="FILE|CODE|ID",
+                   help="submit: the file; answer: a data request's id, dr-…; others: a tracking code, dg-…")
     p.add_argument("--title", help="submit: the dataset's title, in Vietnamese (5-200 characters)")
     p.add_argument("--description", help="submit: what the data is, in Vietnamese (10-5000 characters)")
     p.add_argument("--license", default="CC-BY-4.0",
@@ -148,9 +164,10 @@ def add_contributions(sub, today: str) -> None:
     p.add_argument("--contact", help="submit, token: an e-mail address the steward answers")
     p.add_argument("--updates", metavar="DATASET", help="submit: the contributed dataset this file replaces")
     p.add_argument("--spec", metavar="FILE", help="approve: the (edited) spec to write instead of the proposed one")
-    p.add_argument("--reason", help="reject: why (shown to the contributor)")
+    p.add_argument("--reason", help="reject: why (shown to the contributor); answer: the answer shown on the portal")
+    p.add_argument("--status", choices=["planned", "published", "declined"], help="answer: what happens to it")
     p.add_argument("--by", help="who submits or decides (default: your login name)")
     p.add_argument("--date", default=today, help=f"approve: the logical date of the load (default: today, {today})")
-    p.add_argument("--all", action="store_true", help="list: every contribution, not only the open ones")
+    p.add_argument("--all", action="store_true", help="list, requests: every one, not only the open ones")
     p.add_argument("--format", **FORMAT)
     p.set_defaults(func=cmd_contributions)

@@ -3,7 +3,8 @@
 With the CLI: a clean file awaits review with the schema its values imply; a file with citizen ID numbers is
 blocked with its column named (never its values) and cannot be approved; a rejected one never reaches the landing
 zone, bronze or the specs.  On the portal (`lake up portal`): a contributor token submits through the API, an
-anonymous visitor submits in the browser and reads the status page, and a steward approves from the queue; the
+anonymous visitor submits in the browser and reads the status page, asks for data not yet published and reads
+the steward's answer, and a steward approves from the queue; the
 load (`lake contributions publish`, started by the portal) puts the rows in Trino and the dataset in the open-data
 catalog with who contributed it.  The specs are the module's own folder (``LAKE_DATASETS_DIR``), where an approval
 writes ``contributed/<name>.yaml``.
@@ -42,7 +43,8 @@ def contributed(stack, tmp_path_factory):
     settings = stack
     reset([API_NAME], settings)
     storage.delete_prefix("contributions/", settings)
-    (settings.state_dir / "contributions" / "events.jsonl").unlink(missing_ok=True)
+    for log in ("events.jsonl", "data_requests.jsonl"):
+        (settings.state_dir / "contributions" / log).unlink(missing_ok=True)
     specs = tmp_path_factory.mktemp("contributed") / "datasets"
     specs.mkdir()
     with use_datasets(specs):
@@ -153,6 +155,20 @@ def test_on_the_portal_the_api_and_a_visitor_submit_and_a_stewards_approval_publ
             By.ID, "personal-data").text
         assert "001203001234" not in driver.page_source and FORM["contact"] not in driver.page_source
         driver.save_screenshot(str(shots / "portal-contribution-blocked.png"))
+
+        driver.get(f"{portal}/data-requests")   # asking for data not yet published, anonymously
+        driver.find_element(By.ID, "title").send_keys("Lịch chạy xe buýt theo giờ")
+        box = driver.find_element(By.ID, "description")
+        box.send_keys("Để làm ứng dụng tra cứu cho người khiếm thị")
+        navigating(driver, box.submit)
+        [asked] = [row.get_attribute("id") for row in driver.find_elements(By.CSS_SELECTOR, "#data-requests tr[id]")
+                   if "Lịch chạy xe buýt theo giờ" in row.text]
+        lake(capsys, "contributions", "answer", asked, "--status", "planned", "--reason",
+             "Sẽ công bố trong quý 1 năm 2027", "--by", "steward")
+        driver.get(f"{portal}/data-requests?lang=en")
+        assert "Planned" in driver.find_element(By.ID, asked).text
+        assert "Sẽ công bố trong quý 1 năm 2027" in driver.find_element(By.ID, asked).text
+        driver.save_screenshot(str(shots / "portal-data-requests.png"))
 
         driver.get(f"{portal}/signin?next=/contributions")
         driver.find_element(By.ID, "user").send_keys("engineer")   # a steward (data_engineers: steward: true)

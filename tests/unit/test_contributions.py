@@ -224,3 +224,21 @@ def test_every_other_file_of_the_bad_input_corpus_is_refused_at_intake_with_a_re
     assert refused["xlsx_zip_bomb.xlsx"]["refusal"]["code"] == "zip_bomb"
     assert "a PDF document, not a table" in refused["doc_good.pdf"]["refusal"]["en"]
     assert "a script, not a table" in refused["doc_script_renamed.pdf"]["refusal"]["en"]
+
+
+def test_a_public_data_request_is_listed_with_its_status_and_the_stewards_answer(tmp_path):
+    from lakehouse.serving.contributions import wishes
+
+    settings = SimpleNamespace(state_dir=tmp_path)
+    first = wishes.ask(settings, "Lịch xe buýt theo giờ", "Để làm ứng dụng tra cứu cho người khiếm thị")
+    second = wishes.ask(settings, "Điểm thu gom rác", "Bản đồ khu phố", "Nhóm sinh viên", "sv@example.vn")
+    with pytest.raises(store.ContributionError, match="not an e-mail"):
+        wishes.ask(settings, "Dữ liệu khác", "Một lý do đủ dài", contact="không phải thư")
+    answered = wishes.answer(settings, first.id, "planned", "Sẽ công bố trong quý 1", "steward")
+    assert (answered.status, answered.answer, answered.answered_by) == ("planned", "Sẽ công bố trong quý 1",
+                                                                        "steward")
+    assert [r.id for r in wishes.requests(settings)] == [second.id, first.id]   # open ones first
+    with pytest.raises(store.ContributionError, match="one of planned, published, declined"):
+        wishes.answer(settings, second.id, "maybe", "Một câu trả lời", "steward")
+    with pytest.raises(store.ContributionError, match="no data request"):
+        wishes.answer(settings, "dr-0000000000", "declined", "Không có", "steward")

@@ -7,7 +7,9 @@ status page (the check report in Vietnamese and English; never the contact addre
 at once and the load (bronze, silver, export, catalog) runs as ``lake contributions publish`` in its own
 process, logged beside the contribution.  ``POST /api/contributions`` takes the same multipart form with a
 contributor token (``Authorization: Bearer dgt_…``, from ``lake contributions token``) and answers JSON;
-``GET /api/contributions/<code>`` is the status as JSON.  Uploads are limited in size and per client per minute.
+``GET /api/contributions/<code>`` is the status as JSON.  ``/data-requests`` lists what the public asked to be
+published (and asks), with each status and the steward's answer.  Uploads and requests are limited in size and per
+client per minute.
 """
 # No `from __future__ import annotations`: FastAPI reads the routes' `Request` annotations at run time.
 
@@ -38,7 +40,7 @@ def routes(app: Any, portal: Any) -> None:
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
     from lakehouse.config.spec import LICENSES
-    from lakehouse.serving.contributions import store
+    from lakehouse.serving.contributions import store, wishes
     from lakehouse.serving.portal.access import checked_form_fields
     from lakehouse.serving.portal.auth import NONCE
 
@@ -142,6 +144,35 @@ def routes(app: Any, portal: Any) -> None:
         except store.ContributionError as exc:
             raise PortalError(exc.status, str(exc)) from None
         return RedirectResponse(f"/contributions/{code}", status_code=303)
+
+    @app.get("/data-requests", response_class=HTMLResponse)
+    def data_requests(request: Request):
+        return portal.page(request, "data_requests.html", rows=wishes.requests(settings), answers=wishes.ANSWERS)
+
+    @app.post("/data-requests")
+    async def ask_for_data(request: Request):
+        form = await checked_form_fields(request, portal)
+        wait = uploads.retry_after(client(request))
+        if wait:
+            raise PortalError(429, f"too many requests: try again in {wait} s")
+        try:
+            made = wishes.ask(settings, form.get("title", ""), form.get("description", ""),
+                              form.get("organisation", ""), form.get("contact", ""))
+        except store.ContributionError as exc:
+            raise PortalError(exc.status, str(exc)) from None
+        return RedirectResponse(f"/data-requests#{made.id}", status_code=303)
+
+    @app.post("/data-requests/{request_id}/answer")
+    async def answer_data_request(request: Request, request_id: str):
+        form = await checked_form_fields(request, portal)
+        me = portal.me(request)
+        if me is None or not me.steward:
+            raise PortalError(403, "only a steward answers data requests")
+        try:
+            wishes.answer(settings, request_id, form.get("status", ""), form.get("answer", ""), f"{me.user} (portal)")
+        except store.ContributionError as exc:
+            raise PortalError(exc.status, str(exc)) from None
+        return RedirectResponse(f"/data-requests#{request_id}", status_code=303)
 
     @app.post("/api/contributions")
     async def api_submit(request: Request):
