@@ -123,6 +123,7 @@ def test_a_column_of_peoples_names_is_found_by_its_values_too():
     by_values = "người liên hệ\nLê Văn Tám\nPhạm Thị Hoa\nĐỗ Minh\n".encode()
     assert kinds(by_values) == {("người liên hệ", "name"): (3, [1, 2, 3])}
     assert kinds("Tên trạm\nTrạm Kim Mã\nBến xe Giáp Bát\n".encode()) == {}
+    assert kinds("Tên đường\nLê Duẩn\nTrần Hưng Đạo\n".encode()) == {}      # streets named after people
 
 
 def test_the_check_report_refuses_what_bronze_would_and_blocks_personal_data():
@@ -185,6 +186,18 @@ def test_an_approval_writes_a_valid_open_spec_with_its_provenance(tmp_path, monk
     assert (spec.source.format, spec.source.encoding, spec.source.pattern) == ("csv", "utf-8", "*.csv")
     assert spec.keywords.vi == ["trạm", "buýt", "nội"] and spec.title.en == "Trạm xe buýt Hà Nội"
     assert c.status == "approved"
+    with pytest.raises(store.ContributionError, match="approved, not awaiting review"):
+        store.approve(settings, "dg-0123456789", "steward")
+    c2 = "dg-0123456780"
+    (store.folder(settings) / c2).mkdir()
+    (store.folder(settings) / c2 / "report.json").write_text(json.dumps(checked))
+    store._append(store.folder(settings) / "events.jsonl", {
+        "event": "submitted", "code": c2, "at": "t", "by": "dn", "title": "Trạm khác", "description": "d" * 10,
+        "license": "CC0-1.0", "organisation": "A", "contact": "a@b.vn", "filename": "x.csv", "format": "csv",
+        "bytes": 1, "sha256": "00", "submitted_at": "t", "submitted_by": "dn", "status": "review"})
+    with pytest.raises(store.ContributionError, match="lower-case letters"):   # never a path out of the folder
+        store.approve(settings, c2, "steward", "name: ../../x\ndomain: contributed\n")
+    assert store.get(settings, c2).status == "review"
     with pytest.raises(store.ContributionError, match="approved, not awaiting review"):
         store.approve(settings, "dg-0123456789", "steward")
     with pytest.raises(store.ContributionError, match="only a contribution not yet approved"):

@@ -186,3 +186,35 @@ def test_cookies_are_secure_over_https_behind_a_trusted_proxy_and_on_the_loopbac
     assert cookie_secure(request("http", "data.bo.gov.vn", "10.0.0.1", "https"), ["10.0.0.1"])
     assert not cookie_secure(request("http", "data.bo.gov.vn", "10.0.0.2", "https"), ["10.0.0.1"])  # not trusted
     assert not cookie_secure(request("http", "data.bo.gov.vn", "203.0.113.9"), [])
+
+
+def test_contributions_refuse_a_missing_token_form_or_security_token_and_unknown_codes_before_reading_a_file(portal):
+    """What the contribution routes refuse before anything is stored (the whole path runs on the real stack in
+    tests/integration/test_contributions.py); a data request is asked and answered without a stack."""
+    browser, _, settings = portal
+    client = browser()
+    files = {"file": ("a.csv", b"ma,ten\n1,x\n", "text/csv")}
+    fields = {"title": "Trạm thử", "description": "Mô tả đủ dài", "license": "CC-BY-4.0", "organisation": "A",
+              "contact": "a@b.vn"}
+    assert client.post("/api/contributions", data=fields, files=files).status_code == 401
+    forged = client.post("/api/contributions", data=fields, files=files, headers={"Authorization": "Bearer dgt_x"})
+    assert forged.status_code == 401 and "lake contributions token" in forged.json()["error"]
+    assert client.post("/contribute", data=fields, files=files).status_code == 403          # no CSRF token
+    assert client.post("/contribute", data={**fields, "csrf": csrf(client, "/contribute")}).status_code == 415
+    for code in ("dg-0000000000", "../../etc/passwd", "dg-<script>"):
+        assert client.get(f"/contributions/{code}").status_code == 404
+        assert client.get(f"/api/contributions/{code}").status_code == 404
+    assert client.get("/contributions").status_code == 303                              # stewards sign in first
+    assert browser("btc_analyst").get("/contributions").status_code == 403              # a partner is no steward
+
+    token = csrf(client, "/data-requests")
+    asked = client.post("/data-requests", data={"title": "Lịch xe buýt", "description": "Cho người khiếm thị",
+                                                "contact": "", "csrf": token})
+    assert asked.status_code == 303
+    request_id = asked.headers["location"].split("#")[1]
+    steward = browser("engineer")
+    answer = {"status": "declined", "answer": "Chưa có nguồn", "csrf": csrf(steward, "/data-requests")}
+    assert client.post(f"/data-requests/{request_id}/answer", data={**answer, "csrf": token}).status_code == 403
+    assert steward.post(f"/data-requests/{request_id}/answer", data=answer).status_code == 303
+    page = client.get("/data-requests?lang=en").text
+    assert "Declined" in page and "Chưa có nguồn" in page and "Lịch xe buýt" in page

@@ -36,6 +36,9 @@ NAME_COLUMNS = ("ho ten", "ho va ten", "ten nguoi", "full name", "fullname", "pe
                 "nguoi dai dien", "chu ho")
 ID_COLUMNS = ("cmnd", "cmt", "chung minh", "cccd", "can cuoc", "id card", "so dinh danh")
 TAX_COLUMNS = ("mst", "ma so thue", "tax")
+# streets, schools and places are named after people (Lê Duẩn, Trần Hưng Đạo): their values are not people's names
+PLACE_COLUMNS = ("duong", "pho", "street", "road", "dia chi", "address", "truong", "school", "cau", "cong vien",
+                 "dia diem", "place", "ten tram", "benh vien")
 KINDS = {  # kind → (vi, en)
     "cccd": ("số căn cước công dân (CCCD)", "citizen ID numbers (CCCD)"),
     "cmnd": ("số chứng minh nhân dân (CMND)", "old ID card numbers (CMND)"),
@@ -317,7 +320,8 @@ def personal_data(table: Table, columns: list[dict]) -> list[Finding]:
                 hits.setdefault(kind, []).append(number)
             names += _looks_like_name(value)
         filled = len(table.rows) - col["nulls"]
-        if filled and (any(h in folded for h in NAME_COLUMNS) or names * 2 > filled):
+        place = any(h in folded.split() or " " in h and h in folded for h in PLACE_COLUMNS)
+        if filled and (any(h in folded for h in NAME_COLUMNS) or (names * 2 > filled and not place)):
             rows = [n for n, row in enumerate(table.rows, 1) if row[i] is not None]
             hits["name"] = rows
         for kind, rows in hits.items():

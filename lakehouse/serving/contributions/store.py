@@ -342,7 +342,7 @@ def approve(settings, code: str, by: str, text: str | None = None) -> tuple[Cont
     ``<datasets>/contributed/`` and record the approval; the spec's path.  Refused unless it awaits review."""
     import yaml
 
-    from lakehouse.config.spec import load_specs
+    from lakehouse.config.spec import NAME_RE, load_specs
     from lakehouse.core.errors import ConfigError
 
     with _locked(settings) as log:
@@ -352,8 +352,9 @@ def approve(settings, code: str, by: str, text: str | None = None) -> tuple[Cont
                                     + (": a file with personal data cannot be published as open data"
                                        if c.status == "blocked" else ""), status=409)
         spec = yaml.safe_load(text) if text else proposed_spec(c, report(settings, code))
-        if not isinstance(spec, dict) or not spec.get("name"):
-            raise ContributionError("the spec must be a mapping with a name")
+        if not isinstance(spec, dict) or not re.fullmatch(NAME_RE, str(spec.get("name") or "")):
+            raise ContributionError("the spec must be a mapping whose name is lower-case letters, digits and _ "
+                                    "(it names the spec file and the tables)")
         path = datasets_dir() / DOMAIN / f"{spec['name']}.yaml"
         if path.exists() and spec["name"] != c.updates:
             raise ContributionError(f"{path} exists: the dataset {spec['name']!r} is another contribution's; "

@@ -38,6 +38,7 @@ def routes(app: Any, portal: Any) -> None:
 
     from fastapi import Request
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+    from starlette.concurrency import run_in_threadpool
 
     from lakehouse.config.spec import LICENSES
     from lakehouse.serving.contributions import store, wishes
@@ -75,12 +76,14 @@ def routes(app: Any, portal: Any) -> None:
             raise PortalError(413, f"a contribution may be at most {conf.contribution_max_mb} MiB")
         return data, file.filename or "upload", {k: v for k, v in form.items() if isinstance(v, str)}
 
-    def submitted(data: bytes, filename: str, fields: dict[str, str], by: str) -> Any:
+    async def submitted(data: bytes, filename: str, fields: dict[str, str], by: str) -> Any:
+        """The checks read every cell: in a worker thread, so the portal answers other requests meanwhile."""
         try:
-            c, _ = store.submit(settings, data, filename, title=fields.get("title", ""),
-                                description=fields.get("description", ""), license=fields.get("license", ""),
-                                organisation=fields.get("organisation", ""), contact=fields.get("contact", ""),
-                                by=by, updates=fields.get("updates") or None)
+            c, _ = await run_in_threadpool(
+                lambda: store.submit(settings, data, filename, title=fields.get("title", ""),
+                                     description=fields.get("description", ""), license=fields.get("license", ""),
+                                     organisation=fields.get("organisation", ""), contact=fields.get("contact", ""),
+                                     by=by, updates=fields.get("updates") or None))
         except store.ContributionError as exc:
             raise PortalError(exc.status, str(exc)) from None
         return c
@@ -103,7 +106,7 @@ def routes(app: Any, portal: Any) -> None:
             raise PortalError(403, "the form's security token is missing or stale: reload the page and send it again")
         me = portal.me(request)
         by = f"{me.user} (portal)" if me else f"anonymous, {fields.get('contact', '')[:100]} (portal)"
-        c = submitted(data, filename, fields, by)
+        c = await submitted(data, filename, fields, by)
         return RedirectResponse(f"/contributions/{c.code}", status_code=303)
 
     @app.get("/contributions", response_class=HTMLResponse)
@@ -183,7 +186,7 @@ def routes(app: Any, portal: Any) -> None:
                                           "(a steward issues one with `lake contributions token`)"}, status_code=401)
         data, filename, fields = await upload(request)
         fields.update(owner)  # who contributes is who the token was issued to
-        c = submitted(data, filename, fields, f"{owner['organisation']} (api)")
+        c = await submitted(data, filename, fields, f"{owner['organisation']} (api)")
         view = public_view(c, store.report(settings, c.code))
         return JSONResponse({**view, "status_url": f"{portal.base_url}/contributions/{c.code}"}, status_code=201)
 
