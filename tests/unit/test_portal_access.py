@@ -190,7 +190,7 @@ def test_cookies_are_secure_over_https_behind_a_trusted_proxy_and_on_the_loopbac
 
 def test_contributions_refuse_a_missing_token_form_or_security_token_and_unknown_codes_before_reading_a_file(portal):
     """What the contribution routes refuse before anything is stored (the whole path runs on the real stack in
-    tests/integration/test_contributions.py); a data request is asked and answered without a stack."""
+    tests/integration/test_contributed_data.py); a data request is asked and answered without a stack."""
     browser, _, settings = portal
     client = browser()
     files = {"file": ("a.csv", b"ma,ten\n1,x\n", "text/csv")}
