@@ -40,7 +40,7 @@ def routes(app: Any, portal: Any) -> None:
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
     from starlette.concurrency import run_in_threadpool
 
-    from lakehouse.config.spec import LICENSES
+    from lakehouse.config.spec import LICENSES, load_specs
     from lakehouse.serving.contributions import store, wishes
     from lakehouse.serving.portal.access import checked_form_fields
     from lakehouse.serving.portal.auth import NONCE
@@ -96,8 +96,9 @@ def routes(app: Any, portal: Any) -> None:
 
     @app.get("/contribute", response_class=HTMLResponse)
     def contribute_page(request: Request):
+        contributed = sorted(n for n, d in load_specs().datasets.items() if d.domain == store.DOMAIN)
         return portal.page(request, "contribute.html", licenses=sorted(LICENSES),
-                           max_mb=conf.contribution_max_mb)
+                           max_mb=conf.contribution_max_mb, contributed=contributed)
 
     @app.post("/contribute")
     async def contribute(request: Request):
