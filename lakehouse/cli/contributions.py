@@ -8,7 +8,7 @@ import getpass
 import json
 from pathlib import Path
 
-from lakehouse.cli.output import FORMAT, format_rows
+from lakehouse.cli.output import FORMAT, format_records
 from lakehouse.core.errors import LakeError
 
 
@@ -65,7 +65,7 @@ def cmd_contributions(args: argparse.Namespace) -> None:
 
         columns = ["id", "status", "title", "organisation", "asked_at", "answer", "answered_by"]
         rows = [r for r in wishes.requests(settings) if args.all or r.status == "open"]
-        print(format_rows(columns, [[getattr(r, k) or "" for k in columns] for r in rows], args.format))
+        print(format_records(columns, rows, args.format))
         return
     if args.action == "answer":
         from lakehouse.serving.contributions import wishes
@@ -77,7 +77,7 @@ def cmd_contributions(args: argparse.Namespace) -> None:
         rows = [c for c in store.contributions(settings).values() if args.all or c.status in ("review", "blocked")]
         columns = ["code", "status", "title", "organisation", "filename", "bytes", "submitted_at", "dataset",
                    "decided_by", "reason"]
-        print(format_rows(columns, [[getattr(c, k) or "" for k in columns] for c in rows], args.format))
+        print(format_records(columns, rows, args.format))
         return
     if not args.target:
         raise LakeError(f"lake contributions {args.action} needs a tracking code (see `lake contributions list`)")

@@ -21,6 +21,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def format_records(columns: list[str], records, fmt: str = "table") -> str:
+    """Objects (dataclasses) as rows of their ``columns`` attributes, an empty cell for None."""
+    return format_rows(columns, [[getattr(r, c) or "" for c in columns] for r in records], fmt)
+
+
 def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table") -> str:
     """Render a result as an aligned table, CSV or JSON (one object per row)."""
     if fmt == "json":

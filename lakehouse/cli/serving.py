@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 import sys
 
-from lakehouse.cli.output import FORMAT, date_arg, format_rows
+from lakehouse.cli.output import FORMAT, date_arg, format_records, format_rows
 from lakehouse.core.errors import LakeError
 
 
@@ -201,7 +201,7 @@ def cmd_access(args: argparse.Namespace) -> None:
         rows = [r for r in ar.request_log(settings).all() if args.all or r.status == "pending"]
         columns = ["id", "dataset", "partner", "user", "requested_at", "status", "decided_by", "legal_basis",
                    "purpose", "note"]
-        print(format_rows(columns, [[getattr(r, c) or "" for c in columns] for r in rows], args.format))
+        print(format_records(columns, rows, args.format))
         return
     if not args.request:
         raise LakeError(f"lake access {args.action} needs a request id (see `lake access requests`)")

@@ -11,6 +11,15 @@ class LakeError(Exception):
     """An error with a message meant for the person at the terminal."""
 
 
+class RefusedError(LakeError):
+    """An action a user asked for that is refused (a request, a contribution, a decision); ``status`` is the HTTP
+    answer a server gives for it."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class ConfigError(LakeError):
     """A config or spec file is wrong: the message names the file and field."""
 

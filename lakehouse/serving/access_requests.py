@@ -27,19 +27,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lakehouse.core.errors import LakeError
+from lakehouse.core.errors import LakeError, RefusedError
 
 ID = re.compile(r"yc-[0-9a-f]{10}")
 LIMITS = {"purpose": (10, 2000), "legal_basis": (5, 500), "note": (0, 1000)}
 LABELS = {"purpose": "the purpose", "legal_basis": "the legal basis", "note": "the note"}
 
 
-class RequestError(LakeError):
+class RequestError(RefusedError):
     """A request or decision that cannot be made; ``status`` is the HTTP answer the portal gives."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lakehouse.core.errors import LakeError
+from lakehouse.core.errors import RefusedError
 
 CODE = re.compile(r"dg-[0-9a-f]{10}")      # đóng góp: a contribution's tracking code
 LIMITS = {"title": (5, 200), "description": (10, 5000), "organisation": (2, 200), "reason": (5, 1000)}
@@ -35,12 +35,8 @@ DOMAIN = "contributed"                      # the domain and the spec folder of 
 OPEN_STATUSES = ("review",)
 
 
-class ContributionError(LakeError):
+class ContributionError(RefusedError):
     """A submission or decision that cannot be made; ``status`` is the HTTP answer the portal gives."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,12 @@ def routes(app: Any, portal: Any) -> None:
             raise PortalError(exc.status, str(exc)) from None
         return c
 
+    def steward(request: Request, what: str) -> Any:
+        me = portal.me(request)
+        if me is None or not me.steward:
+            raise PortalError(403, f"only a steward {what}")
+        return me
+
     def found(code: str) -> tuple[Any, dict]:
         try:
             return store.get(settings, code), store.report(settings, code)
@@ -129,9 +135,7 @@ def routes(app: Any, portal: Any) -> None:
     @app.post("/contributions/{code}/decision")
     async def decision(request: Request, code: str):
         form = await checked_form_fields(request, portal)
-        me = portal.me(request)
-        if me is None or not me.steward:
-            raise PortalError(403, "only a steward decides contributions")
+        me = steward(request, "decides contributions")
         found(code)
         try:
             if form.get("decision") == "reject":
@@ -169,9 +173,7 @@ def routes(app: Any, portal: Any) -> None:
     @app.post("/data-requests/{request_id}/answer")
     async def answer_data_request(request: Request, request_id: str):
         form = await checked_form_fields(request, portal)
-        me = portal.me(request)
-        if me is None or not me.steward:
-            raise PortalError(403, "only a steward answers data requests")
+        me = steward(request, "answers data requests")
         try:
             wishes.answer(settings, request_id, form.get("status", ""), form.get("answer", ""), f"{me.user} (portal)")
         except store.ContributionError as exc:
