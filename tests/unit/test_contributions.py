@@ -89,6 +89,13 @@ def test_json_lines_parquet_and_a_workbook_give_the_same_rows():
     out = io.BytesIO()
     dated.save(out)
     assert scan.read_table(out.getvalue()).rows == [["2023-05-01", "2023-05-01 08:30:00"]]   # a date cell is a day
+    report = openpyxl.Workbook()
+    for line in (["BÁO CÁO TÌNH HÌNH"], ["Tháng 12/2026"], [], ["ma_tinh", "so_ho_so"], [1, 917], [4, 175]):
+        report.active.append(line)
+    out = io.BytesIO()
+    report.save(out)
+    table = scan.read_table(out.getvalue())   # a report's title rows above its table
+    assert (table.header, table.rows, table.header_row) == (["ma_tinh", "so_ho_so"], [["1", "917"], ["4", "175"]], 4)
 
 
 def kinds(text: bytes) -> dict:
@@ -214,7 +221,7 @@ READABLE = {
                 "parquet_text_renamed.parquet",
                 "parquet_none_of_declared.parquet", "parquet_wrong_type.parquet", "xlsx_csv_renamed.xlsx",
                 "xlsx_none_of_declared.xlsx", "xlsx_header_row_wrong.xlsx", "xlsx_sheet_missing.xlsx",
-                "xlsx_good_title_rows.xlsx"},
+                "xlsx_good_title_rows.xlsx"},   # a workbook's title rows are skipped: its header is found
     "review": {"csv_missing_required.csv", "parquet_missing_required.parquet", "xlsx_missing_required.xlsx"},
 }
 

@@ -81,6 +81,7 @@ class Table:
     header: list[str]
     rows: list[list[str | None]]
     delimiter: str = ","
+    header_row: int = 1     # a workbook's: the sheet row holding the header, below any title rows
 
 
 # ---- the format, by content ---------------------------------------------------------------------
@@ -149,17 +150,20 @@ def read_table(data: bytes, encoding: str = "utf-8") -> Table:
 
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         sheet = book.worksheets[0]
-        lines = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        numbered = [(n, [_text(v) for v in row]) for n, row in enumerate(sheet.iter_rows(values_only=True), 1)]
         book.close()
-        lines = [line for line in lines if any(v is not None for v in line)]
-        if not lines:
+        numbered = [(n, line) for n, line in numbered if any(v is not None for v in line)]
+        if not numbered:
             raise ScanError("the workbook's first sheet is empty")
+        first = header_index([line for _, line in numbered])
+        header_row, lines = numbered[first][0], [line for _, line in numbered[first:]]
         header = [h or f"column_{i + 1}" for i, h in enumerate(lines[0])]
         while header and lines[0][len(header) - 1] is None and all(len(r) < len(header) or r[len(header) - 1] is None
                                                                    for r in lines[1:]):
             header.pop()   # trailing columns with no header and no value
         _no_cells_past(header, lines[1:], "row")
-        return Table(kind, header, [(line + [None] * len(header))[:len(header)] for line in lines[1:]])
+        return Table(kind, header, [(line + [None] * len(header))[:len(header)] for line in lines[1:]],
+                     header_row=header_row)
     text = data.decode(encoding).lstrip("\ufeff")
     if kind == "jsonl":
         records, header = [], []
@@ -184,6 +188,13 @@ def read_table(data: bytes, encoding: str = "utf-8") -> Table:
     _no_cells_past(header, lines[1:], "row")
     return Table(kind, header, [[_text(v) for v in (line + [""] * len(header))[:len(header)]] for line in lines[1:]],
                  delimiter)
+
+
+def header_index(lines: list[list], look: int = 20) -> int:
+    """Which of a sheet's first rows is its header: the first as full as the fullest of them (a report's title
+    and subtitle rows above the table fill one cell each)."""
+    filled = [sum(v is not None for v in line) for line in lines[:look]]
+    return filled.index(max(filled))
 
 
 def _no_cells_past(header: list, rows: list[list], what: str) -> None:

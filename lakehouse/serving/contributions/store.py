@@ -186,7 +186,7 @@ def check(data: bytes, filename: str) -> dict:
         return {**out, "format": kind, "status": "refused",
                 "refusal": {"code": "format", "vi": f"Tệp {kind} không đọc được: {error}",
                             "en": f"the {kind} file cannot be read: {error}"}}
-    spec = _provisional(kind, table.header, table.delimiter, encoding)
+    spec = _provisional(kind, table.header, table.delimiter, encoding, table.header_row)
     refused = filecheck.check_file(filecheck.BytesBlob(filename, data), spec, encoding)
     if refused:
         return {**out, "format": kind, "status": "refused", "refusal": _refusal(refused)}
@@ -200,7 +200,7 @@ def check(data: bytes, filename: str) -> dict:
             "personal_data": [f.as_dict() for f in findings], "status": status}
 
 
-def _provisional(kind: str, header: list[str], delimiter: str, encoding: str = "auto"):
+def _provisional(kind: str, header: list[str], delimiter: str, encoding: str = "auto", header_row: int = 1):
     """A spec that declares the file's own header as text columns: what the bronze file checks need."""
     from lakehouse.config.spec import SourceDataset
     from lakehouse.serving.contributions.scan import column_name
@@ -209,6 +209,8 @@ def _provisional(kind: str, header: list[str], delimiter: str, encoding: str = "
     source = {"kind": "files", "format": kind, "pattern": "*"}
     if kind == "csv":
         source.update(encoding="auto" if encoding == "auto" else encoding, delimiter=delimiter)
+    if kind == "xlsx":
+        source.update(header_row=header_row)
     columns = [{"name": column_name(h, taken), "source": h, "type": "string"} for h in header]
     return SourceDataset.model_validate({"name": "contribution", "domain": DOMAIN, "description": "check",
                                          "grain": "a row", "source": source, "columns": columns,
