@@ -104,6 +104,8 @@ def cmd_contributions(args: argparse.Namespace) -> None:
         print(f"[lake] {c.code}: rejected; its status page shows the reason")
         return
     if args.action == "approve":
+        if args.spec and not Path(args.spec).is_file():
+            raise LakeError(f"{args.spec}: no such file (write it with `lake contributions spec {code} > FILE`)")
         text = Path(args.spec).read_text(encoding="utf-8") if args.spec else None
         c, path = store.approve(settings, code, by, text)
         print(f"[lake] {c.code}: approved as {c.dataset} (spec {path}); landing it and running bronze, silver, "
@@ -145,8 +147,9 @@ def add_contributions(sub, today: str) -> None:
                     "review or blocked (--all: every one). show CODE: its status and report. spec CODE: the spec "
                     "an approval writes, to edit and give to approve --spec. approve CODE: write the spec into "
                     "lake_config/datasets/contributed/ (open data, with its provenance), land the file, run it "
-                    "through bronze, silver and publish, export it and write the open-data catalog. publish CODE: that load "
-                    "again, for an approved contribution whose load failed (or one approved on the portal). reject "
+                    "through bronze, silver and publish, export it and write the open-data catalog. publish CODE: "
+                    "that load again, for an approved contribution whose load failed (or one approved on the portal). "
+                    "reject "
                     "CODE --reason TEXT. token --organisation NAME --contact EMAIL: a token for the portal's API "
                     "(POST /api/contributions). requests: what the public asked to be published on the portal's "
                     "/data-requests (--all: answered ones too); answer ID --status planned|published|declined "

@@ -262,3 +262,17 @@ def test_a_public_data_request_is_listed_with_its_status_and_the_stewards_answer
         wishes.answer(settings, second.id, "maybe", "Một câu trả lời", "steward")
     with pytest.raises(store.ContributionError, match="no data request"):
         wishes.answer(settings, "dr-0000000000", "declined", "Không có", "steward")
+
+
+def test_the_cli_names_what_is_missing(tmp_path, monkeypatch, capsys):
+    from lakehouse import cli
+
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    for argv, said in ((["approve", "dg-0123456789", "--spec", str(tmp_path / "nope.yaml")], "nope.yaml: no such file"),
+                       (["show", "dg-0123456789"], "no contribution dg-0123456789"),
+                       (["show", "../x"], "is not a tracking code"),
+                       (["approve"], "needs a tracking code"),
+                       (["submit", str(tmp_path / "nope.csv")], "nope.csv: no such file")):
+        with pytest.raises(SystemExit):
+            cli.main(["contributions", *argv])
+        assert said in capsys.readouterr().err
