@@ -118,6 +118,7 @@ def fold(lines: list[dict]) -> dict[str, Contribution]:
         kind, code = e["event"], e["code"]
         if kind == "submitted":
             fields = {k: e[k] for k in Contribution.__dataclass_fields__ if k in e and k != "history"}
+            fields.update(submitted_at=e["at"], submitted_by=e["by"])   # the submission's own time and author
             out[code] = Contribution(**fields, history=((kind, e["at"], e["by"]),))
             continue
         if code not in out:
@@ -252,8 +253,7 @@ def submit(settings, data: bytes, filename: str, *, title: str, description: str
     (folder(settings) / code / "report.json").write_text(json.dumps(checked, ensure_ascii=False, indent=1),
                                                          encoding="utf-8")
     event = {"event": "submitted", "code": code, "at": _now(), "by": by, **meta, "filename": label, "format": kind,
-             "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "submitted_at": _now(),
-             "submitted_by": by, "status": checked["status"]}
+             "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "status": checked["status"]}
     with _locked(settings) as log:
         _append(log, event)
     return contributions(settings)[code], checked
