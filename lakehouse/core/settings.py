@@ -41,13 +41,24 @@ class StorageConfig(Strict):
 class S3Service(Strict):
     port: int = 8333
     master_port: int = 9333
-    volume_port: int = 8380
+    volume_port: int = 8380  # the first volume server's; the next ones count up from it
     filer_port: int = 8888
+    # 1: one `weed server` process holds master, volume, filer and S3 gateway; more: a master, this many
+    # volume servers, a filer and an S3 gateway, each its own process (the `cluster` environment)
+    volume_servers: int = Field(1, ge=1)
+    # SeaweedFS's replica placement of new volumes, xyz: copies in other data centres, other racks, other
+    # servers of the same rack ("001": every object on two volume servers)
+    replication: str = Field("000", pattern=r"^[0-9]{3}$")
 
 
 class TrinoService(Strict):
     port: int = 8080
     heap: str = "2G"
+    # 0: the coordinator also runs every query's work; more: this many worker nodes run it, the
+    # coordinator only plans and schedules (the `cluster` environment)
+    workers: int = Field(0, ge=0)
+    worker_port: int = 8081  # the first worker's HTTPS port; the next ones count up from it
+    worker_heap: str = "2G"
 
 
 class AirflowService(Strict):
@@ -56,7 +67,17 @@ class AirflowService(Strict):
 
 
 class SparkService(Strict):
+    """The Spark Connect server; with ``spark.master: standalone`` also a standalone master and its workers."""
+
     port: int = 15002
+    master_port: int = 7077
+    master_ui_port: int = 8090  # the master's web UI and JSON status
+    workers: int = Field(2, ge=1)
+    worker_port: int = 7078  # the first worker's; the next ones count up from it
+    worker_ui_port: int = 8091  # the first worker's web UI; the next ones count up from it
+    worker_cores: int = Field(1, ge=1)
+    worker_memory: str = Field("2g", pattern=r"^[0-9]+[mMgG]$")
+    ui_port: int = 4040  # the Connect server's own UI and REST API (/api/v1), on when the master is standalone
 
 
 class PostgresService(Strict):
@@ -117,7 +138,10 @@ class SparkConfig(Strict):
     #          (no JVM start-up per job); local: each job starts its own Spark.
     mode: Literal["connect", "local"] = "connect"
     connect_url: str | None = None  # None: the local server from `services.spark`
+    # local[N]: the engine runs inside the Connect server (or the job); standalone: the master and workers
+    # of `services.spark` that `lake up` starts; spark://host:port: a standalone master run elsewhere
     master: str = "local[2]"
+    executor_memory: str = Field("1g", pattern=r"^[0-9]+[mMgG]$")  # per executor, on a standalone master
     driver_memory: str = "auto"  # auto: a quarter of the machine's memory, 2–16 GB (lakehouse.io.spark.driver_memory)
     shuffle_partitions: int = 4
     # true: projections outside whole-stage code (Delta's log replay, scans of a held batch, shuffle
@@ -208,14 +232,15 @@ def load_environment(name: str | None = None) -> Environment:
 class Settings:
     """Resolved settings for one environment: paths, endpoints and credentials."""
 
-    def __init__(self, env: Environment | None = None):
+    def __init__(self, env: Environment | None = None, home: Path | None = None):
         self.env = env or load_environment()
+        self._home = home  # None: $LAKE_HOME or .lake/ (one process may speak to two stacks, as a test does)
 
     # ---- directories -------------------------------------------------------
     @cached_property
     def state_dir(self) -> Path:
         """Pid files, logs, service data and generated secrets of this checkout."""
-        path = Path(os.environ.get("LAKE_HOME", REPO_ROOT / ".lake"))
+        path = self._home or Path(os.environ.get("LAKE_HOME", REPO_ROOT / ".lake"))
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -259,6 +284,19 @@ class Settings:
 
     def landing_key(self, dataset: str, date: str, filename: str) -> str:
         return f"landing/{dataset}/{date}/{filename}"
+
+    @property
+    def spark_master(self) -> str:
+        """Spark's master URL: ``local[N]``, or ``spark://`` for the stack's standalone master or another one."""
+        master = self.env.spark.master
+        if master == "standalone":
+            return f"spark://{self.host}:{self.env.services.spark.master_port}"
+        return master
+
+    @property
+    def spark_standalone(self) -> bool:
+        """`lake up` starts a Spark standalone master and its workers (``spark.master: standalone``)."""
+        return self.env.spark.master == "standalone"
 
     @property
     def spark_connect_url(self) -> str:

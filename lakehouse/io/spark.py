@@ -33,21 +33,19 @@ def driver_memory(setting: str, machine_bytes: int | None = None) -> str:
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark settings for this environment (pure: no session is created)."""
     env = settings.env
-    jars = install.spark_jars(settings)
-    if env.spark.master.startswith("local"):
-        # In local mode the executors live in the driver JVM: a class path avoids
-        # Spark copying every jar (the AWS SDK bundle alone is 640 MB) per session.
-        jar_conf = {"spark.driver.extraClassPath": ":".join(jars)}
-    else:
-        jar_conf = {"spark.jars": ",".join(jars)}
+    # A class path, not spark.jars: Spark would copy every jar (the AWS SDK bundle alone is 640 MB) to each
+    # executor of each application. In local mode the executors live in the driver JVM; on a standalone
+    # cluster every host has `lake install`'s jar cache at the same path (docs/deploy.md).
+    classpath = ":".join(install.spark_jars(settings))
+    cluster = {} if settings.spark_master.startswith("local") else cluster_conf(settings, classpath)
     # Spark generates such a projection's source again in every task (the compiled class is cached),
     # and most of that is a regular expression over the source: a fifth of the server's CPU in a
     # profiled demo day. Interpreting costs more per row: for environments of small batches.
     codegen = {"spark.sql.codegen.factoryMode": "NO_CODEGEN"} if env.spark.interpreted_projections else {}
     return {
-        **jar_conf,
+        "spark.driver.extraClassPath": classpath,
         **codegen,
-        "spark.master": env.spark.master,
+        "spark.master": settings.spark_master,
         "spark.driver.memory": driver_memory(env.spark.driver_memory),
         "spark.driver.bindAddress": settings.host,
         "spark.driver.host": settings.host,
@@ -101,6 +99,27 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Delta on S3: one writer per table at a time (writers are serialised by the scheduler).
         "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
         "spark.delta.logStore.s3.impl": "io.delta.storage.S3SingleDriverLogStore",
+        **cluster,
+    }
+
+
+def cluster_conf(settings: Settings, classpath: str) -> dict[str, str]:
+    """What executors on a standalone master's workers need: the jars, a size, Python, and the driver's UI,
+    whose REST API (/api/v1) tells which executor ran which tasks."""
+    from lakehouse.core.settings import REPO_ROOT
+
+    cfg = settings.env.services.spark
+    log_config = REPO_ROOT / "infra" / "spark" / "log4j2.properties"
+    return {
+        "spark.executor.extraClassPath": classpath,
+        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={log_config.as_uri()}",
+        "spark.executor.cores": str(cfg.worker_cores),
+        "spark.executor.memory": settings.env.spark.executor_memory,
+        "spark.executorEnv.PYTHONPATH": str(REPO_ROOT),
+        "spark.pyspark.python": sys.executable,
+        "spark.ui.enabled": "true",
+        "spark.ui.port": str(cfg.ui_port),
+        "spark.port.maxRetries": "0",  # the UI on its configured port or not at all, never the next free one
     }
 
 
@@ -129,13 +148,15 @@ def connect_server_command(settings: Settings) -> list[str]:
     return cmd + ["spark-internal"]
 
 
-def connect_server_env() -> dict[str, str]:
+def connect_server_env(settings: Settings) -> dict[str, str]:
     java_home = install.spark_java_home()
     from lakehouse.core.settings import REPO_ROOT
 
-    # PYTHONPATH: streaming `foreachBatch` functions run in Python workers of the server
+    # PYTHONPATH: streaming `foreachBatch` functions run in Python workers of the server.
+    # SPARK_LOCAL_IP: Spark's web UIs (on with a standalone master) and its block managers listen on the
+    # stack's host, not on every interface
     return {"JAVA_HOME": str(java_home), "SPARK_HOME": spark_home(), "PYSPARK_PYTHON": sys.executable,
-            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONPATH": str(REPO_ROOT), "SPARK_LOCAL_IP": settings.host,
             "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
 
@@ -171,7 +192,7 @@ def get_spark(app_name: str, settings: Settings):
         if session not in _opened:
             _opened.append(session)
         return session
-    for key, value in connect_server_env().items():
+    for key, value in connect_server_env(settings).items():
         if key != "PATH":
             os.environ.setdefault(key, value)
     builder = SparkSession.builder.appName(app_name)

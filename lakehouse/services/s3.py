@@ -1,4 +1,7 @@
-"""The S3 server of the stack: SeaweedFS, its identities file, and its bucket set up once it answers."""
+"""The S3 server of the stack: SeaweedFS, its identities file, and its bucket set up once it answers.
+
+One `weed server` process by default; with ``services.s3.volume_servers`` above 1, a master, that many volume
+servers (objects replicated by ``services.s3.replication``), a filer and an S3 gateway, each its own process."""
 
 from __future__ import annotations
 
@@ -28,20 +31,41 @@ def volume_closed(settings: Settings, volume_port: int):
     return done
 
 
+def _s3_services(settings: Settings) -> list[Service]:
+    """SeaweedFS's processes in start order: one `weed server`, or its master, volume servers, filer and S3
+    gateway."""
+    if settings.env.services.s3.volume_servers == 1:
+        return [_s3_service(settings)]
+    return [_weed_master(settings),
+            *(_weed_volume(settings, n) for n in range(1, settings.env.services.s3.volume_servers + 1)),
+            _weed_filer(settings), _s3_gateway(settings)]
+
+
+def _write_identities(settings: Settings, path) -> None:
+    """The S3 gateway's one identity: the lake's generated access and secret key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    identities = {"identities": [{
+        "name": "lake",
+        "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }]}
+    path.write_text(json.dumps(identities, indent=2))
+    path.chmod(0o600)
+
+
+def _s3_set_up(settings: Settings) -> None:
+    from lakehouse.io.storage import ensure_bucket, ensure_usable
+    ensure_bucket(settings)
+    ensure_usable(settings)  # up means objects can be stored, not only that the ports answer
+
+
 def _s3_service(settings: Settings) -> Service:
     cfg = settings.env.services.s3
     data_dir = settings.s3_data_dir
     s3_config = data_dir / "s3-identities.json"
 
     def prepare() -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        identities = {"identities": [{
-            "name": "lake",
-            "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}
-        s3_config.write_text(json.dumps(identities, indent=2))
-        s3_config.chmod(0o600)
+        _write_identities(settings, s3_config)
 
     def command() -> list[str]:
         return [str(install.weed_binary(settings)), "server",
@@ -61,16 +85,11 @@ def _s3_service(settings: Settings) -> Service:
         return http_status(f"http://{settings.host}:{cfg.port}/") is not None and \
             http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200
 
-    def set_up() -> None:
-        from lakehouse.io.storage import ensure_bucket, ensure_usable
-        ensure_bucket(settings)
-        ensure_usable(settings)  # up means objects can be stored, not only that the ports answer
-
     # each server's port and its gRPC port (+10000), the S3 API's included
     ports = [cfg.port, cfg.master_port, cfg.volume_port, cfg.filer_port,
              cfg.port + 10000, cfg.master_port + 10000, cfg.volume_port + 10000, cfg.filer_port + 10000]
     return Service("s3", ports, command, healthy, url=f"http://{settings.host}:{cfg.port}",
-                   prepare=prepare, set_up=set_up, start_timeout=90, marker="weed", group="s3",
+                   prepare=prepare, set_up=lambda: _s3_set_up(settings), start_timeout=90, marker="weed", group="s3",
                    # On SIGTERM weed stops its volume server before its filer, whose last metadata-log flush
                    # then retries against the closed volumes for 15 s and is dropped anyway. The volume server
                    # closes its ports, then its files (well under a second; what it stored was written to them
@@ -78,3 +97,71 @@ def _s3_service(settings: Settings) -> Service:
                    stop_timeout=S3_STOP_TIMEOUT, stop_done=volume_closed(settings, cfg.volume_port),
                    stop_note="its volume server has closed; the filer would wait 15 s to write its change log "
                    "to it", settings=settings)
+
+
+def _weed(settings: Settings, role: str, *flags: str) -> list[str]:
+    return [str(install.weed_binary(settings)), role, f"-ip={settings.host}", f"-ip.bind={settings.host}", *flags]
+
+
+def _weed_master(settings: Settings) -> Service:
+    cfg = settings.env.services.s3
+    folder = settings.s3_data_dir / "master"
+
+    def command() -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _weed(settings, "master", f"-port={cfg.master_port}", f"-mdir={folder}",
+                     f"-defaultReplication={cfg.replication}", "-volumeSizeLimitMB=1024", "-electionTimeout=1s")
+
+    return Service("s3-master", [cfg.master_port, cfg.master_port + 10000], command,
+                   lambda: http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200,
+                   url=f"http://{settings.host}:{cfg.master_port}", start_timeout=60, marker=f"-mdir={folder}",
+                   group="s3", settings=settings)
+
+
+def _weed_volume(settings: Settings, n: int) -> Service:
+    """Volume server ``n`` (1-based): its own port and folder, as on a host of its own."""
+    cfg = settings.env.services.s3
+    port = cfg.volume_port + n - 1
+    folder = settings.s3_data_dir / f"volume-{n}"
+
+    def command() -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        # -max=0: as many volumes as the disk holds; 2 s for clients to move away before it stops
+        return _weed(settings, "volume", f"-port={port}", f"-port.grpc={port + 10000}", f"-dir={folder}",
+                     f"-mserver={settings.host}:{cfg.master_port}", "-max=0", "-preStopSeconds=2")
+
+    return Service(f"s3-volume-{n}", [port, port + 10000], command,
+                   lambda: http_status(f"http://{settings.host}:{port}/status") == 200,
+                   url=f"http://{settings.host}:{port}", start_timeout=60, marker=f"-dir={folder}", group="s3",
+                   needs=("s3-master",), settings=settings)
+
+
+def _weed_filer(settings: Settings) -> Service:
+    cfg = settings.env.services.s3
+    folder = settings.s3_data_dir / "filer"
+
+    def command() -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _weed(settings, "filer", f"-port={cfg.filer_port}", f"-master={settings.host}:{cfg.master_port}",
+                     f"-defaultStoreDir={folder}", f"-defaultReplicaPlacement={cfg.replication}")
+
+    return Service("s3-filer", [cfg.filer_port, cfg.filer_port + 10000], command,
+                   lambda: http_status(f"http://{settings.host}:{cfg.filer_port}/") is not None,
+                   url=f"http://{settings.host}:{cfg.filer_port}", start_timeout=60,
+                   marker=f"-defaultStoreDir={folder}", group="s3", needs=("s3-master",), settings=settings)
+
+
+def _s3_gateway(settings: Settings) -> Service:
+    cfg = settings.env.services.s3
+    identities = settings.s3_data_dir / "s3-identities.json"
+
+    def command() -> list[str]:
+        return _weed(settings, "s3", f"-port={cfg.port}", f"-port.grpc={cfg.port + 10000}",
+                     f"-filer={settings.host}:{cfg.filer_port}", f"-config={identities}",
+                     "-port.iceberg=0", "-port.lance=0")  # REST catalogs we do not use
+
+    return Service("s3", [cfg.port, cfg.port + 10000], command,
+                   lambda: http_status(f"http://{settings.host}:{cfg.port}/") is not None,
+                   url=f"http://{settings.host}:{cfg.port}", prepare=lambda: _write_identities(settings, identities),
+                   set_up=lambda: _s3_set_up(settings), start_timeout=60, marker=f"-config={identities}", group="s3",
+                   needs=("s3-filer",), settings=settings)

@@ -9,10 +9,10 @@ from lakehouse.services.airflow_components import _airflow_services
 from lakehouse.services.metastore import _metastore_service
 from lakehouse.services.postgres import _postgres_service, drop_database, ensure_database
 from lakehouse.services.python_servers import _events_service, _portal_service, _sharing_service
-from lakehouse.services.s3 import _s3_service
-from lakehouse.services.spark_connect import _spark_service
+from lakehouse.services.s3 import _s3_services
+from lakehouse.services.spark_connect import _spark_services
 from lakehouse.services.supervisor import Service, rss_tree_mb, say
-from lakehouse.services.trino_server import _trino_service
+from lakehouse.services.trino_server import _trino_services
 
 
 def ensure_airflow_database(settings: Settings) -> None:
@@ -36,13 +36,14 @@ def migrate_airflow(settings: Settings, pools: bool = True) -> None:
 
 
 def all_services(settings: Settings) -> list[Service]:
-    services = [_s3_service(settings), _postgres_service(settings), _spark_service(settings),
-                _events_service(settings), _trino_service(settings),  # events before Trino: it sends each query there
-                *_airflow_services(settings, lambda: migrate_airflow(settings, pools=False)),
-                _sharing_service(settings), _portal_service(settings)]
-    if settings.env.services.metastore.uri is None:  # an external metastore is not ours to start
-        services.insert(2, _metastore_service(settings))
-    return services
+    """Every process of the stack in start order; a clustered engine is several (`spark-master`,
+    `spark-worker-1`, …, grouped under `spark`)."""
+    # an external metastore is not ours to start
+    metastore = [_metastore_service(settings)] if settings.env.services.metastore.uri is None else []
+    return [*_s3_services(settings), _postgres_service(settings), *metastore, *_spark_services(settings),
+            _events_service(settings), *_trino_services(settings),  # events before Trino: it sends each query there
+            *_airflow_services(settings, lambda: migrate_airflow(settings, pools=False)),
+            _sharing_service(settings), _portal_service(settings)]
 
 
 def select(names: list[str] | None, settings: Settings) -> list[Service]:
@@ -71,6 +72,7 @@ def up(names: list[str] | None, settings: Settings) -> None:
     services = with_needs(select(names, settings), settings)
     everything = {s.name: s for s in services}
     started: list[Service] = []
+    ready: set[str] = set()  # needs seen answering while starting the rest
     for service in services:
         if service.pid() is not None:
             say(f"{service.name}: already running (pid {service.pid()})")
@@ -80,12 +82,14 @@ def up(names: list[str] | None, settings: Settings) -> None:
                                f"port {service.ports}; stop it or change the port in "
                                f"lake_config/environments/{settings.env.name}.yaml")
         for need in service.needs:  # started above (the order of all_services puts needs first)
-            everything[need].wait_healthy(quiet=everything[need] not in started)
+            if need not in ready:
+                everything[need].wait_healthy(quiet=everything[need] not in started)
+                ready.add(need)
         say(f"{service.name}: starting (log: {service.log_file})")
         service.start()
         started.append(service)
     for service in services:
-        service.wait_healthy(quiet=service not in started)
+        service.wait_healthy(quiet=service not in started or service.name in ready)  # said once
         service.set_up()  # also when found running: an earlier `up` may have failed before setting it up
 
 

@@ -1,5 +1,6 @@
 """The Trino server of the stack: its generated configuration (node, HTTPS, memory, JVM, catalog, security,
-event listener) and its process."""
+event listener) and its process; with ``services.trino.workers``, worker nodes that run the queries' work
+while the coordinator only plans and schedules it."""
 
 from __future__ import annotations
 
@@ -42,26 +43,41 @@ def _node_properties(settings: Settings, node_id: str, data: Path) -> str:
 
 
 def _config_properties(settings: Settings) -> str:
-    """config.properties without its event-listener line."""
+    """The coordinator's config.properties without its event-listener line."""
     cfg = settings.env.services.trino
-    server_pem, cert = settings.trino_tls_dir / "trino-server.pem", settings.trino_tls_dir / "trino.crt"
-    # One port, HTTPS only, for clients and for the node's own (internal) calls alike;
-    # Trino accepts passwords over HTTPS only.
+    workers = cfg.workers
+    # with workers the coordinator schedules no work on itself; a query may use every worker's share
+    cluster_memory = _query_memory_mb(cfg.worker_heap) * workers if workers else _query_memory_mb(cfg.heap)
     return (
         "coordinator=true\n"
-        "node-scheduler.include-coordinator=true\n"
+        f"node-scheduler.include-coordinator={'false' if workers else 'true'}\n"
+        "http-server.authentication.type=PASSWORD\n"
+        + _https_properties(settings, cfg.port) +
+        f"query.max-memory={cluster_memory}MB\n"
+        f"query.max-memory-per-node={_query_memory_mb(cfg.heap)}MB\n")
+
+
+def _worker_config_properties(settings: Settings, port: int) -> str:
+    """A worker's config.properties: it finds the coordinator at discovery.uri, over HTTPS with the shared
+    secret; clients never call it, so it has no password authentication."""
+    return ("coordinator=false\n" + _https_properties(settings, port) +
+            f"query.max-memory-per-node={_query_memory_mb(settings.env.services.trino.worker_heap)}MB\n")
+
+
+def _https_properties(settings: Settings, port: int) -> str:
+    """One port, HTTPS only, for clients and for the nodes' own (internal) calls alike; Trino accepts
+    passwords over HTTPS only."""
+    server_pem, cert = settings.trino_tls_dir / "trino-server.pem", settings.trino_tls_dir / "trino.crt"
+    return (
         "http-server.http.enabled=false\n"
         "http-server.https.enabled=true\n"
-        f"http-server.https.port={cfg.port}\n"
+        f"http-server.https.port={port}\n"
         f"http-server.https.keystore.path={server_pem}\n"
-        "http-server.authentication.type=PASSWORD\n"
         f"internal-communication.shared-secret={settings.secrets['trino_shared_secret']}\n"
         "internal-communication.https.required=true\n"
         f"internal-communication.https.keystore.path={server_pem}\n"
         f"internal-communication.https.truststore.path={cert}\n"
-        f"discovery.uri=https://{settings.host}:{cfg.port}\n"
-        f"query.max-memory={_query_memory_mb(cfg.heap)}MB\n"
-        f"query.max-memory-per-node={_query_memory_mb(cfg.heap)}MB\n"
+        f"discovery.uri=https://{settings.host}:{settings.env.services.trino.port}\n"
         "http-server.log.enabled=false\n")
 
 
@@ -79,33 +95,39 @@ def _jvm_config(heap: str) -> str:
 def _prepare_trino(settings: Settings, etc: Path, data: Path) -> None:
     """Write Trino's etc folder afresh before each start: node, security, config, JVM, log and catalog files."""
     from lakehouse.io.trino import catalog_properties
-    (etc / "catalog").mkdir(parents=True, exist_ok=True)
-    data.mkdir(parents=True, exist_ok=True)
-    _drop_stale_pid_file(data / "var" / "run" / "launcher.pid")
-    node_id_file = settings.state_dir / "trino" / "node-id"
-    if not node_id_file.exists():
-        node_id_file.write_text(str(uuid.uuid4()))
-    (etc / "node.properties").write_text(_node_properties(settings, node_id_file.read_text().strip(), data))
     from lakehouse.serving.trino_security import write_security
+    (etc / "catalog").mkdir(parents=True, exist_ok=True)
     write_security(settings, etc)  # certificate, users, groups, access rules from the published grants
-    config = _config_properties(settings)
-    config += _event_listener(settings, etc)
-    config_file = etc / "config.properties"
-    config_file.write_text(config)
-    config_file.chmod(0o600)
-    (etc / "jvm.config").write_text(_jvm_config(settings.env.services.trino.heap))
-    (etc / "log.properties").write_text("io.trino=INFO\n")
+    config = _config_properties(settings) + _event_listener(settings, etc)
+    _write_node_files(settings, settings.state_dir / "trino", etc, data, config, settings.env.services.trino.heap)
     catalog_file = etc / "catalog" / f"{settings.trino_catalog}.properties"
     catalog_file.write_text(catalog_properties(settings))
     catalog_file.chmod(0o600)
 
 
-def _trino_command(settings: Settings, etc: Path, data: Path) -> list[str]:
+def _write_node_files(settings: Settings, home: Path, etc: Path, data: Path, config: str, heap: str) -> None:
+    """A node's node.properties (its id kept in ``home``), config.properties, jvm.config and log.properties."""
+    (etc / "catalog").mkdir(parents=True, exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+    _drop_stale_pid_file(data / "var" / "run" / "launcher.pid")
+    node_id_file = home / "node-id"
+    if not node_id_file.exists():
+        node_id_file.write_text(str(uuid.uuid4()))
+    (etc / "node.properties").write_text(_node_properties(settings, node_id_file.read_text().strip(), data))
+    config_file = etc / "config.properties"
+    config_file.write_text(config)
+    config_file.chmod(0o600)  # it holds the shared secret
+    (etc / "jvm.config").write_text(_jvm_config(heap))
+    (etc / "log.properties").write_text("io.trino=INFO\n")
+
+
+def _trino_command(settings: Settings, etc: Path, data: Path, member: str = "") -> list[str]:
     home = install.trino_home(settings)
     if not (home / ".complete").exists():
         raise ServiceError(f"Trino is not installed in {home}: run `lake install`")
+    launcher_log = settings.state_dir / "logs" / f"trino{'-' + member if member else ''}-launcher.log"
     return [str(home / "bin" / "launcher"), "run", f"--etc-dir={etc}", f"--data-dir={data}",
-            f"--launcher-log-file={settings.state_dir / 'logs' / 'trino-launcher.log'}"]
+            f"--launcher-log-file={launcher_log}"]
 
 
 def _trino_env() -> dict[str, str]:
@@ -113,11 +135,12 @@ def _trino_env() -> dict[str, str]:
     return {"JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
 
 
-def _trino_healthy(settings: Settings) -> bool:
+def _trino_healthy(settings: Settings, port: int | None = None) -> bool:
+    """The node on ``port`` (the coordinator's by default) has finished starting."""
     cert = settings.trino_tls_dir / "trino.crt"
     if not cert.exists():
         return False
-    info = http_json(f"https://{settings.host}:{settings.env.services.trino.port}/v1/info",
+    info = http_json(f"https://{settings.host}:{port or settings.env.services.trino.port}/v1/info",
                      context=ssl.create_default_context(cafile=str(cert)))
     return bool(info) and info.get("starting") is False
 
@@ -136,6 +159,37 @@ def _trino_set_up(settings: Settings) -> None:
             if "NO_NODES_AVAILABLE" not in str(exc) or time.monotonic() > deadline:
                 raise ServiceError(f"trino: answers but cannot run a query: {exc}") from exc
             time.sleep(0.5)
+
+
+def _trino_services(settings: Settings) -> list[Service]:
+    """The workers, then the coordinator: its set-up runs a query, which needs a worker to have announced
+    itself."""
+    workers = [_trino_worker(settings, n) for n in range(1, settings.env.services.trino.workers + 1)]
+    return [*workers, _trino_service(settings)]
+
+
+def _trino_worker(settings: Settings, n: int) -> Service:
+    """Worker ``n`` (1-based): its own node id, port, heap, etc and data folders, as on a host of its own;
+    the same certificate, shared secret and catalog as the coordinator."""
+    cfg = settings.env.services.trino
+    port = cfg.worker_port + n - 1
+    home = settings.state_dir / "trino" / f"worker-{n}"
+    etc, data = home / "etc", home / "data"
+
+    def prepare() -> None:
+        from lakehouse.io.trino import catalog_properties
+        from lakehouse.serving.trino_security import ensure_certificate
+
+        ensure_certificate(settings.trino_tls_dir, settings.host)
+        _write_node_files(settings, home, etc, data, _worker_config_properties(settings, port), cfg.worker_heap)
+        catalog_file = etc / "catalog" / f"{settings.trino_catalog}.properties"
+        catalog_file.write_text(catalog_properties(settings))
+        catalog_file.chmod(0o600)
+
+    return Service(f"trino-worker-{n}", [port], lambda: _trino_command(settings, etc, data, f"worker-{n}"),
+                   lambda: _trino_healthy(settings, port), url=f"https://{settings.host}:{port}", env=_trino_env,
+                   prepare=prepare, start_timeout=240, marker=str(etc), group="trino",
+                   settings=settings)
 
 
 def _trino_service(settings: Settings) -> Service:

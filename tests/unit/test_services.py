@@ -459,3 +459,83 @@ def test_a_metastore_trino_cannot_reach_is_named_with_what_to_do(monkeypatch):
     monkeypatch.setattr(trino, "_query_once", refused)
     with pytest.raises(ServiceError, match=r"cannot reach the Hive metastore \(.*127.0.0.1:9183\]\).*lake up metastore"):
         trino.query("SELECT 1", None)
+
+
+# ---- the `cluster` environment: each engine as separate processes ----------------------------------------
+
+def _cluster_settings(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setattr(install, "spark_jars", lambda s=None: ["/cache/jars/delta.jar", "/cache/jars/aws.jar"])
+    monkeypatch.setattr(install, "metastore_classpath", lambda s=None, client=False: [])
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    return Settings(load_environment("cluster"))
+
+
+def test_the_cluster_runs_each_engine_as_members_beside_the_other_stacks(tmp_path, monkeypatch):
+    settings = _cluster_settings(tmp_path, monkeypatch)
+    members = services.all_services(settings)
+    names = [s.name for s in members]
+    assert names[:names.index("trino") + 1] == [
+        "s3-master", "s3-volume-1", "s3-volume-2", "s3-filer", "s3", "postgres", "metastore", "spark-master",
+        "spark-worker-1", "spark-worker-2", "spark", "events", "trino-worker-1", "trino"]
+    assert all(names.index(need) < names.index(s.name) for s in members for need in s.needs)
+    # `lake up spark` starts the master and both workers with the Connect server
+    assert [s.name for s in services.select(["spark"], settings)] == names[7:11]
+    ports = [p for s in members for p in s.ports]
+    assert len(ports) == len(set(ports))  # every member its own ports, as on hosts of their own
+    others = {p for env in ("local", "test") for s in services.all_services(Settings(load_environment(env)))
+              for p in s.ports}
+    assert not set(ports) & others  # the three stacks can run side by side
+
+
+def test_seaweedfs_members_keep_their_own_folders_and_replicate(tmp_path, monkeypatch):
+    settings = _cluster_settings(tmp_path, monkeypatch)
+    by_name = {s.name: s for s in services.select(["s3"], settings)}
+    master, filer = by_name["s3-master"].command(), by_name["s3-filer"].command()
+    assert "-defaultReplication=001" in master and "-defaultReplicaPlacement=001" in filer
+    volumes = [by_name[f"s3-volume-{n}"].command() for n in (1, 2)]
+    assert [c[1] for c in volumes] == ["volume", "volume"]
+    assert len({next(a for a in c if a.startswith("-dir=")) for c in volumes}) == 2
+    assert all(f"-mserver=127.0.0.1:{settings.env.services.s3.master_port}" in c for c in volumes)
+    gateway = by_name["s3"].command()
+    assert gateway[1] == "s3" and f"-filer=127.0.0.1:{settings.env.services.s3.filer_port}" in gateway
+    # one volume server (local, test): the single `weed server` of old
+    assert [s.name for s in services.select(["s3"], Settings(load_environment("local")))] == ["s3"]
+
+
+def test_spark_executors_run_on_the_workers_with_the_jars_on_their_class_path(tmp_path, monkeypatch):
+    from lakehouse.io.spark import spark_conf
+
+    settings = _cluster_settings(tmp_path, monkeypatch)
+    conf = spark_conf(settings)
+    assert conf["spark.master"] == "spark://127.0.0.1:7277"
+    # no spark.jars: Spark would copy the 640 MB AWS bundle to every executor of every application
+    assert "spark.jars" not in conf
+    assert conf["spark.executor.extraClassPath"] == conf["spark.driver.extraClassPath"] == \
+        "/cache/jars/delta.jar:/cache/jars/aws.jar"
+    assert (conf["spark.executor.cores"], conf["spark.executor.memory"]) == ("1", "1g")
+    assert (conf["spark.ui.enabled"], conf["spark.ui.port"]) == ("true", "4240")  # its REST API names the workers
+    worker = services.select(["spark-worker-2"], settings)[0].command()
+    assert worker[-1] == "spark://127.0.0.1:7277" and worker[worker.index("--port") + 1] == "7279"
+    local = spark_conf(_local_settings(tmp_path, monkeypatch))
+    assert local["spark.ui.enabled"] == "false" and not any(k.startswith("spark.executor.") for k in local)
+
+
+def test_a_trino_worker_finds_the_coordinator_which_only_schedules(tmp_path, monkeypatch):
+    from lakehouse.services import trino_server
+
+    settings = _cluster_settings(tmp_path, monkeypatch)
+    monkeypatch.setitem(settings.secrets, "trino_shared_secret", "s3cr3t")
+
+    def props(text):
+        return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+    coordinator = props(trino_server._config_properties(settings))
+    worker = props(trino_server._worker_config_properties(settings, 8681))
+    assert coordinator["node-scheduler.include-coordinator"] == "false"
+    assert (worker["coordinator"], worker["http-server.https.port"]) == ("false", "8681")
+    assert worker["discovery.uri"] == coordinator["discovery.uri"] == "https://127.0.0.1:8680"
+    assert worker["internal-communication.shared-secret"] == coordinator["internal-communication.shared-secret"]
+    assert "http-server.authentication.type" not in worker  # clients never call a worker
+    assert coordinator["query.max-memory"] == "1024MB"  # one worker's share of a 2G heap
+    single = props(trino_server._config_properties(_local_settings(tmp_path, monkeypatch)))
+    assert single["node-scheduler.include-coordinator"] == "true"
