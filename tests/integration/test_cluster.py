@@ -8,12 +8,15 @@ ran a query's splits. The cluster is started by `lake up` in its own state folde
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 
+from lakehouse import services
 from lakehouse.core.settings import REPO_ROOT, Settings, get_settings, load_environment
 from lakehouse.io import trino
 from lakehouse.services.supervisor import http_json
@@ -117,3 +120,59 @@ def test_lake_status_shows_every_member_up(cluster):
     out = lake(["status"], env)
     state = {line.split("|")[0].strip(): line.split("|")[1].strip() for line in out.splitlines() if "|" in line}
     assert {m: state.get(m) for m in MEMBERS} == {m: "up" for m in MEMBERS}
+
+
+# ---- faults a cluster must survive ------------------------------------------------------------------------
+
+def executors_of(settings: Settings, which: str = "executors") -> tuple[dict, dict[int, list[str]]]:
+    """The Connect application's executors by id (Spark's REST API: ``executors`` the live ones,
+    ``allexecutors`` the lost ones too) and each live worker's (by RPC port)."""
+    cfg = settings.env.services.spark
+    master = http_json(f"http://{settings.host}:{cfg.master_ui_port}/json/", timeout=30)
+    app = next(a for a in master["activeapps"] if a["name"] == "lake-connect")
+    executors = {e["id"]: e for e in http_json(
+        f"http://{settings.host}:{cfg.ui_port}/api/v1/applications/{app['id']}/{which}", timeout=30)}
+    per_worker = {}
+    for worker in master["workers"]:
+        if worker["state"] == "ALIVE":
+            on_it = http_json(f"{worker['webuiaddress']}/json/", timeout=30)["executors"]
+            per_worker[worker["port"]] = [str(e["id"]) for e in on_it if e["appid"] == app["id"]]
+    return executors, per_worker
+
+
+def test_a_spark_worker_killed_during_a_job_leaves_the_job_to_the_other(both_ran, cluster):
+    """SIGKILL to worker 1 and its executor while that executor runs a task of the pipeline: Spark runs the
+    lost tasks again on worker 2, the pipeline finishes and every row is there; worker 1 rejoins on `lake up`."""
+    settings, env = cluster
+    worker = next(s for s in services.select(["spark-worker-1"], settings))
+    run = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "run", "admin_units", "--date", "2026-11-28"],
+                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        killed_while = None
+        while killed_while is None and run.poll() is None and time.monotonic() < deadline:
+            executors, per_worker = executors_of(settings)
+            busy = [e for e in per_worker.get(settings.env.services.spark.worker_port, [])
+                    if executors.get(e, {}).get("activeTasks", 0) > 0]
+            if busy:
+                os.killpg(worker.pid(), signal.SIGKILL)  # the worker and the executor it launched
+                killed_while = executors[busy[0]]["activeTasks"]
+            time.sleep(0.1)
+        out, _ = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert killed_while, "worker 1's executor never ran a task while the pipeline ran"
+    assert run.returncode == 0, out[-4000:]
+    assert "[lake] 12/12 steps done" in out
+    executors, _ = executors_of(settings, "allexecutors")
+    lost = [e for e in executors.values() if not e["isActive"] and e["id"] != "driver"]
+    assert lost, "Spark never noticed the executor was gone"
+    # exactly once: a task that ran again wrote its rows once
+    assert trino.query("SELECT count(*) FROM lake.bronze.communes WHERE _batch_id = 'communes@2026-11-28'",
+                       settings)[1][0][0] == 3321
+    assert trino.query("SELECT count(*) FROM lake.silver.communes", settings)[1][0][0] == 3321
+    assert trino.query("SELECT sum(commune_count) FROM lake.gold.commune_counts_by_province",
+                       settings)[1][0][0] == 3321
+    lake(["up", "spark"], env)  # the worker comes back and registers again
+    assert worker.healthy()
