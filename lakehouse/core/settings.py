@@ -64,6 +64,11 @@ class TrinoService(Strict):
 class AirflowService(Strict):
     port: int = 8280
     parallelism: int = 2
+    # local: the scheduler runs each task in a process of its own; edge: Edge workers (`lake up` starts
+    # `workers` of them: airflow-worker-1, …) fetch tasks from the api-server over HTTP, as from other hosts
+    executor: Literal["local", "edge"] = "local"
+    workers: int = Field(2, ge=1)
+    worker_concurrency: int = Field(1, ge=1)  # tasks one Edge worker runs at once
 
 
 class SparkService(Strict):
@@ -239,8 +244,11 @@ class Settings:
     # ---- directories -------------------------------------------------------
     @cached_property
     def state_dir(self) -> Path:
-        """Pid files, logs, service data and generated secrets of this checkout."""
-        path = self._home or Path(os.environ.get("LAKE_HOME", REPO_ROOT / ".lake"))
+        """Pid files, logs, service data and generated secrets of this checkout: ``$LAKE_HOME``, else ``.lake/``
+        for the `local` environment and ``.lake-<name>/`` for another, so two environments' stacks never share
+        their data."""
+        default = REPO_ROOT / (".lake" if self.env.name == "local" else f".lake-{self.env.name}")
+        path = self._home or Path(os.environ.get("LAKE_HOME", default))
         path.mkdir(parents=True, exist_ok=True)
         return path
 

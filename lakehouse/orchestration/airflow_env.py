@@ -23,6 +23,8 @@ ADMIN_USER = "admin"
 # single writer lock made REST calls fail with "database is locked".
 METADATA_DB = "airflow"
 METADATA_USER = "airflow"
+EXECUTORS = {"local": "LocalExecutor", "edge": "airflow.providers.edge3.executors.EdgeExecutor"}
+EDGE_HEARTBEAT_SECONDS = 10  # an Edge worker silent for 5 heartbeats is marked lost (unknown)
 
 
 def home(settings: Settings) -> Path:
@@ -50,7 +52,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[cfg.executor],
         "AIRFLOW__CORE__PARALLELISM": str(cfg.parallelism),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(settings),
@@ -75,7 +77,34 @@ def environment(settings: Settings) -> dict[str, str]:
         "LAKE_HOME": str(settings.state_dir),
         "LAKE_ENV": settings.env.name,
         "PYTHONPATH": str(REPO_ROOT),
+        **(_edge_environment(settings) if cfg.executor == "edge" else {}),
     }
+
+
+def _edge_environment(settings: Settings) -> dict[str, str]:
+    """The Edge executor's settings: its API on the api-server, how often workers ask for work and report."""
+    return {
+        "AIRFLOW__EDGE__API_ENABLED": "True",
+        # the worker calls <api_url minus its last segment>/worker/<name>, …: the path ends in rpcapi
+        "AIRFLOW__EDGE__API_URL": f"{api_url(settings)}/edge_worker/v1/rpcapi",
+        "AIRFLOW__EDGE__JOB_POLL_INTERVAL": "1",  # 5 s by default: up to 5 s more per task of a pipeline
+        "AIRFLOW__EDGE__HEARTBEAT_INTERVAL": str(EDGE_HEARTBEAT_SECONDS),
+        # a task whose worker (host) is gone is failed, and retried elsewhere, after a minute, not five
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+    }
+
+
+def worker_environment(settings: Settings, name: str) -> dict[str, str]:
+    """An Edge worker's variables: what any Airflow process gets, its own AIRFLOW_HOME, and no metadata
+    database (a worker on another host reaches only the api-server, signing its calls with the JWT secret)."""
+    env = environment(settings)
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC",
+                "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"):
+        env.pop(key)
+    worker_home = home(settings) / name
+    worker_home.mkdir(parents=True, exist_ok=True)
+    # its task logs are written here and pushed to the api-server, which shows them
+    return {**env, "AIRFLOW_HOME": str(worker_home), "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(worker_home / "logs")}
 
 
 def metadata_url(settings: Settings, driver: str = "psycopg") -> str:

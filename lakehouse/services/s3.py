@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from lakehouse.core.settings import Settings
 from lakehouse.io import install
@@ -103,52 +104,43 @@ def _weed(settings: Settings, role: str, *flags: str) -> list[str]:
     return [str(install.weed_binary(settings)), role, f"-ip={settings.host}", f"-ip.bind={settings.host}", *flags]
 
 
-def _weed_master(settings: Settings) -> Service:
-    cfg = settings.env.services.s3
-    folder = settings.s3_data_dir / "master"
-
+def _weed_member(settings: Settings, name: str, role: str, port: int, folder_flag: str, folder: Path,
+                 *flags: str, health: str = "/", needs: tuple[str, ...] = ()) -> Service:
+    """A SeaweedFS server of its own: ``weed <role>`` on ``port`` (gRPC +10000) keeping its files in ``folder``;
+    up when ``health`` answers (200, or anything for "/")."""
     def command() -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
-        return _weed(settings, "master", f"-port={cfg.master_port}", f"-mdir={folder}",
-                     f"-defaultReplication={cfg.replication}", "-volumeSizeLimitMB=1024", "-electionTimeout=1s")
+        return _weed(settings, role, f"-port={port}", f"-port.grpc={port + 10000}", f"{folder_flag}={folder}", *flags)
 
-    return Service("s3-master", [cfg.master_port, cfg.master_port + 10000], command,
-                   lambda: http_status(f"http://{settings.host}:{cfg.master_port}/cluster/status") == 200,
-                   url=f"http://{settings.host}:{cfg.master_port}", start_timeout=60, marker=f"-mdir={folder}",
-                   group="s3", settings=settings)
+    def healthy() -> bool:
+        status = http_status(f"http://{settings.host}:{port}{health}")
+        return status is not None if health == "/" else status == 200
+
+    return Service(name, [port, port + 10000], command, healthy, url=f"http://{settings.host}:{port}",
+                   start_timeout=60, marker=f"{folder_flag}={folder}", group="s3", needs=needs, settings=settings)
+
+
+def _weed_master(settings: Settings) -> Service:
+    cfg = settings.env.services.s3
+    return _weed_member(settings, "s3-master", "master", cfg.master_port, "-mdir", settings.s3_data_dir / "master",
+                        f"-defaultReplication={cfg.replication}", "-volumeSizeLimitMB=1024", "-electionTimeout=1s",
+                        health="/cluster/status")
 
 
 def _weed_volume(settings: Settings, n: int) -> Service:
     """Volume server ``n`` (1-based): its own port and folder, as on a host of its own."""
     cfg = settings.env.services.s3
-    port = cfg.volume_port + n - 1
-    folder = settings.s3_data_dir / f"volume-{n}"
-
-    def command() -> list[str]:
-        folder.mkdir(parents=True, exist_ok=True)
-        # -max=0: as many volumes as the disk holds; 2 s for clients to move away before it stops
-        return _weed(settings, "volume", f"-port={port}", f"-port.grpc={port + 10000}", f"-dir={folder}",
-                     f"-mserver={settings.host}:{cfg.master_port}", "-max=0", "-preStopSeconds=2")
-
-    return Service(f"s3-volume-{n}", [port, port + 10000], command,
-                   lambda: http_status(f"http://{settings.host}:{port}/status") == 200,
-                   url=f"http://{settings.host}:{port}", start_timeout=60, marker=f"-dir={folder}", group="s3",
-                   needs=("s3-master",), settings=settings)
+    # -max=0: as many volumes as the disk holds; 2 s for clients to move away before it stops
+    return _weed_member(settings, f"s3-volume-{n}", "volume", cfg.volume_port + n - 1, "-dir",
+                        settings.s3_data_dir / f"volume-{n}", f"-mserver={settings.host}:{cfg.master_port}", "-max=0",
+                        "-preStopSeconds=2", health="/status", needs=("s3-master",))
 
 
 def _weed_filer(settings: Settings) -> Service:
     cfg = settings.env.services.s3
-    folder = settings.s3_data_dir / "filer"
-
-    def command() -> list[str]:
-        folder.mkdir(parents=True, exist_ok=True)
-        return _weed(settings, "filer", f"-port={cfg.filer_port}", f"-master={settings.host}:{cfg.master_port}",
-                     f"-defaultStoreDir={folder}", f"-defaultReplicaPlacement={cfg.replication}")
-
-    return Service("s3-filer", [cfg.filer_port, cfg.filer_port + 10000], command,
-                   lambda: http_status(f"http://{settings.host}:{cfg.filer_port}/") is not None,
-                   url=f"http://{settings.host}:{cfg.filer_port}", start_timeout=60,
-                   marker=f"-defaultStoreDir={folder}", group="s3", needs=("s3-master",), settings=settings)
+    return _weed_member(settings, "s3-filer", "filer", cfg.filer_port, "-defaultStoreDir",
+                        settings.s3_data_dir / "filer", f"-master={settings.host}:{cfg.master_port}",
+                        f"-defaultReplicaPlacement={cfg.replication}", needs=("s3-master",))
 
 
 def _s3_gateway(settings: Settings) -> Service:

@@ -182,6 +182,7 @@ class Service:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
+        tree = process_tree(pid)[1:]  # what it started, in its group or in sessions of their own
         try:
             if self.stop_group:
                 os.killpg(pid, self.stop_signal)
@@ -198,6 +199,16 @@ class Service:
             except ProcessLookupError:
                 pass
             self._wait_exit(pid, 10)
+        deadline = time.monotonic() + 2  # children of a stopped process usually end with it
+        while (left := [p for p in tree if _process_alive(p)]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if left:  # e.g. an Airflow Edge worker's task processes, each in a session of its own
+            say(f"{self.name}: stopping {len(left)} process(es) it started that outlived it: {left}")
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         # An exiting process loses its command line before its sockets close: wait for the
         # ports too, or a `down` then `up` finds the old one still answering.
         deadline = time.monotonic() + 15
@@ -223,9 +234,8 @@ def _process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def rss_tree_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
-    total = 0
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (children, theirs, …), whatever session or group they are in."""
     children: dict[int, list[int]] = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -234,10 +244,17 @@ def rss_tree_mb(pid: int) -> float:
                 children.setdefault(ppid, []).append(int(proc.name))
             except (OSError, IndexError, ValueError):
                 pass
-    todo = [pid]
+    tree, todo = [], [pid]
     while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    return tree
+
+
+def rss_tree_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    for p in process_tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
+import urllib.error
 from contextlib import contextmanager
 from pathlib import Path
 
 from lakehouse.core.settings import LAYERS, Settings, quarantine_table
+from lakehouse.orchestration import airflow_env
 from lakehouse.io import storage, trino
 from lakehouse.serving import trino_security
 
@@ -84,6 +87,55 @@ def ingest(dataset: str, files: list[Path], date: str) -> dict:
 
     land_files(dataset, files, date)
     return {(s.job, s.dataset): out for s, out, _ in run_steps(plan(load_specs(), [dataset], with_land=False), date)}
+
+
+# ---- Airflow's REST API ----------------------------------------------------------------------------------
+
+class Api:
+    """Airflow's REST API (v2) through `airflow_env.api_call`, logged in once as the admin of this install."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.token = airflow_env.api_token(settings)
+
+    def _send(self, method: str, path: str, body: dict | None = None) -> dict:
+        return airflow_env.api_call(path, self.settings, method, body, token=self.token, timeout=30)
+
+    def get(self, path: str) -> dict:
+        return self._send("GET", path)
+
+    def post(self, path: str, body: dict) -> dict:
+        return self._send("POST", path, body)
+
+    def patch(self, path: str, body: dict) -> dict:
+        return self._send("PATCH", path, body)
+
+    def runs(self, dag: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+
+    def task(self, dag: str, run_id: str, task_id: str) -> dict:
+        return self.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+
+def wait(what: str, done, timeout: float = 900, every: float = 1):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        result = done()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def dag_exists(api: Api, dag: str) -> bool:
+    """The dag-processor has parsed ``dag`` (the REST API knows it)."""
+    try:
+        api.get(f"/api/v2/dags/{dag}")
+        return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
 
 
 # ---- the portal in a real browser (Debian's chromium through Selenium) ----------------------------------

@@ -13,58 +13,20 @@ import shutil
 import signal
 import threading
 import time
-import urllib.error
 from pathlib import Path
 
 import pytest
 
 from lakehouse.core.settings import REPO_ROOT, get_settings
 from lakehouse.io import trino
-from lakehouse.orchestration import airflow_env
 from lakehouse.orchestration.dags import MAINTENANCE_DAG, QUALITY_DAG, dag_id
 
-from lakehelp import reset
+from lakehelp import Api, dag_exists, reset, wait
 
 SOURCES = ["provinces", "communes"]
 GOLDS = ["communes_with_province", "commune_counts_by_province"]
 TRIGGERED = "2026-11-26"
 BACKFILL = ("2026-11-20", "2026-11-21")  # two dates: each backfill run is a whole DAG run
-
-
-class Api:
-    """Airflow's REST API (v2) through `airflow_env.api_call`, logged in once as the admin of this install."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self.token = airflow_env.api_token(settings)
-
-    def _send(self, method: str, path: str, body: dict | None = None) -> dict:
-        return airflow_env.api_call(path, self.settings, method, body, token=self.token, timeout=30)
-
-    def get(self, path: str) -> dict:
-        return self._send("GET", path)
-
-    def post(self, path: str, body: dict) -> dict:
-        return self._send("POST", path, body)
-
-    def patch(self, path: str, body: dict) -> dict:
-        return self._send("PATCH", path, body)
-
-    def runs(self, dag: str) -> list[dict]:
-        return self.get(f"/api/v2/dags/{dag}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
-
-    def task(self, dag: str, run_id: str, task_id: str) -> dict:
-        return self.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/{task_id}")
-
-
-def wait(what: str, done, timeout: float = 900, every: float = 1):
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        result = done()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def settled(api: Api, dags: list[str], quiet_for: float = 8) -> None:
@@ -121,7 +83,7 @@ def airflow(stack, tmp_path_factory):
         api = Api(stack)
         for name in SOURCES + GOLDS:
             wait(f"DAG {dag_id(name)} to be parsed",
-                 lambda n=name: _exists(api, dag_id(n)), timeout=300)
+                 lambda n=name: dag_exists(api, dag_id(n)), timeout=300)
             api.patch(f"/api/v2/dags/{dag_id(name)}", {"is_paused": False})
         yield api, fail_dir
     finally:
@@ -131,16 +93,6 @@ def airflow(stack, tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _exists(api: Api, dag: str) -> bool:
-    try:
-        api.get(f"/api/v2/dags/{dag}")
-        return True
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return False
-        raise
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
-"""The lake as a cluster (`LAKE_ENV=cluster`): SeaweedFS as a master, two volume servers, a filer and an S3
-gateway; Spark standalone with two workers under the Connect server; a Trino coordinator and a worker.
+"""The lake as a cluster (`LAKE_ENV=cluster`): SeaweedFS as a master, three volume servers, a filer and an S3
+gateway; Spark standalone with two workers under the Connect server; a Trino coordinator and a worker;
+Airflow with two Edge workers.
 
 The same pipeline as on the test stack must write the same rows, and the work must really run on the
 members: Spark's REST API names the workers whose executors ran tasks, Trino's system tables the node that
-ran a query's splits. The cluster is started by `lake up` in its own state folder and stopped at the end.
+ran a query's splits, Airflow's task instances the worker that ran them. Then the faults a cluster must
+survive. The cluster is started by `lake up` in its own state folder and stopped at the end.
 """
 
 import os
@@ -11,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -18,12 +21,17 @@ import pytest
 
 from lakehouse import services
 from lakehouse.core.settings import REPO_ROOT, Settings, get_settings, load_environment
-from lakehouse.io import trino
-from lakehouse.services.supervisor import http_json
+from lakehouse.io import storage, trino
+from lakehouse.orchestration.dags import dag_id
+from lakehouse.services.supervisor import http_json, process_tree
+
+from lakehelp import Api, dag_exists, wait
 
 DATE = "2026-11-27"  # the admin-units pipeline's test date: the test stack may hold that day already
-MEMBERS = ["s3-master", "s3-volume-1", "s3-volume-2", "s3-filer", "s3", "spark-master", "spark-worker-1",
-           "spark-worker-2", "spark", "trino-worker-1", "trino"]
+MEMBERS = ["s3-master", "s3-volume-1", "s3-volume-2", "s3-volume-3", "s3-filer", "s3", "spark-master",
+           "spark-worker-1", "spark-worker-2", "spark", "trino-worker-1", "trino"]
+SOURCES = ["provinces", "communes"]
+EDGE_WORKERS = {"airflow-worker-1", "airflow-worker-2"}
 
 
 def lake(args: list[str], env: dict[str, str]) -> str:
@@ -176,3 +184,130 @@ def test_a_spark_worker_killed_during_a_job_leaves_the_job_to_the_other(both_ran
                        settings)[1][0][0] == 3321
     lake(["up", "spark"], env)  # the worker comes back and registers again
     assert worker.healthy()
+
+
+def test_reads_and_writes_go_on_with_a_volume_server_stopped(both_ran, cluster):
+    """Every object is on two of the three volume servers: with one stopped, what was written before is read
+    whole and new objects are stored."""
+    settings, env = cluster
+    volume = services.select(["s3-volume-2"], settings)[0]
+    assert volume.stop()
+    try:
+        blob = os.urandom(2 * 2**20)  # large enough to be stored on volume servers, not in the filer's metadata
+        storage.put_bytes("drills/written-with-a-volume-server-down.bin", blob, settings)
+        assert storage.client(settings).get_object(
+            settings.bucket, "drills/written-with-a-volume-server-down.bin").read() == blob
+        assert trino.query("SELECT count(*) FROM lake.silver.communes", settings)[1][0][0] == 3321
+        assert business_rows("gold.commune_counts_by_province", settings) == \
+            business_rows("gold.commune_counts_by_province", get_settings())
+    finally:
+        lake(["up", "s3"], env)
+    assert volume.healthy()
+
+
+def test_a_trino_worker_restarted_fails_the_running_query_clearly_and_the_next_succeeds(both_ran, cluster):
+    settings, env = cluster
+    worker = services.select(["trino-worker-1"], settings)[0]
+    marker = f"cluster_restart_{uuid.uuid4().hex[:8]}"
+    outcome = {}
+
+    def long_query():  # 33 billion rows (a sequence holds at most 10,000): it runs until the worker goes away
+        try:
+            outcome["rows"] = trino.query(
+                f"SELECT '{marker}', count(*) FROM lake.silver.communes CROSS JOIN UNNEST(sequence(1, 10000)) AS "
+                "a(x) CROSS JOIN UNNEST(sequence(1, 1000)) AS b(y) WHERE (commune_code + x + y) % 7 = 3", settings)[1]
+        except Exception as exc:  # what the user sees
+            outcome["error"] = exc
+
+    def running() -> bool:
+        assert thread.is_alive(), f"the long query ended before the restart: {outcome}"
+        return trino.query(f"SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND "
+                           f"query LIKE '%''{marker}''%' AND query NOT LIKE '%system.runtime%'", settings)[1][0][0] == 1
+
+    thread = threading.Thread(target=long_query)
+    thread.start()
+    wait("the long query to run", running, timeout=120, every=0.5)
+    assert worker.stop()
+    lake(["up", "trino"], env)
+    thread.join(timeout=300)
+    assert "rows" not in outcome, "the query outlived its worker"
+    message = str(outcome["error"])
+    assert any(word in message for word in ("REMOTE_HOST_GONE", "node may have crashed", "worker node",
+                                            "TOO_MANY_REQUESTS_FAILED", "NO_NODES_AVAILABLE")), message
+    assert trino.query("SELECT count(*) FROM lake.silver.communes", settings)[1][0][0] == 3321
+
+
+# ---- Airflow: tasks on Edge workers -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def airflow_on_cluster(cluster):
+    """The cluster's Airflow with a fresh metadata database (runs of an earlier session would collide with
+    these dates) and its two Edge workers; the admin-units source DAGs parsed."""
+    settings, env = cluster
+    env = {**env, "LAKE_AIRFLOW_RETRY_DELAY": "5"}
+    services.reset_airflow_database(settings)
+    try:
+        lake(["up", "airflow"], env)
+        api = Api(settings)
+        for name in SOURCES:
+            wait(f"DAG {dag_id(name)} to be parsed", lambda n=name: dag_exists(api, dag_id(n)), timeout=300)
+        yield settings, env, api
+    finally:
+        subprocess.run([sys.executable, "-m", "lakehouse.cli", "down", "airflow"], cwd=REPO_ROOT, env=env,
+                       capture_output=True, text=True)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL to ``pid`` and every process below it, as when its host is lost."""
+    for member in process_tree(pid):
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def task_instances(api: Api, dag: str, run_id: str) -> list[dict]:
+    return api.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+
+def run_state(api: Api, dag: str, run_id: str) -> str:
+    state = api.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}")["state"]
+    assert state != "failed", f"{dag} {run_id} failed: {task_instances(api, dag, run_id)}"
+    return state
+
+
+def test_the_dags_tasks_run_on_both_airflow_workers(airflow_on_cluster):
+    """Unpausing the two source DAGs runs each once on its cron: two chains of tasks at once, one worker
+    slot each, so both workers take tasks (a task instance's hostname is the Edge worker's name)."""
+    _, _, api = airflow_on_cluster
+    for name in SOURCES:
+        api.patch(f"/api/v2/dags/{dag_id(name)}", {"is_paused": False})
+    runs = {}
+    for name in SOURCES:
+        runs[name] = wait(f"the scheduled run of {dag_id(name)}", lambda n=name: next(
+            (r["dag_run_id"] for r in api.runs(dag_id(n)) if run_state(api, dag_id(n), r["dag_run_id"]) == "success"),
+            None), timeout=600)
+    hosts = {ti["hostname"] for name, run_id in runs.items() for ti in task_instances(api, dag_id(name), run_id)}
+    assert hosts == EDGE_WORKERS
+
+
+def test_an_airflow_worker_killed_during_a_task_leaves_the_retry_to_the_other(airflow_on_cluster):
+    """SIGKILL to the Edge worker running a silver task, and to that task (a lost host): a minute without
+    the task's heartbeat, Airflow fails that try and retries it on the other worker; the run succeeds with
+    every row, and `lake up airflow` brings the lost worker back under its name."""
+    settings, env, api = airflow_on_cluster
+    dag = dag_id("provinces")
+    run_id = api.post(f"/api/v2/dags/{dag}/dagRuns", {"logical_date": "2026-11-25T02:00:00Z",
+                                                      "dag_run_id": f"cluster__{uuid.uuid4().hex[:8]}"})["dag_run_id"]
+    silver = wait("the silver task to run", lambda: (
+        ti if (ti := api.task(dag, run_id, "silver__provinces"))["state"] == "running" and ti["hostname"] else None),
+        timeout=600, every=0.5)
+    victim = services.select([silver["hostname"]], settings)[0]
+    kill_tree(victim.pid())  # its task runs in a session of its own: the worker's process group is not enough
+    wait("the run to finish", lambda: run_state(api, dag, run_id) == "success", timeout=600)
+    tries = api.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/silver__provinces/tries")["task_instances"]
+    assert [t["hostname"] for t in tries] == [victim.name, (EDGE_WORKERS - {victim.name}).pop()], tries
+    assert [t["state"] for t in tries][-1] == "success"
+    assert trino.query("SELECT count(*) FROM lake.silver.provinces", settings)[1][0][0] == 34
+    lake(["up", "airflow"], env)
+    assert victim.healthy()

@@ -327,6 +327,41 @@ def test_down_kills_the_process_group_of_a_service_that_ignores_its_stop_signal(
                 os.kill(p, 9)
 
 
+def test_down_stops_what_a_service_started_in_a_session_of_its_own(tmp_path, monkeypatch, capsys):
+    # an Airflow Edge worker runs each task in a session of its own: the worker's process group misses it
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    task = "import time; print('ready', flush=True); time.sleep(60)"
+    worker = ("import subprocess, sys, time; "
+              f"c = subprocess.Popen([sys.executable, '-c', {task!r}], stdout=subprocess.PIPE, "
+              "start_new_session=True); "
+              "c.stdout.readline(); print('task', c.pid, flush=True); time.sleep(60)")
+    service = services.Service("worker", [], lambda: [sys.executable, "-c", worker, "lake-test-worker"],
+                               healthy=lambda: True, marker="lake-test-worker", settings=settings)
+    pid = _started(service)
+    task_pid = None
+    for _ in range(100):
+        words = service.log_file.read_text().split()
+        if "task" in words:
+            task_pid = int(words[words.index("task") + 1])
+            break
+        time.sleep(0.1)
+    assert pid and task_pid, service.log_file.read_text()
+    try:
+        assert os.getsid(task_pid) != os.getsid(pid)
+        assert service.stop()
+        assert f"worker: stopping 1 process(es) it started that outlived it: [{task_pid}]" in capsys.readouterr().out
+        for _ in range(50):
+            if not services._process_alive(task_pid):
+                break
+            time.sleep(0.1)
+        assert not services._process_alive(task_pid)
+    finally:
+        for p in (pid, task_pid):  # only if the test failed
+            if p and services._process_alive(p):
+                os.kill(p, 9)
+
+
 def test_down_kills_at_once_when_the_service_says_its_stop_is_done(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     settings = Settings(load_environment("local"))
@@ -474,12 +509,14 @@ def test_the_cluster_runs_each_engine_as_members_beside_the_other_stacks(tmp_pat
     settings = _cluster_settings(tmp_path, monkeypatch)
     members = services.all_services(settings)
     names = [s.name for s in members]
-    assert names[:names.index("trino") + 1] == [
-        "s3-master", "s3-volume-1", "s3-volume-2", "s3-filer", "s3", "postgres", "metastore", "spark-master",
-        "spark-worker-1", "spark-worker-2", "spark", "events", "trino-worker-1", "trino"]
+    assert names == [
+        "s3-master", "s3-volume-1", "s3-volume-2", "s3-volume-3", "s3-filer", "s3", "postgres", "metastore",
+        "spark-master", "spark-worker-1", "spark-worker-2", "spark", "events", "trino-worker-1", "trino",
+        "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker-1",
+        "airflow-worker-2", "sharing", "portal"]
     assert all(names.index(need) < names.index(s.name) for s in members for need in s.needs)
     # `lake up spark` starts the master and both workers with the Connect server
-    assert [s.name for s in services.select(["spark"], settings)] == names[7:11]
+    assert [s.name for s in services.select(["spark"], settings)] == names[8:12]
     ports = [p for s in members for p in s.ports]
     assert len(ports) == len(set(ports))  # every member its own ports, as on hosts of their own
     others = {p for env in ("local", "test") for s in services.all_services(Settings(load_environment(env)))
@@ -492,9 +529,9 @@ def test_seaweedfs_members_keep_their_own_folders_and_replicate(tmp_path, monkey
     by_name = {s.name: s for s in services.select(["s3"], settings)}
     master, filer = by_name["s3-master"].command(), by_name["s3-filer"].command()
     assert "-defaultReplication=001" in master and "-defaultReplicaPlacement=001" in filer
-    volumes = [by_name[f"s3-volume-{n}"].command() for n in (1, 2)]
-    assert [c[1] for c in volumes] == ["volume", "volume"]
-    assert len({next(a for a in c if a.startswith("-dir=")) for c in volumes}) == 2
+    volumes = [by_name[f"s3-volume-{n}"].command() for n in (1, 2, 3)]
+    assert [c[1] for c in volumes] == ["volume"] * 3
+    assert len({next(a for a in c if a.startswith("-dir=")) for c in volumes}) == 3
     assert all(f"-mserver=127.0.0.1:{settings.env.services.s3.master_port}" in c for c in volumes)
     gateway = by_name["s3"].command()
     assert gateway[1] == "s3" and f"-filer=127.0.0.1:{settings.env.services.s3.filer_port}" in gateway
@@ -539,3 +576,24 @@ def test_a_trino_worker_finds_the_coordinator_which_only_schedules(tmp_path, mon
     assert coordinator["query.max-memory"] == "1024MB"  # one worker's share of a 2G heap
     single = props(trino_server._config_properties(_local_settings(tmp_path, monkeypatch)))
     assert single["node-scheduler.include-coordinator"] == "true"
+
+
+def test_edge_workers_reach_only_the_api_server(tmp_path, monkeypatch):
+    from lakehouse.orchestration import airflow_env
+
+    settings = _cluster_settings(tmp_path, monkeypatch)
+    central = airflow_env.environment(settings)
+    assert central["AIRFLOW__CORE__EXECUTOR"] == "airflow.providers.edge3.executors.EdgeExecutor"
+    assert central["AIRFLOW__EDGE__API_ENABLED"] == "True"
+    assert central["AIRFLOW__EDGE__API_URL"] == "http://127.0.0.1:8690/edge_worker/v1/rpcapi"
+    worker = airflow_env.worker_environment(settings, "airflow-worker-2")
+    assert not any(key.startswith("AIRFLOW__DATABASE__") for key in worker)  # no metadata database
+    assert worker["AIRFLOW__API_AUTH__JWT_SECRET"] == central["AIRFLOW__API_AUTH__JWT_SECRET"]  # signs its calls
+    assert worker["AIRFLOW_HOME"] == central["AIRFLOW_HOME"] + "/airflow-worker-2"  # a home of its own
+    command = services.select(["airflow-worker-2"], settings)[0].command()
+    assert command[command.index("--edge-hostname") + 1] == "airflow-worker-2"
+    assert command[command.index("--concurrency") + 1] == "1"
+    local = airflow_env.environment(_local_settings(tmp_path, monkeypatch))
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor" and "AIRFLOW__EDGE__API_ENABLED" not in local
+    assert not any(s.name.startswith("airflow-worker") for s in services.all_services(_local_settings(tmp_path,
+                                                                                                      monkeypatch)))
