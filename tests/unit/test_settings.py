@@ -152,3 +152,13 @@ def test_spark_memory_auto_is_a_quarter_of_the_machine_within_bounds():
     assert driver_memory("auto", 4 * gib) == "2g"      # never below 2 GB
     assert driver_memory("auto", 256 * gib) == "16g"   # nor above 16 GB
     assert driver_memory("5g", 24 * gib) == "5g"       # a set value is kept
+
+
+def test_each_environment_keeps_its_state_apart_unless_lake_home_says(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAKE_HOME", raising=False)
+    monkeypatch.setattr(settings_mod, "REPO_ROOT", tmp_path)
+    assert Settings(load_environment("local")).state_dir == tmp_path / ".lake"
+    assert Settings(load_environment("cluster")).state_dir == tmp_path / ".lake-cluster"
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path / "elsewhere"))
+    assert Settings(load_environment("cluster")).state_dir == tmp_path / "elsewhere"
+    assert Settings(load_environment("cluster"), home=tmp_path / "given").state_dir == tmp_path / "given"
