@@ -184,10 +184,16 @@ def test_a_job_killed_with_sigkill_is_retried_and_both_tries_are_logged(triggere
     assert killed, "the silver job's process was never seen, so it was not killed"
     ti = api.task(dag_id("provinces"), run_id, "silver__provinces")
     assert ti["state"] == "success" and ti["try_number"] == 2
-    rows = query(f"SELECT status, error, rows_written FROM lake.ops.run_log WHERE dataset = 'provinces' "
-                       f"AND layer = 'silver' AND batch_id = 'provinces@{TRIGGERED}' "
-                       f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
-    print(rows)
+
+    def logged() -> list | None:
+        rows = query(f"SELECT status, error, rows_written FROM lake.ops.run_log WHERE dataset = 'provinces' "
+                     f"AND layer = 'silver' AND batch_id = 'provinces@{TRIGGERED}' "
+                     f"AND started_at >= TIMESTAMP '{since}' ORDER BY started_at")[1]
+        return rows if len(rows) >= 2 else None
+
+    # the failure callback runs in the dag-processor, in its own time: in one CI run it wrote try 1's row
+    # 26 s after try 2 had succeeded
+    rows = wait("both tries in the run log", logged, timeout=180, every=2)
     assert [status for status, _, _ in rows] == ["failed", "success"], rows
     assert "lake__provinces.silver__provinces try 1 failed" in rows[0][1] and "killed by SIGKILL" in rows[0][1] \
         and "exit code -9" in rows[0][1]
