@@ -35,7 +35,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     env = settings.env
     # A class path, not spark.jars: Spark would copy every jar (the AWS SDK bundle alone is 640 MB) to each
     # executor of each application. In local mode the executors live in the driver JVM; on a standalone
-    # cluster every host has `lake install`'s jar cache at the same path (docs/deploy.md).
+    # cluster every Spark host has `lake install`'s jar cache at the same path.
     classpath = ":".join(install.spark_jars(settings))
     cluster = {} if settings.spark_master.startswith("local") else cluster_conf(settings, classpath)
     # Spark generates such a projection's source again in every task (the compiled class is cached),

@@ -104,7 +104,8 @@ def worker_environment(settings: Settings, name: str) -> dict[str, str]:
     worker_home = home(settings) / name
     worker_home.mkdir(parents=True, exist_ok=True)
     # its task logs are written here and pushed to the api-server, which shows them
-    return {**env, "AIRFLOW_HOME": str(worker_home), "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(worker_home / "logs")}
+    return {**env, "AIRFLOW_HOME": str(worker_home),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(worker_home / "logs")}
 
 
 def metadata_url(settings: Settings, driver: str = "psycopg") -> str:

@@ -62,23 +62,25 @@ def _edge_worker(settings: Settings, n: int) -> Service:
     pid_file = airflow_env.home(settings) / name / "worker.pid"
 
     def command() -> list[str]:
-        return [sys.executable, "-m", "lakehouse.orchestration.preload", str(Path(sys.executable).with_name("airflow")),
-                "edge", "worker", "--edge-hostname", name, "--concurrency", str(cfg.worker_concurrency),
-                "--pid", str(pid_file)]
+        return [sys.executable, "-m", "lakehouse.orchestration.preload",
+                str(Path(sys.executable).with_name("airflow")), "edge", "worker", "--edge-hostname", name,
+                "--concurrency", str(cfg.worker_concurrency), "--pid", str(pid_file)]
 
     def prepare() -> None:
         pid_file.unlink(missing_ok=True)  # left by a killed worker, it would refuse to start
         # Airflow refuses a worker whose name it still believes alive: after a crash, wait until it has
         # missed 5 heartbeats and is marked unknown
         deadline = time.monotonic() + EDGE_LOST_AFTER + 15
-        while edge_worker_state(settings, name) in EDGE_ALIVE and time.monotonic() < deadline:
+        if edge_worker_state(settings, name) in EDGE_ALIVE:
             say(f"{name}: Airflow still counts the last {name} alive; waiting until it is marked lost "
                 f"(at most {EDGE_LOST_AFTER + 15:.0f}s)")
-            time.sleep(5)
+        while edge_worker_state(settings, name) in EDGE_ALIVE and time.monotonic() < deadline:
+            time.sleep(2)
 
     return Service(name, [], command, lambda: edge_worker_state(settings, name) in EDGE_WORKING,
                    url="", env=lambda: airflow_env.worker_environment(settings, name), prepare=prepare,
-                   start_timeout=240, marker=name, group="airflow",  # it renames itself "airflow edge worker: <name>"
+                   # it renames itself "airflow edge worker: <name>": the name is in both command lines
+                   start_timeout=240, marker=name, group="airflow",
                    needs=("airflow-api-server",), settings=settings)
 
 
