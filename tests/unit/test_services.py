@@ -289,6 +289,16 @@ def test_up_sets_up_a_service_it_finds_running(tmp_path, monkeypatch, capsys):
     assert fake.pid() is None
 
 
+def _logged_pid(service, word: str) -> int | None:
+    """The pid a test service printed after ``word`` in its log (waiting up to 10 s), or None."""
+    for _ in range(100):
+        words = service.log_file.read_text().split()
+        if word in words:
+            return int(words[words.index(word) + 1])
+        time.sleep(0.1)
+    return None
+
+
 def test_down_kills_the_process_group_of_a_service_that_ignores_its_stop_signal(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LAKE_HOME", str(tmp_path))
     settings = Settings(load_environment("local"))
@@ -301,13 +311,7 @@ def test_down_kills_the_process_group_of_a_service_that_ignores_its_stop_signal(
                                 healthy=lambda: True, marker="lake-test-stubborn", stop_timeout=1,
                                 stop_note="as this test wants", settings=settings)
     pid = _started(stubborn)
-    child_pid = None
-    for _ in range(100):
-        words = stubborn.log_file.read_text().split()
-        if "child" in words:
-            child_pid = int(words[words.index("child") + 1])
-            break
-        time.sleep(0.1)
+    child_pid = _logged_pid(stubborn, "child")
     assert pid and child_pid, stubborn.log_file.read_text()
     try:
         assert stubborn.stop()
@@ -339,13 +343,7 @@ def test_down_stops_what_a_service_started_in_a_session_of_its_own(tmp_path, mon
     service = services.Service("worker", [], lambda: [sys.executable, "-c", worker, "lake-test-worker"],
                                healthy=lambda: True, marker="lake-test-worker", settings=settings)
     pid = _started(service)
-    task_pid = None
-    for _ in range(100):
-        words = service.log_file.read_text().split()
-        if "task" in words:
-            task_pid = int(words[words.index("task") + 1])
-            break
-        time.sleep(0.1)
+    task_pid = _logged_pid(service, "task")
     assert pid and task_pid, service.log_file.read_text()
     try:
         assert os.getsid(task_pid) != os.getsid(pid)
