@@ -157,7 +157,12 @@ def batch_id(dataset: str, date: str) -> str:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso(dt.datetime.now(dt.timezone.utc))
+
+
+def iso(moment: dt.datetime) -> str:
+    """An aware time as the run log writes it: UTC, microseconds, ``Z``."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _date(value: str) -> str:

@@ -5,6 +5,7 @@ Imported by the DAG file, so it imports nothing heavy at module level.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -21,8 +22,13 @@ def task_dataset(task_id: str) -> tuple[str, str] | None:
     return (LAYERS[job], dataset) if sep and job in LAYERS and dataset else None
 
 
-def failure_row(context) -> "object | None":
-    """The run-log accounting for a failed try: status failed, error naming the task, try and cause."""
+def failure_row(context, log_folder: str | None = None) -> "object | None":
+    """The run-log accounting for a failed try: status failed, error naming the task, try and cause.
+
+    Its ``started_at`` is the try's own start (from the task instance, or else the first line of the
+    try's log): the callback of a lost try runs in the dag-processor, often after the next try has
+    already succeeded, and the run log is read in the order the tries started.
+    """
     from lakehouse.engine import jobrun
 
     ti = context["ti"]
@@ -33,35 +39,63 @@ def failure_row(context) -> "object | None":
     run = context["dag_run"]
     day = (run.logical_date or run.run_after).date().isoformat()
     exc = context.get("exception")
-    cause = f"{exc.__class__.__name__}: {exc}" if exc is not None else ended_without_error(ti)
+    records = [] if exc is not None and getattr(ti, "start_date", None) else try_log(ti, log_folder)
+    cause = f"{exc.__class__.__name__}: {exc}" if exc is not None else ended_without_error(records)
     acc = jobrun.Accounting(dataset, layer, jobrun.batch_id(dataset, day), status="failed",
                             error=f"airflow task {ti.dag_id}.{ti.task_id} try {ti.try_number} failed: {cause}"[:2000],
                             extra={"dag_id": ti.dag_id, "task_id": ti.task_id, "try_number": ti.try_number,
                                    "run_id": run.run_id, "recorded_by": "airflow callback"})
+    started = try_started(ti, records)
+    if started is not None:
+        acc.started_at = jobrun.iso(started)
     acc.finished_at = jobrun.now_iso()
     return acc
 
 
-def ended_without_error(ti, log_folder: str | None = None) -> str:
-    """Why a try failed that raised nothing: the task process ended (a kill, out of memory, lost).
-
-    Airflow runs this callback in another process then, with no exception; the task's supervisor
-    wrote how the process ended into the try's log (``Process terminated by signal``), read here
-    from the log folder (``[logging] base_log_folder``, Airflow's default file names).
-    """
+def try_log(ti, log_folder: str | None = None) -> list[dict]:
+    """The records of the try's log (``[logging] base_log_folder``, Airflow's default file names); [] if unread."""
     folder = log_folder or os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER", "")
     path = (Path(folder) / f"dag_id={ti.dag_id}" / f"run_id={getattr(ti, 'run_id', '')}"
             / f"task_id={ti.task_id}" / f"attempt={ti.try_number}.log")
     try:
-        lines = path.read_text(errors="replace").splitlines()[-50:]
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
-        lines = []
-    for line in reversed(lines):
+        return []
+    records = []
+    for line in lines:
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("signal_name"):
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+TRY_STARTS = "::group::Pre Execute"  # the first record the task runner writes for a try
+
+
+def try_started(ti, records: list[dict]) -> "dt.datetime | None":
+    """When the try started: the task instance's start, else the last start record in its log (a run id used
+    again, as after a database reset, appends to the same file); None if neither says."""
+    start = getattr(ti, "start_date", None)
+    if start is not None:
+        return start
+    stamp = next((r.get("timestamp") for r in reversed(records) if r.get("event") == TRY_STARTS), None)
+    try:
+        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+
+
+def ended_without_error(records: list[dict]) -> str:
+    """Why a try failed that raised nothing: the task process ended (a kill, out of memory, lost).
+
+    Airflow runs this callback in another process then, with no exception; the task's supervisor
+    wrote how the process ended into the try's log (``Process terminated by signal``).
+    """
+    for record in reversed(records[-50:]):
+        if record.get("signal_name"):
             return (f"the task process was killed by {record['signal_name']} (exit code {record.get('signal')}; "
                     "SIGKILL is often the out-of-memory killer)")
     return "the task process ended without raising an error (killed, out of memory or lost); see the try's log"

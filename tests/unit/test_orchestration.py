@@ -177,6 +177,9 @@ def test_the_failure_callback_names_the_task_and_try():
     assert (acc.dataset, acc.layer, acc.batch_id, acc.status) == ("provinces", "bronze", "provinces@2026-11-27",
                                                                     "failed")
     assert acc.error == "airflow task lake__provinces.bronze__provinces try 1 failed: TimeoutError: timed out"
+    TI.start_date = dt.datetime(2026, 11, 27, 12, 30, 1, 5, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    # a lost try's callback may run after the next try: its row starts when the try started
+    assert callbacks.failure_row({"ti": TI(), "dag_run": Run()}).started_at == "2026-11-27T05:30:01.000005Z"
     assert callbacks.task_dataset("quality_site") is None
     assert callbacks.task_dataset("maintain__communes") == ("maintenance", "communes")
 
@@ -187,15 +190,27 @@ def test_a_try_that_raised_nothing_is_explained_from_its_airflow_log(tmp_path):
     class TI:
         dag_id, task_id, run_id, try_number = "lake__provinces", "silver__provinces", "r1", 1
 
-    assert "ended without raising an error" in callbacks.ended_without_error(TI(), str(tmp_path))  # no log
+    assert "ended without raising an error" in callbacks.ended_without_error(callbacks.try_log(TI(), str(tmp_path)))
     log = tmp_path / "dag_id=lake__provinces" / "run_id=r1" / "task_id=silver__provinces" / "attempt=1.log"
     log.parent.mkdir(parents=True)
-    records = [{"event": "::endgroup::", "level": "info"},
+    records = [{"timestamp": "2026-11-20T01:00:00.000000Z", "event": "::group::Pre Execute", "level": "info"},
+               {"timestamp": "2026-11-20T01:00:09.000000Z", "event": "::endgroup::", "level": "info"},
+               # the same run id and try again after a reset: Airflow appends to the same file
+               {"timestamp": "2026-11-27T05:30:01.000005Z", "event": "::group::Pre Execute", "level": "info"},
+               {"timestamp": "2026-11-27T05:30:02.000000Z", "event": "::endgroup::", "level": "info"},
                {"event": "Process terminated by signal. Likely out of memory error (OOM).", "level": "critical",
-                "signal": -9, "signal_name": "SIGKILL"}]  # as Airflow's task supervisor writes it
+                "signal": -9, "signal_name": "SIGKILL"}]  # as Airflow's task runner and supervisor write them
     log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    assert callbacks.ended_without_error(TI(), str(tmp_path)) == (
-        "the task process was killed by SIGKILL (exit code -9; SIGKILL is often the out-of-memory killer)")
+
+    class Run:
+        logical_date, run_after, run_id = None, dt.datetime(2026, 11, 27, 5, tzinfo=dt.timezone.utc), "r1"
+
+    # the dag-processor's task instance has no start date: the row starts when the try's log says it did,
+    # so a lost try's row comes before the retry's in the run log even when its callback runs last
+    acc = callbacks.failure_row({"ti": TI(), "dag_run": Run()}, str(tmp_path))
+    assert acc.error == ("airflow task lake__provinces.silver__provinces try 1 failed: the task process was killed by "
+                         "SIGKILL (exit code -9; SIGKILL is often the out-of-memory killer)")
+    assert acc.started_at == "2026-11-27T05:30:01.000005Z"
 
 
 def test_lake_status_says_plainly_when_airflow_is_not_running():
