@@ -66,7 +66,11 @@ BENCH_CONFIG = ROOT / "bench" / "tpch_config"
 DATASETS_DIR = BENCH_CONFIG / "datasets" / "tpch"
 RESULTS_DIR = ROOT / "bench" / "results"
 CACHE_ROOT = Path(os.environ.get("LAKE_TPCH_CACHE", Path.home() / ".cache" / "lakehouse" / "tpch"))
-LAKE_HOME = CACHE_ROOT / "lake-home"
+# the bench stack's environment in bench/tpch_config/environments: `bench` (every engine one process, as
+# `local`) or `bench-cluster` (as `cluster`: SeaweedFS, Spark standalone and Trino as members); --env sets it
+BENCH_ENVS = ("bench", "bench-cluster")
+BENCH_ENV = os.environ.get("LAKE_TPCH_ENV", "bench")
+LAKE_HOME = CACHE_ROOT / ("lake-home" if BENCH_ENV == "bench" else f"lake-home-{BENCH_ENV}")
 TPCHGEN = ROOT / ".venv" / "bin" / "tpchgen-cli"
 PYTHON = sys.executable
 
@@ -285,6 +289,14 @@ def rss_tree_mb(pid: int) -> float:
     return tree_mb(pid)
 
 
+def step_peaks(sampled: dict[str, float]) -> dict:
+    """A step's peak memory: the Spark Connect server's (``peak_rss_mb``), the client's, and on a cluster each
+    other Spark member's (its master; each worker with its executor)."""
+    members = {name: mb for name, mb in sampled.items() if name.startswith("spark_") and name != "spark_server"}
+    return {"peak_rss_mb": sampled.get("spark_server"), "client_peak_rss_mb": sampled.get("client"),
+            **({"spark_members_peak_rss_mb": members} if members else {})}
+
+
 class PeakSampler:
     """Samples the RSS of some processes every ``interval`` s; peaks are kept per phase."""
 
@@ -387,9 +399,11 @@ def tree_cpu_seconds_from(stats: dict[int, str], root: int, clock_ticks: int) ->
     return ticks / clock_ticks
 
 
-def tree_cpu_seconds(pid: int | None) -> float | None:
-    """CPU seconds so far of a process and its descendants (the Spark Connect JVM and its Python workers)."""
-    if pid is None:
+def tree_cpu_seconds(pids: int | list[int] | None) -> float | None:
+    """CPU seconds so far of processes and their descendants (the Spark Connect JVM and its Python workers;
+    on a cluster also the master and each worker with its executor); None when one of them is gone."""
+    roots = [pids] if isinstance(pids, int) else list(pids or [])
+    if not roots:
         return None
     stats = {}
     for proc in Path("/proc").iterdir():
@@ -398,7 +412,8 @@ def tree_cpu_seconds(pid: int | None) -> float | None:
                 stats[int(proc.name)] = (proc / "stat").read_text()
             except OSError:
                 pass
-    return tree_cpu_seconds_from(stats, pid, os.sysconf("SC_CLK_TCK"))
+    seconds = [tree_cpu_seconds_from(stats, root, os.sysconf("SC_CLK_TCK")) for root in roots]
+    return None if None in seconds else sum(seconds)
 
 
 def self_cpu_seconds() -> float:
@@ -426,7 +441,7 @@ class Step:
     jobs the step ran.
     """
 
-    def __init__(self, server_pid: int | None = None):
+    def __init__(self, server_pid: int | list[int] | None = None):
         self.server_pid = server_pid
         self.seconds = 0.0
         self.resources: dict = {}
@@ -991,8 +1006,13 @@ def layer_summary(parts: list[dict]) -> dict:
     seconds = round(sum(p["seconds"] for p in parts), 3)
     rows = sum(p["rows"] for p in parts)
     peaks = [p["peak_rss_mb"] for p in parts if p.get("peak_rss_mb") is not None]
+    members: dict[str, float] = {}
+    for part in parts:
+        for name, mb in part.get("spark_members_peak_rss_mb", {}).items():
+            members[name] = max(members.get(name, 0.0), mb)
     return {"seconds": seconds, "rows": rows, "rows_per_second": rows_per_second(rows, seconds),
-            "peak_rss_mb": max(peaks) if peaks else None, **resource_summary(parts)}
+            "peak_rss_mb": max(peaks) if peaks else None, **resource_summary(parts),
+            **({"spark_members_peak_rss_mb": members} if members else {})}
 
 
 def increment_summary(rows: int, seconds: float, full_load_seconds: float, **extra) -> dict:
@@ -1113,7 +1133,20 @@ def build_results(command: str, scale: float, manifest: dict, engines: dict, lak
 # ---- the lake path ------------------------------------------------------------------------------------
 
 def lake_env() -> dict[str, str]:
-    return {"LAKE_CONFIG_DIR": str(BENCH_CONFIG), "LAKE_ENV": "bench", "LAKE_HOME": str(LAKE_HOME)}
+    return {"LAKE_CONFIG_DIR": str(BENCH_CONFIG), "LAKE_ENV": BENCH_ENV, "LAKE_HOME": str(LAKE_HOME),
+            "LAKE_TPCH_ENV": BENCH_ENV}
+
+
+def spark_processes(services, settings) -> dict[str, int]:
+    """The Spark processes whose CPU and memory a step counts: the Connect server (``spark_server``, the
+    driver) and, on a cluster, the master and each worker (``spark_worker_1`` …; a worker's process tree
+    holds its executor)."""
+    members = services.select(["spark"], settings)
+    pids = {("spark_server" if m.name == "spark" else m.name.replace("-", "_")): m.pid() for m in members}
+    missing = [name for name, pid in pids.items() if pid is None]
+    if missing:
+        raise SystemExit(f"Spark is not running ({', '.join(missing)}); `lake up spark` with {lake_env()}")
+    return pids
 
 
 def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
@@ -1130,8 +1163,9 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     from lakehouse.io.spark import get_spark
 
     settings = get_settings()
-    spark_pid = services.select(["spark"], settings)[0].pid()
-    sampler = PeakSampler({"spark_server": spark_pid, "client": os.getpid()}).start()
+    spark = spark_processes(services, settings)
+    spark_pid = list(spark.values())
+    sampler = PeakSampler({**spark, "client": os.getpid()}).start()
 
     def wipe() -> None:
         for prefix in [f"landing/{t}/" for t in TABLES] + [f"{layer}/{t}/" for t in TABLES
@@ -1148,8 +1182,7 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     per: dict[str, dict] = {}
 
     def peaks(phase: str) -> dict:
-        p = sampler.peaks.get(phase, {})
-        return {"peak_rss_mb": p.get("spark_server"), "client_peak_rss_mb": p.get("client")}
+        return step_peaks(sampler.peaks.get(phase, {}))
 
     def record(layer: str, dataset: str, step: Step, rows: int, **extra) -> None:
         key = f"{layer}/{dataset}"
@@ -1264,8 +1297,9 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     started_all = time.monotonic()
     _load_specs()
     settings = get_settings()
-    server_pid = services.select(["spark"], settings)[0].pid()
-    sampler = PeakSampler({"spark_server": server_pid, "client": os.getpid()}).start()
+    spark = spark_processes(services, settings)
+    server_pid = list(spark.values())
+    sampler = PeakSampler({**spark, "client": os.getpid()}).start()
     uri = lambda layer, name: f"s3a://{settings.bucket}/{stack_key(engine, layer, name)}"  # noqa: E731
     say(f"{engine}: clearing s3://{settings.bucket}/{engine}/ ...")
     storage.delete_prefix(engine + "/", settings)
@@ -1293,8 +1327,7 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
             headers[t] = next(csv.reader([fh.readline()]))
 
     def peaks(phase: str) -> dict:
-        p = sampler.peaks.get(phase, {})
-        return {"peak_rss_mb": p.get("spark_server"), "client_peak_rss_mb": p.get("client")}
+        return step_peaks(sampler.peaks.get(phase, {}))
 
     def record(key: str, step: Step, rows: int, **extra) -> None:
         per[key] = {"seconds": round(step.seconds, 3), "rows": rows, **extra, **step.resources, **peaks(key)}
@@ -1394,12 +1427,28 @@ BENCH_SERVICES = ("s3", "postgres", "metastore", "spark")
 
 
 def services_running(env: dict) -> dict[str, bool]:
-    out = subprocess.run([str(ROOT / ".venv" / "bin" / "lake"), "status"], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
-    state = {}
-    for line in out.splitlines()[2:]:
+    """Which of BENCH_SERVICES run (on a cluster: every member of the group, `s3-volume-2` of `s3` …)."""
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "lake"), "status"], cwd=ROOT, env={**os.environ, **env},
+                         capture_output=True, text=True, check=True).stdout
+    return running_groups(out)
+
+
+def spark_shape(env_name: str | None = None) -> dict:
+    """What Spark ran on, from the bench environment's file: its `spark` settings and `services.spark`."""
+    import yaml
+
+    doc = yaml.safe_load((BENCH_CONFIG / "environments" / f"{env_name or BENCH_ENV}.yaml").read_text())
+    return {**doc.get("spark", {}), "services": doc.get("services", {}).get("spark", {})}
+
+
+def running_groups(status: str) -> dict[str, bool]:
+    """`lake status`'s table → {group: every member of it up}."""
+    state: dict[str, bool] = {}
+    for line in status.splitlines()[2:]:
         cells = [c.strip() for c in line.split("|")]
-        if len(cells) >= 2 and cells[0] in BENCH_SERVICES:
-            state[cells[0]] = cells[1] == "up"
+        group = cells[0].split("-")[0] if cells else ""
+        if len(cells) >= 2 and group in BENCH_SERVICES:
+            state[group] = state.get(group, True) and cells[1] == "up"
     return state
 
 
@@ -1449,7 +1498,7 @@ def run_stack(data_dir: Path, scale: float, keep: bool, engines: tuple[str, ...]
     since_ms = int(time.time() * 1000)
     t = time.monotonic()
     if started_by_us:
-        say(f"stack: starting {', '.join(started_by_us)} (environment bench, state in {LAKE_HOME}) ...")
+        say(f"stack: starting {', '.join(started_by_us)} (environment {BENCH_ENV}, state in {LAKE_HOME}) ...")
         subprocess.run([lake, "up", "--no-install", *started_by_us], cwd=ROOT,
                        env={**os.environ, **env, "SPARK_CONF_DIR": str(SPARK_CONF_DIR)}, check=True)
     up_seconds = time.monotonic() - t
@@ -1476,7 +1525,7 @@ def run_stack(data_dir: Path, scale: float, keep: bool, engines: tuple[str, ...]
             subprocess.run([lake, "down", *started_by_us], cwd=ROOT, env={**os.environ, **env}, check=False)
     results: dict = {}
     stack = {"services_started_by_this_run": started_by_us, "lake_up_seconds": round(up_seconds, 1),
-             "environment": env, "spark_event_log": str(EVENT_LOG_DIR) if jobs is not None else None,
+             "environment": env, "spark_shape": spark_shape(), "spark_event_log": str(EVENT_LOG_DIR) if jobs is not None else None,
              "spark_jobs_reason": reason}
     if "plain_spark" in raw:
         child = raw["plain_spark"]["child"]
@@ -1576,6 +1625,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (default 1; 0.01 works)")
     parser.add_argument("--engines", default="all",
                         help=f"comma-separated, of {', '.join(ENGINES)} (default all)")
+    parser.add_argument("--env", choices=BENCH_ENVS, default=BENCH_ENV,
+                        help="the bench stack: `bench` (each engine one process, as `local`; the default) or "
+                             "`bench-cluster` (as `cluster`: Spark standalone with two workers, SeaweedFS members)")
     parser.add_argument("--skip-lake", action="store_true", help="leave the lake path out")
     parser.add_argument("--skip-references", action="store_true", help="run only the lake path")
     parser.add_argument("--keep", action="store_true",
@@ -1588,6 +1640,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.env != BENCH_ENV:  # the stack's paths are set at import: run again with it chosen
+        os.environ["LAKE_TPCH_ENV"] = args.env
+        os.execv(PYTHON, [PYTHON, __file__, *(sys.argv[1:] if argv is None else argv)])
 
     if args.reference_step or args.lake_step or args.plain_spark_step:
         sys.path.insert(0, str(ROOT))  # the platform's code from this checkout
@@ -1636,7 +1691,8 @@ def main(argv: list[str] | None = None) -> None:
     if lake_extra:
         lake_extra.pop("gold_result", None)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"tpch-sf{scale_label(args.scale)}-{when:%Y%m%d-%H%M%S}.json"
+    label = "" if BENCH_ENV == "bench" else "cluster-"
+    out = RESULTS_DIR / f"tpch-{label}sf{scale_label(args.scale)}-{when:%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(table_text(results))

@@ -201,6 +201,48 @@ def test_cpu_of_this_process_is_read_from_proc():
 
     mine = tpch.tree_cpu_seconds(os.getpid())
     assert mine is not None and mine >= 0
+    parent = tpch.tree_cpu_seconds(os.getppid())
+    both = tpch.tree_cpu_seconds([os.getpid(), os.getppid()])  # a cluster's Spark: several process trees
+    assert both is not None and both >= mine + parent - 0.05
+    assert tpch.tree_cpu_seconds([os.getpid(), 2 ** 22 + 1]) is None  # one member gone: no figure, not a part
+
+
+def test_on_a_cluster_a_step_keeps_each_spark_members_memory_and_a_group_runs_when_all_its_members_do():
+    sampled = {"spark_master": 300.0, "spark_worker_1": 1500.0, "spark_worker_2": 1400.0, "spark_server": 900.0,
+               "client": 200.0}
+    step = tpch.step_peaks(sampled)
+    assert step == {"peak_rss_mb": 900.0, "client_peak_rss_mb": 200.0, "spark_members_peak_rss_mb": {
+        "spark_master": 300.0, "spark_worker_1": 1500.0, "spark_worker_2": 1400.0}}
+    assert tpch.step_peaks({"spark_server": 900.0, "client": 200.0}) == {"peak_rss_mb": 900.0,
+                                                                         "client_peak_rss_mb": 200.0}
+    other = {**step, "spark_members_peak_rss_mb": {"spark_master": 310.0, "spark_worker_1": 1000.0,
+                                                   "spark_worker_2": 1900.0}}
+    layer = tpch.layer_summary([{"seconds": 1.0, "rows": 1, **step}, {"seconds": 1.0, "rows": 1, **other}])
+    assert layer["spark_members_peak_rss_mb"] == {"spark_master": 310.0, "spark_worker_1": 1500.0,
+                                                  "spark_worker_2": 1900.0}
+    status = ("service | state | pid\n--------+-------+----\n"
+              "s3-master | up | 1\ns3-volume-1 | up | 2\ns3-volume-2 | stopped |\ns3 | up | 3\n"
+              "postgres | up | 4\nspark-master | up | 5\nspark-worker-1 | up | 6\nspark | up | 7\n"
+              "trino | up | 8\n")
+    assert tpch.running_groups(status) == {"s3": False, "postgres": True, "spark": True}
+    shape = tpch.spark_shape("bench-cluster")  # what a result says Spark ran on
+    assert shape["master"] == "standalone" and shape["services"]["workers"] == 2
+    assert tpch.spark_shape("bench")["master"] == "local[2]"
+
+
+def test_the_bench_cluster_is_the_cluster_as_shipped_but_for_its_ports():
+    import yaml
+
+    def sizes(path):
+        doc = yaml.safe_load(path.read_text())
+        services = {name: {k: v for k, v in svc.items() if not k.endswith("port")}
+                    for name, svc in doc["services"].items()}
+        return {k: v for k, v in doc["spark"].items() if k != "interpreted_projections"}, services
+    bench_spark, bench_services = sizes(ROOT / "bench" / "tpch_config" / "environments" / "bench-cluster.yaml")
+    spark, services = sizes(ROOT / "lake_config" / "environments" / "cluster.yaml")
+    assert bench_spark == spark
+    for name in ("s3", "spark", "trino", "postgres", "metastore"):
+        assert bench_services[name] == services[name], name
 
 
 def test_step_measures_wall_cpu_load_and_its_window():
@@ -387,6 +429,7 @@ def test_help_runs():
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "tpch.py"), "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--scale" in out and "--skip-lake" in out and "--keep" in out and "--engines" in out
+    assert "--env" in out and "bench-cluster" in out
 
 
 def test_validation_overhead_is_the_audits_share_of_each_silver_job():

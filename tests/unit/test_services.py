@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from lakehouse import services
+from lakehouse.core import settings as settings_module
 from lakehouse.core.errors import MissingToolError, ServiceError
 from lakehouse.core.settings import Settings, load_environment
 from lakehouse.io import install
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_taken_port_is_named_with_what_to_do(tmp_path, monkeypatch):
@@ -520,6 +523,10 @@ def test_the_cluster_runs_each_engine_as_members_beside_the_other_stacks(tmp_pat
     others = {p for env in ("local", "test") for s in services.all_services(Settings(load_environment(env)))
               for p in s.ports}
     assert not set(ports) & others  # the three stacks can run side by side
+    monkeypatch.setattr(settings_module, "CONFIG_DIR", ROOT / "bench" / "tpch_config")
+    bench = [p for env in ("bench", "bench-cluster") for s in services.all_services(Settings(load_environment(env)))
+             for p in s.ports]
+    assert len(bench) == len(set(bench)) and not set(bench) & (set(ports) | others)  # and the TPC-H benchmark's two
 
 
 def test_seaweedfs_members_keep_their_own_folders_and_replicate(tmp_path, monkeypatch):
