@@ -1220,6 +1220,8 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
            job_seconds=None if isinstance(acc, int) else round(acc.seconds, 3))
     sampler.enter("check")
     gold_rows = [r.asDict() for r in delta_io.read(spark, settings.table_uri("gold", GOLD)).collect()]
+    table_bytes = table_storage(spark, {f"{layer}/{t}": settings.table_uri(layer, t)
+                                    for layer in ("bronze", "silver") for t in TABLES})
 
     # the increment: 1 % of orders landed under the next date, then bronze + silver for that date
     inc_path = data_dir / "orders_increment.csv"
@@ -1251,11 +1253,24 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
         wipe()
     out_path.write_text(json.dumps({
         "datasets": per, "increment": inc, "gold_result": _q1_rows(gold_rows),
-        "code": code,
+        "code": code, "storage": table_bytes,
         "fixed_costs": {"great_expectations_import_seconds": round(ge_import, 3),
                         "spark_connect_session_seconds": round(connect_seconds, 3)},
         "peaks_by_phase": sampler.peaks, "total_seconds": round(time.monotonic() - started_all, 1),
     }, indent=2, default=str))
+
+
+def table_storage(spark, tables: dict[str, str]) -> dict:
+    """Bytes and files of each Delta table's current version (``DESCRIBE DETAIL``), for storage sizing; one
+    object copy (the S3 server's replication comes on top). Outside every timed step; a failure is reported."""
+    out = {}
+    for key, uri in tables.items():
+        try:
+            row = spark.sql(f"DESCRIBE DETAIL delta.`{uri}`").collect()[0]
+            out[key] = {"bytes": int(row["sizeInBytes"]), "files": int(row["numFiles"])}
+        except Exception as exc:  # a benchmark's side figure must not lose the timed ones
+            out[key] = {"error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+    return out
 
 
 # ---- plain_spark: one straightforward Spark job per layer, same server, same bucket ---------------------
@@ -1476,7 +1491,8 @@ def summarize_lake(child: dict, jobs: list[dict] | None, reason: str | None) -> 
                                                   default=None),
                                   merge_operation_metrics=inc["merge_operation_metrics"],
                                   silver_rows_after=inc["silver_rows_after"], **resource_summary(inc_parts))
-    extra = {"fixed_costs": child["fixed_costs"], "code": child.get("code"), "peaks_by_phase": child["peaks_by_phase"],
+    extra = {"fixed_costs": child["fixed_costs"], "code": child.get("code"), "storage": child.get("storage"),
+             "peaks_by_phase": child["peaks_by_phase"],
              "gold_result": child["gold_result"], "validation": validation_overhead(per, inc)}
     return {"layers": layers, "datasets": per, "increment": increment, "extra": extra}
 

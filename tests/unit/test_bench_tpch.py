@@ -442,3 +442,18 @@ def test_validation_overhead_is_the_audits_share_of_each_silver_job():
     assert (got["orders"]["share"], got["orders"]["met"]) == (0.2, True)
     assert (got["lineitem"]["share"], got["lineitem"]["met"]) == (0.3, False)
     assert got["orders (1% increment)"]["share"] == 0.1
+
+
+def test_table_storage_reads_each_tables_detail_and_reports_a_failure_instead_of_raising():
+    class Session:
+        def sql(self, query):
+            class Frame:
+                def collect(_):
+                    if "missing" in query:
+                        raise RuntimeError("DELTA_MISSING_DELTA_TABLE")
+                    return [{"sizeInBytes": 123_456, "numFiles": 3}]
+            return Frame()
+
+    got = tpch.table_storage(Session(), {"silver/orders": "s3a://lake/silver/orders", "x": "s3a://lake/missing"})
+    assert got == {"silver/orders": {"bytes": 123_456, "files": 3},
+                   "x": {"error": "RuntimeError: DELTA_MISSING_DELTA_TABLE"}}
