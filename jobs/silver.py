@@ -28,8 +28,8 @@ from lakehouse.core import sql
 from lakehouse.core.settings import get_settings
 from lakehouse.engine import jobrun
 from lakehouse.engine.jobrun import Accounting
-from lakehouse.engine.transforms import (flag_rows, late_rows, rank_duplicates, rule_counts, split_flagged,
-                                         staged_metrics)
+from lakehouse.engine.transforms import (flag_rows, key_bounds, late_rows, rank_duplicates, rule_counts,
+                                         split_flagged, staged_metrics)
 from lakehouse.io import delta_io
 from lakehouse.io.spark import get_spark
 from lakehouse.quality import validation
@@ -58,12 +58,14 @@ def write_quarantine(rejected, quarantine_uri: str, batches: list[str], expected
 
 
 def into_silver(spark, good, spec: SourceDataset, silver_uri: str, date: str, replaying: bool = False,
-                source_held: bool = False) -> dict[str, int]:
+                source_held: bool = False, bounds: dict | None = None) -> dict[str, int]:
     """Merge refined, de-duplicated rows into the silver table as the spec's ``load_mode`` says; the merge metrics.
 
     ``scd2``: each row's version starts at its ``order_by`` date or time, else at the batch's ``date``.
     ``replaying`` (quarantined rows let through later): a snapshot is merged, never deleting the keys the
     replayed rows lack.  ``source_held``: ``good`` is read from a local checkpoint (see ``delta_io.merge``).
+    ``bounds``: the range of each key in ``good`` (``transforms.key_bounds``): the MERGE reads only the target
+    files that overlap it.
     """
     if spec.load_mode == "scd2":
         valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
@@ -73,7 +75,7 @@ def into_silver(spark, good, spec: SourceDataset, silver_uri: str, date: str, re
                                    spec.partition_by)
     mode = "merge" if replaying and spec.load_mode == "snapshot" else spec.load_mode
     return delta_io.merge(spark, good, silver_uri, spec.keys, mode, spec.partition_by, spec.order_by,
-                          source_held=source_held)
+                          source_held=source_held, bounds=bounds)
 
 
 def bronze_rows(spark, spec: SourceDataset, bronze, silver_uri: str, batch_id: str):
@@ -156,7 +158,8 @@ def run(dataset: str, date: str) -> Accounting:
             seen = (delta_io.read(spark, silver_uri).agg(F.max(spec.source.event_time)).collect()[0][0]
                     if delta_io.exists(spark, silver_uri) else None)
             acc.extra["late"] = late_rows(split.good, spec, seen).count()
-        acc.extra.update(into_silver(spark, split.good, spec, silver_uri, date, source_held=True))
+        acc.extra.update(into_silver(spark, split.good, spec, silver_uri, date, source_held=True,
+                                     bounds=key_bounds(staged_counts, spec)))
         source_rows = acc.extra.pop("source_rows", None)
         if source_rows is not None:  # what the merge read from its source: the rows it wrote or kept
             written_as_staged(dataset, "written", acc.rows_written, source_rows)

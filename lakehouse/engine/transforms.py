@@ -220,7 +220,7 @@ def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:
 
     ``rows_in``; ``quarantined``, ``kept`` (first row of its key) and ``duplicates``, which
     must add up to ``rows_in``; the ``_batch_id`` values; and per rule the rows that broke it
-    (``rule_<i>``, in the order of :func:`rule_ids`).
+    (``rule_<i>``, in the order of :func:`rule_ids`); the range of each key (:func:`key_bounds`).
     """
     quarantined = F.col("_quarantined")
     return [F.count(F.lit(1)).alias("rows_in"),
@@ -229,7 +229,44 @@ def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:
             F.count_if(F.col(RANK) > 1).alias("duplicates"),
             F.collect_set("_batch_id").alias("batches"),
             *[F.count_if(F.array_contains(F.col("_failures.rule_id"), rid)).alias(f"rule_{i}")
-              for i, rid in enumerate(rule_ids(spec))]]
+              for i, rid in enumerate(rule_ids(spec))],
+            *_key_bound_metrics(spec)]
+
+
+BOUNDED_TYPES = ("string", "int", "bigint", "date", "timestamp")  # key types a MERGE can be bounded on
+
+
+def _key_bound_metrics(spec: SourceDataset) -> list[SparkColumn]:
+    """Per key column of a type in ``BOUNDED_TYPES``: the smallest and largest value among the kept rows
+    (``key_min_<i>``, ``key_max_<i>``; a timestamp as microseconds since the epoch) and the kept rows whose
+    value is NULL (``key_nulls_<i>``)."""
+    kept = F.col(RANK) == 1
+    out: list[SparkColumn] = []
+    for i, key in enumerate(spec.keys):
+        type_ = spec.column(key).type
+        if type_ not in BOUNDED_TYPES:
+            continue
+        value = F.unix_micros(F.col(key)) if type_ == "timestamp" else F.col(key)
+        out += [F.min(F.when(kept, value)).alias(f"key_min_{i}"), F.max(F.when(kept, value)).alias(f"key_max_{i}"),
+                F.count_if(kept & F.col(key).isNull()).alias(f"key_nulls_{i}")]
+    return out
+
+
+def key_bounds(metrics: dict, spec: SourceDataset) -> dict[str, tuple[object, object, str]]:
+    """The range each key column of the batch's kept rows spans, from :func:`staged_metrics`' answer:
+    ``{key: (smallest, largest, type)}``, for the keys whose kept rows hold no NULL (a MERGE matches NULL keys
+    with ``<=>``, and a range would leave those target rows out).
+
+    A target row can match a batch row only if each of its keys lies in the batch's range, so a MERGE that
+    adds these ranges to its condition changes no result; Delta then skips the files whose statistics lie
+    outside them, instead of reading the whole table (a table keyed on time, such as readings, grows every
+    day while each batch covers minutes)."""
+    out: dict[str, tuple[object, object, str]] = {}
+    for i, key in enumerate(spec.keys):
+        low, high = metrics.get(f"key_min_{i}"), metrics.get(f"key_max_{i}")
+        if low is not None and high is not None and not metrics.get(f"key_nulls_{i}"):
+            out[key] = (low, high, spec.column(key).type)
+    return out
 
 
 def rule_counts(metrics: dict, spec: SourceDataset) -> dict[str, int]:

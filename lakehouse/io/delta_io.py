@@ -12,6 +12,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.core import sql
 from lakehouse.core.columns import ROW_HASH
 from lakehouse.core.errors import LakeError
 
@@ -211,7 +212,7 @@ def _create_keyed(spark: SparkSession, df: DataFrame, uri: str, partition_by: li
 
 def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: str = "merge",
           partition_by: list[str] | None = None, order_by: str | None = None,
-          source_held: bool = False) -> dict[str, int]:
+          source_held: bool = False, bounds: dict[str, tuple[object, object, str]] | None = None) -> dict[str, int]:
     """Write a de-duplicated batch into a keyed table; re-running the same batch changes nothing.
 
     * ``merge``: upsert; rows whose ``_row_hash`` is unchanged are not touched, and with
@@ -220,6 +221,9 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     * ``snapshot``: the batch is the whole table: upsert, and delete keys it lacks.
     Returns Delta's operation metrics (rows inserted / updated / deleted).
     ``source_held``: ``df`` is read from a local checkpoint, de-duplicated before it (see :func:`_merged`).
+    ``bounds``: ``{key: (smallest, largest, type)}`` that ``df``'s keys lie within (``transforms.key_bounds``):
+    with ``merge`` and ``append`` the condition also bounds the target's keys by them, so Delta reads only the
+    files whose statistics overlap the batch; ``snapshot`` ignores them (its delete must see every key).
     """
     if not exists(spark, uri):
         return _create_keyed(spark, df, uri, partition_by)
@@ -235,8 +239,14 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
                      "WHEN NOT MATCHED THEN INSERT *",
                      "WHEN NOT MATCHED BY SOURCE THEN DELETE"],
     }[mode]
-    return _merged(spark, uri, f"MERGE INTO {_table(uri)} t USING {view} s ON {_on(keys)} {' '.join(clauses)}",
-                   source_held)
+    on = _on(keys) + (_within(bounds) if bounds and mode != "snapshot" else "")
+    return _merged(spark, uri, f"MERGE INTO {_table(uri)} t USING {view} s ON {on} {' '.join(clauses)}", source_held)
+
+
+def _within(bounds: dict[str, tuple[object, object, str]], alias: str = "t") -> str:
+    """`` AND t.k >= <smallest> AND t.k <= <largest>`` for each bounded key, as literals Delta's file skipping reads."""
+    return "".join(f" AND {alias}.`{k}` >= {sql.spark_literal(low, type_)} AND {alias}.`{k}` <= "
+                   f"{sql.spark_literal(high, type_)}" for k, (low, high, type_) in bounds.items())
 
 
 def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],

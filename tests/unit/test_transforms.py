@@ -214,6 +214,33 @@ def test_staged_counts_name_each_rule_and_add_up(spark):
                                          "cast__updated_on": 1, "not_null__commune_name": 1}
 
 
+def test_key_bounds_span_only_the_kept_rows_and_leave_out_a_key_with_a_null(spark):
+    """A quarantined row's key (even one outside the others) and a duplicate never widen the range; a
+    timestamp key is bounded in microseconds since the epoch, whatever the session's time zone."""
+    from lakehouse.engine.transforms import key_bounds, rank_duplicates
+
+    spec = make_spec([{"name": "sensor_id", "type": "string", "nullable": False},
+                      {"name": "reading_at", "type": "timestamp", "nullable": False},
+                      {"name": "pm25", "type": "double"}],
+                     keys=["sensor_id", "reading_at"], order_by="reading_at",
+                     quality=[{"check": "range", "columns": ["pm25"], "min": 0, "max": 1000, "dimension": "dung",
+                               "action": "quarantine", "message": MSG}])
+    rows = [("HN-02", "2026-12-01T10:00:00Z", "12.5"), ("HN-01", "2026-12-01T10:14:00.5Z", "20"),
+            ("HN-01", "2026-12-01T10:14:00.5Z", "21"),  # a re-sent reading: a duplicate
+            ("ZZ-99", "2020-01-01T00:00:00Z", "-999")]  # a sensor fault: quarantined
+    staged = rank_duplicates(flag_rows(strings(spark, rows, ["sensor_id", "reading_at", "pm25"]), spec, AT), spec)
+    counts = staged_counts(staged, spec)
+    assert (counts["kept"], counts["quarantined"], counts["duplicates"]) == (2, 1, 1)
+    first = 1_796_119_200_000_000  # 2026-12-01T10:00:00Z
+    assert key_bounds(counts, spec) == {"sensor_id": ("HN-01", "HN-02", "string"),
+                                        "reading_at": (first, first + 840_500_000, "timestamp")}
+    assert key_bounds({**counts, "key_nulls_0": 1}, spec) == {"reading_at": (first, first + 840_500_000,
+                                                                              "timestamp")}
+    doubles = make_spec([{"name": "x", "type": "double"}])  # no literal Delta's skipping would read: no bound
+    assert key_bounds(staged_counts(strings(spark, [("1.5",)], ["x"]).transform(
+        lambda f: rank_duplicates(flag_rows(f, doubles, AT), doubles)), doubles), doubles) == {}
+
+
 def test_the_balance_fails_when_a_row_is_neither_quarantined_kept_nor_a_duplicate(spark):
     """A row whose quarantine flag is lost (NULL) would vanish between staging and the writes: the check sees it."""
     import pytest
