@@ -31,6 +31,7 @@ COMMANDS = [  # in the order `lake --help` lists them
     stack.add_down,
     stack.add_status,
     stack.add_logs,
+    stack.add_deploy,
     serving.add_sql,
     serving.add_users,
     data.add_spec,

@@ -1,4 +1,5 @@
-"""`lake install|up|down|status|logs|airflow`: the local stack's processes and their state."""
+"""`lake install|up|down|status|logs|deploy|airflow`: the local stack's processes and their state, and the
+stack rendered for other hosts (`lake deploy render`)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,38 @@ def add_airflow(sub, today: str) -> None:
     p = sub.add_parser("airflow", help="run the airflow CLI with this checkout's configuration")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for `airflow`")
     p.set_defaults(func=cmd_airflow)
+
+
+def cmd_deploy(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from lakehouse.services import deploy
+    result = deploy.render_environment(args.env, Path(args.out), Path(args.hosts) if args.hosts else None)
+    for host in result.hosts():
+        members = [m.name for m in result.members if m.host == host]
+        print(f"{args.out}/{host}: {len(members)} unit{'s' if len(members) != 1 else ''} ({', '.join(members)})")
+    print(f"[lake] {result.env_name}: {len(result.members)} units on {len(result.hosts())} hosts, "
+          f"{len(result.files)} files in {args.out} (render {deploy.digest(result)}); the map: {args.out}/hosts.md, "
+          "each host's steps: <host>/README.md, the guide: docs/deploy.md")
+
+
+def add_deploy(sub, today: str) -> None:
+    p = sub.add_parser("deploy", help="render the stack as systemd units and config files, one folder per host",
+                       description="Deploying across hosts (docs/deploy.md). Nothing is started or installed.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    r = actions.add_parser(
+        "render", help="write each host's systemd units, env files and config files into --out",
+        description="Write, per host, what an operator installs: DIR/<host>/systemd/lake-<member>.service, "
+                    "DIR/<host>/etc/lake/<member>.env (mode 0600: the secrets are there, never in a unit), "
+                    "config files under DIR/<host>/etc/lake/<member>/, DIR/<host>/README.md (members, ports to "
+                    "open, needs on other hosts) and DIR/hosts.md (the whole map). Derived from the commands "
+                    "`lake up` runs, with peer addresses pointed at their hosts and paths moved to /opt/lake, "
+                    "/var/lib/lake and /etc/lake. Rendering again into DIR replaces the files of the last render "
+                    "there. Needs `lake install` on this machine; reads the install's secrets.")
+    r.add_argument("--env", metavar="NAME", help="the environment file lake_config/environments/NAME.yaml "
+                   "(default: $LAKE_ENV, else local)")
+    r.add_argument("--hosts", metavar="FILE", help="YAML {member-or-group: hostname}, optionally default: "
+                   "hostname; without it each numbered member (s3-volume-2, spark-worker-1, …) gets a host named "
+                   "after itself and every other member the host named after its group (s3, spark, airflow, …)")
+    r.add_argument("--out", metavar="DIR", required=True, help="the folder to write into (created if missing)")
+    p.set_defaults(func=cmd_deploy)
