@@ -58,7 +58,8 @@ def cmd_contributions(args: argparse.Namespace) -> None:
         token = store.issue_token(settings, args.organisation or "", args.contact or "", by)
         print(f"[lake] a contributor token for {args.organisation} (shown once; only its hash is kept):\n{token}\n"
               f"  curl -H 'Authorization: Bearer {token}' -F file=@data.csv -F title=… -F description=… "
-              f"-F license=CC-BY-4.0 http://{settings.host}:{settings.env.services.portal.port}/api/contributions")
+              f"-F license=CC-BY-4.0 "
+              f"http://{settings.host_of('portal')}:{settings.env.services.portal.port}/api/contributions")
         return
     if args.action == "requests":
         from lakehouse.serving.contributions import wishes

@@ -262,7 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # `lake catalog --export`: the open-data downloads, the catalogs and the facts the portal shows
     cmd_catalog(argparse.Namespace(catalog=None, out=None, export=True, no_quality=False, date=date))
     print(f"\n[lake] data portal (search, dataset pages, downloads, DCAT and CKAN harvest): "
-          f"http://{settings.host}:{settings.env.services.portal.port}/")
+          f"http://{settings.host_of('portal')}:{settings.env.services.portal.port}/")
     print(f"\n[lake] demo finished in {time.monotonic() - started:.0f}s. Query more with `lake sql`; "
           "stop everything with `lake down`.")
 

@@ -34,7 +34,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     services.up(args.services, settings)
     print(f"[lake] stack up in {time.monotonic() - started:.0f}s")
     if not args.services or "airflow" in args.services or "airflow-api-server" in args.services:
-        print(f"[lake] Airflow UI: http://{settings.host}:{settings.env.services.airflow.port}  "
+        print(f"[lake] Airflow UI: http://{settings.host_of('airflow')}:{settings.env.services.airflow.port}  "
               f"user: admin  password: {settings.secrets['airflow_admin_password']}")
     print(f"[lake] Trino: {settings.trino_url}  catalog: {settings.trino_catalog}  "
           f"certificate: {settings.trino_cert}")
@@ -44,8 +44,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         print(f"[lake] Delta Sharing for partners: {endpoint(settings)}  (a partner's profile file: "
               "`lake sharing token PARTNER`)")
     if not args.services or "portal" in args.services:
-        print(f"[lake] data portal: http://{settings.host}:{settings.env.services.portal.port}/  (its facts: "
-              "`lake catalog`)")
+        print(f"[lake] data portal: http://{settings.host_of('portal')}:{settings.env.services.portal.port}/  "
+              "(its facts: `lake catalog`)")
 
 
 def add_up(sub, today: str) -> None:

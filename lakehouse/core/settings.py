@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from lakehouse.core.errors import ConfigError
 from lakehouse.core.yamlfile import Strict, read_mapping, validated
@@ -127,6 +127,10 @@ class PortalService(Strict):
 
 class ServicesConfig(Strict):
     host: str = "127.0.0.1"
+    # where each service runs when the stack spans hosts (`lake deploy render` writes it): a client reaches
+    # service S at hosts[S], else at `host`; `lake up` starts processes on this machine only, so it refuses
+    # an environment whose services live elsewhere (docs/deploy.md)
+    hosts: dict[str, str] = Field(default_factory=dict)
     s3: S3Service = Field(default_factory=S3Service)
     spark: SparkService = Field(default_factory=SparkService)
     trino: TrinoService = Field(default_factory=TrinoService)
@@ -136,6 +140,16 @@ class ServicesConfig(Strict):
     metastore: MetastoreService = Field(default_factory=MetastoreService)
     events: EventsService = Field(default_factory=EventsService)
     portal: PortalService = Field(default_factory=PortalService)
+
+
+    @field_validator("hosts")
+    @classmethod
+    def _known_services(cls, hosts: dict[str, str]) -> dict[str, str]:
+        known = [name for name in cls.model_fields if name not in ("host", "hosts")]
+        unknown = sorted(set(hosts) - set(known))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: no such service (known: {', '.join(known)})")
+        return hosts
 
 
 class SparkConfig(Strict):
@@ -269,6 +283,12 @@ class Settings:
     def host(self) -> str:
         return self.env.services.host
 
+    def host_of(self, service: str) -> str:
+        """Where a client reaches ``service`` (`s3`, `spark`, `trino`, `airflow`, `postgres`, `metastore`,
+        `events`, `sharing`, `portal`): ``services.hosts`` names it on a stack spread over hosts, else
+        ``services.host``."""
+        return self.env.services.hosts.get(service, self.host)
+
     @property
     def s3_data_dir(self) -> Path:
         """Where the stack's own S3 server (SeaweedFS) keeps its objects."""
@@ -278,7 +298,7 @@ class Settings:
     def s3_endpoint(self) -> str:
         if self.env.storage.endpoint:
             return self.env.storage.endpoint
-        return f"http://{self.host}:{self.env.services.s3.port}"
+        return f"http://{self.host_of('s3')}:{self.env.services.s3.port}"
 
     def table_uri(self, layer: str, name: str, scheme: str = "s3a") -> str:
         """Location of a Delta table: ``<scheme>://<bucket>/<layer>/<name>``."""
@@ -308,12 +328,12 @@ class Settings:
 
     @property
     def spark_connect_url(self) -> str:
-        return self.env.spark.connect_url or f"sc://{self.host}:{self.env.services.spark.port}"
+        return self.env.spark.connect_url or f"sc://{self.host_of('spark')}:{self.env.services.spark.port}"
 
     # ---- trino ---------------------------------------------------------------
     @property
     def trino_host(self) -> str:
-        return self.env.trino.host or self.host
+        return self.env.trino.host or self.host_of("trino")
 
     @property
     def trino_port(self) -> int:
@@ -327,7 +347,7 @@ class Settings:
     def metastore_uri(self) -> str:
         """The Hive Metastore's thrift address, shared by Spark and Trino."""
         cfg = self.env.services.metastore
-        return cfg.uri or f"thrift://{self.host}:{cfg.port}"
+        return cfg.uri or f"thrift://{self.host_of('metastore')}:{cfg.port}"
 
     # ---- secrets ---------------------------------------------------------------
     @cached_property
@@ -419,7 +439,7 @@ class Settings:
 
     def _connection_address(self, name: str) -> tuple[ConnectionConfig, str, int]:
         conn = self.connection(name)
-        return conn, conn.host or self.host, conn.port or self.env.services.postgres.port
+        return conn, conn.host or self.host_of(conn.service), conn.port or self.env.services.postgres.port
 
     def jdbc(self, name: str) -> dict[str, str]:
         """Spark JDBC options for a connection: ``spark.read.format("jdbc").options(**settings.jdbc(name))``."""

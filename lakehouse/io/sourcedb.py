@@ -37,7 +37,7 @@ def connect(connection: str, settings: Settings):
 
     dsn = settings.pg_dsn(connection)  # ConfigError for an unknown name
     conn_cfg = settings.connection(connection)
-    host = conn_cfg.host or settings.host
+    host = conn_cfg.host or settings.host_of(conn_cfg.service)
     port = conn_cfg.port or settings.env.services.postgres.port
     try:
         return psycopg.connect(dsn, connect_timeout=5)

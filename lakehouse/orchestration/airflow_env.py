@@ -47,7 +47,7 @@ def environment(settings: Settings) -> dict[str, str]:
     """The AIRFLOW__* variables (and LAKE_* pass-through) for every Airflow process."""
     cfg = settings.env.services.airflow
     airflow_home = home(settings)
-    api = f"http://{settings.host}:{cfg.port}"
+    api = api_url(settings)
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -59,7 +59,7 @@ def environment(settings: Settings) -> dict[str, str]:
         # Airflow would derive an asyncpg URL for its async engine; psycopg 3 does both (one driver to pin)
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_url(settings, "psycopg_async"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        "AIRFLOW__API__HOST": settings.host,
+        "AIRFLOW__API__HOST": settings.host_of("airflow"),
         "AIRFLOW__API__PORT": str(cfg.port),
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__API__SECRET_KEY": settings.secrets["airflow_api_secret_key"],
@@ -113,7 +113,7 @@ def metadata_url(settings: Settings, driver: str = "psycopg") -> str:
     from urllib.parse import quote
 
     password = quote(settings.secrets["airflow_db_password"], safe="")
-    return (f"postgresql+{driver}://{METADATA_USER}:{password}@{settings.host}:"
+    return (f"postgresql+{driver}://{METADATA_USER}:{password}@{settings.host_of('postgres')}:"
             f"{settings.env.services.postgres.port}/{METADATA_DB}")
 
 
@@ -179,7 +179,7 @@ def _run(command: list[str], settings: Settings) -> int:
 # ---- the REST API (v2) ------------------------------------------------------------
 
 def api_url(settings: Settings) -> str:
-    return f"http://{settings.host}:{settings.env.services.airflow.port}"
+    return f"http://{settings.host_of('airflow')}:{settings.env.services.airflow.port}"
 
 
 def api_call(path: str, settings: Settings, method: str = "GET", body: dict | None = None,

@@ -12,6 +12,9 @@ gateway the config texts their modules build), then rewritten in two ways only:
   virtualenv ``/opt/lake/app`` (and ``/opt/lake/app/.venv``), Maven's repository ``/opt/lake/m2``; the config
   folders of Trino and the metastore move to ``/etc/lake/<member>/``, Trino's TLS folder to ``/etc/lake/tls``.
 
+Beside the units, ``environment/<env>.yaml``: the environment file with ``services.hosts`` naming where each
+service's clients reach it, for the processes that read it at run time (the jobs, Airflow's tasks, our servers).
+
 Secrets never go into a unit: each member's environment is in ``/etc/lake/<member>.env`` (mode 0600), and a
 secret on a command line (Spark Connect's S3 keys) is written as ``${LAKE_<NAME>}``, which systemd expands
 from that file. With every member on the build host's address and no path mapping, a unit's ExecStart is the
@@ -384,6 +387,7 @@ def _host_readme(host: str, plan: Plan, owners: Mapping[int, str]) -> str:
         lines.append(f"- {name} connects to {owner} on `{by_name[owner].host}`:{port}")
     lines += ["", "## Install", "", "```sh",
               f"install -d -o {USER} {STATE}",
+              f"install -m 0644 ../environment/{plan.env_name}.yaml {APP}/lake_config/environments/",
               f"install -m 0600 -o root etc/lake/*.env {ETC}/"]
     lines += [f"cp -r etc/lake/{m.name} {ETC}/ && chown -R {m.user} {ETC}/{m.name} && "
               f"chmod -R go-rwx {ETC}/{m.name}" for m in mine if m.files]
@@ -400,6 +404,35 @@ def _hosts_md(plan: Plan, owners: Mapping[int, str]) -> str:
         ports = ", ".join(str(p) for p in sorted(p for p, o in owners.items() if o == m.name)) or "none"
         lines.append(f"| {m.name} | {m.group} | {m.host} | {ports} | {', '.join(m.needs) or 'none'} |")
     return "\n".join(lines) + "\n"
+
+
+CLIENT_MEMBER = {"airflow": "airflow-api-server"}  # the member clients reach, where it is not the group's name
+
+
+def service_hosts(members: Sequence[Member]) -> dict[str, str]:
+    """``services.hosts`` for the deployed environment file: each service → the host of the member its clients
+    reach (the S3 gateway, the Spark Connect server, Trino's coordinator, Airflow's api-server, …)."""
+    by_name = {m.name: m for m in members}
+    out = {}
+    for group in sorted({m.group or m.name for m in members}):
+        member = by_name.get(CLIENT_MEMBER.get(group, group))
+        if member is not None:
+            out[group] = member.host
+    return out
+
+
+def _environment_file(settings: Settings, members: Sequence[Member]) -> str:
+    """The environment file every host reads at run time (the jobs, Airflow's tasks, events, sharing, the
+    portal): the build host's, with ``services.hosts`` naming where each service runs."""
+    import yaml
+
+    raw = read_mapping(settings.environment_file)
+    raw.setdefault("services", {})["hosts"] = service_hosts(members)
+    text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+    return (f"# {settings.env.name}.yaml as deployed: rendered by `lake deploy render` from "
+            f"lake_config/environments/{settings.env.name}.yaml with services.hosts added.\n"
+            f"# Install it on every host as {APP}/lake_config/environments/{settings.env.name}.yaml; "
+            "render again rather than edit.\n" + text)
 
 
 def plan(settings: Settings, hosts: Mapping[str, str], paths: Sequence[tuple[str, str]] | None = None) -> Plan:
@@ -420,6 +453,7 @@ def plan(settings: Settings, hosts: Mapping[str, str], paths: Sequence[tuple[str
     for host in result.hosts():
         result.files[f"{host}/README.md"] = (_host_readme(host, result, owners), 0o644)
     result.files["hosts.md"] = (_hosts_md(result, owners), 0o644)
+    result.files[f"environment/{settings.env.name}.yaml"] = (_environment_file(settings, members), 0o644)
     return result
 
 
@@ -454,6 +488,7 @@ def render_environment(env_name: str | None, out: Path, hosts_file: Path | None 
     would); everything else the recipes write goes to a scratch state folder, deleted afterwards, so the
     install's own state is not touched."""
     env: Environment = load_environment(env_name)
+    env.services.hosts = {}  # every member derived on the build host's address, then moved by the hosts map
     secrets = dict(Settings(env).secrets)
     spec = read_hosts(hosts_file) if hosts_file else None
     with tempfile.TemporaryDirectory(prefix="lake-deploy-") as scratch:

@@ -69,6 +69,13 @@ def with_needs(services: list[Service], settings: Settings) -> list[Service]:
 def up(names: list[str] | None, settings: Settings) -> None:
     """Start what is not running, wait until everything answers, then run every service's set-up
     (also of those found running). Idempotent."""
+    elsewhere = {name: host for name, host in settings.env.services.hosts.items() if host != settings.host}
+    if elsewhere:
+        raise ServiceError(
+            f"{settings.environment_file}: services.hosts puts "
+            f"{', '.join(f'{name} on {host}' for name, host in sorted(elsewhere.items()))}; `lake up` starts "
+            "processes on this machine only. On hosts of their own the services run from the systemd units "
+            "`lake deploy render` writes (docs/deploy.md).")
     services = with_needs(select(names, settings), settings)
     everything = {s.name: s for s in services}
     started: list[Service] = []

@@ -38,7 +38,7 @@ def events_token(settings: Any) -> str:
 
 
 def ingest_uri(settings: Any) -> str:
-    return f"http://{settings.host}:{settings.env.services.events.port}{PATH}"
+    return f"http://{settings.host_of('events')}:{settings.env.services.events.port}{PATH}"
 
 
 def listener_properties(settings: Any) -> str:

@@ -72,7 +72,8 @@ def test_every_peer_address_names_the_host_of_its_owner(settings, tmp_path):
     assert hosts["s3-master"] == hosts["s3-filer"] == "stor-a" and hosts["spark"] == "app1"
     text = {rel: t for rel, (t, _) in result.files.items()}
     for rel, body in text.items():
-        assert "127.0.0.1" not in body, rel
+        # the environment file keeps services.host: no client reads it once services.hosts names every service
+        assert "127.0.0.1" not in body or rel == "environment/cluster.yaml", rel
         assert str(settings.state_dir) not in body and str(settings.cache_dir) not in body, rel
     volume = text["stor-b/systemd/lake-s3-volume-2.service"]
     assert "-mserver=stor-a:9533" in volume and "-ip=stor-b" in volume and "-dir=/var/lib/lake/s3/volume-2" in volume
@@ -100,6 +101,52 @@ def test_every_peer_address_names_the_host_of_its_owner(settings, tmp_path):
     assert not (out / "stor-b" / "systemd").exists()
     same = deploy.plan(settings, deploy.assign_hosts(services, {"default": "one"}))
     assert deploy.digest(again) == deploy.digest(same) and again.files == same.files
+
+
+def test_the_deployed_environment_file_sends_every_client_to_its_services_host(settings, tmp_path):
+    """What the jobs, Airflow's tasks, events, sharing and the portal read at run time: every address a client
+    builds from the rendered environment file names the host its service's client-facing member is on."""
+    from lakehouse import services as stack
+    from lakehouse.core.errors import ServiceError
+    from lakehouse.core.settings import Environment
+    from lakehouse.core.yamlfile import read_mapping, validated
+    from lakehouse.orchestration import airflow_env
+    from lakehouse.serving import events
+
+    services = all_services(settings)
+    hosts = deploy.assign_hosts(services, {"s3": "stor-a", "s3-volume-2": "stor-b", "postgres": "db1",
+                                           "trino-worker-1": "tw1", "spark-worker-1": "sp1", "default": "app1",
+                                           "airflow": "af1", "events": "ev1"})
+    result = deploy.plan(settings, hosts)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(result.files["environment/cluster.yaml"][0])
+    deployed = Settings(validated(Environment, read_mapping(path), path), home=tmp_path / "state")
+    deployed.secrets = settings.secrets  # type: ignore[misc]
+    assert deployed.env.services.hosts == {"s3": "stor-a", "postgres": "db1", "metastore": "app1", "spark": "app1",
+                                           "events": "ev1", "trino": "app1", "airflow": "af1", "sharing": "app1",
+                                           "portal": "app1"}
+    assert deployed.s3_endpoint == "http://stor-a:8533" and deployed.spark_connect_url == "sc://app1:15202"
+    assert deployed.trino_url == "https://app1:8680" and deployed.metastore_uri == "thrift://app1:9283"
+    assert deployed.jdbc("ministry_db")["url"] == "jdbc:postgresql://db1:5642/ministry"
+    assert "host=db1 " in deployed.pg_dsn("ministry_db")
+    assert airflow_env.api_url(deployed) == "http://af1:8690" and "@db1:5642/airflow" in airflow_env.metadata_url(
+        deployed)
+    assert events.ingest_uri(deployed) == f"http://ev1:8310{events.PATH}"
+    # the rest of the file is the build host's, unchanged
+    source = read_mapping(settings.environment_file)
+    assert {k: v for k, v in read_mapping(path).items() if k != "services"} == {
+        k: v for k, v in source.items() if k != "services"}
+    with pytest.raises(ServiceError, match="services.hosts puts airflow on af1.*`lake up` starts processes on "
+                                           "this machine only"):
+        stack.up(["s3"], deployed)
+
+
+def test_an_unknown_service_in_services_hosts_is_named(tmp_path):
+    from lakehouse.core.settings import Environment
+    from lakehouse.core.yamlfile import validated
+
+    with pytest.raises(ConfigError, match=r"services\.hosts.*trinno: no such service"):
+        validated(Environment, {"name": "x", "services": {"hosts": {"trinno": "h"}}}, tmp_path / "x.yaml")
 
 
 def test_default_hosts_follow_the_groups(settings):

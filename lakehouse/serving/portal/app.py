@@ -326,7 +326,7 @@ def create_app(settings: Settings):
                     VersionFiles(settings),
                     Environment(loader=PackageLoader("lakehouse.serving.portal", "templates"),
                                 autoescape=select_autoescape(default=True, default_for_string=True)),
-                    f"http://{settings.host}:{settings.env.services.portal.port}",
+                    f"http://{settings.host_of('portal')}:{settings.env.services.portal.port}",
                     {"url": f"http://{settings.trino_host}:{settings.trino_port}", "catalog": settings.trino_catalog},
                     Signer(load_key(settings.state_dir / "portal" / "session.key")))
     _guards(app, portal)

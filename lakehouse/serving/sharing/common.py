@@ -24,4 +24,4 @@ def sharing_dir(settings: Any) -> Path:
 def endpoint(settings: Any) -> str:
     """The URL partners put in their profile (``services.sharing.public_url`` when set)."""
     cfg = settings.env.services.sharing
-    return (cfg.public_url or f"http://{settings.host}:{cfg.port}{PREFIX}").rstrip("/")
+    return (cfg.public_url or f"http://{settings.host_of('sharing')}:{cfg.port}{PREFIX}").rstrip("/")
