@@ -205,21 +205,19 @@ def test_the_receiver_spools_completed_events_and_refuses_strangers(tmp_path):
     assert [json.loads(line)["query_id"] for line in lines] == ["20261127_182642_00009_9swd2"]
 
 
-def test_trino_is_told_to_send_completed_queries_with_the_token_and_to_retry():
-    class FakeSettings:
-        host = "127.0.0.1"
-        secrets = {"trino_shared_secret": "s"}
+def test_trino_is_told_to_send_completed_queries_with_the_token_and_to_retry(tmp_path):
+    from lakehouse.core.settings import Settings, load_environment
 
-        class env:
-            class services:
-                class events:
-                    port = 8290
-
-    props = dict(line.split("=", 1) for line in events.listener_properties(FakeSettings).splitlines())
+    settings = Settings(load_environment("test"), home=tmp_path)
+    settings.env.services.events.port = 8290
+    props = dict(line.split("=", 1) for line in events.listener_properties(settings).splitlines())
     assert props["event-listener.name"] == "http" and props["http-event-listener.log-completed"] == "true"
     assert props["http-event-listener.connect-ingest-uri"] == "http://127.0.0.1:8290" + events.PATH
+    settings.env.services.hosts = {"events": "events.lake.internal"}  # on a stack spread over hosts
+    props = dict(line.split("=", 1) for line in events.listener_properties(settings).splitlines())
+    assert props["http-event-listener.connect-ingest-uri"] == "http://events.lake.internal:8290" + events.PATH
     assert props["http-event-listener.connect-http-headers"] == \
-        f"{events.TOKEN_HEADER}:{events.events_token(FakeSettings)}"
+        f"{events.TOKEN_HEADER}:{events.events_token(settings)}"
     assert int(props["http-event-listener.connect-retry-count"]) > 0
 
 
