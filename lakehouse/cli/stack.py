@@ -170,7 +170,8 @@ def add_deploy(sub, today: str) -> None:
         description="Write, per host, what an operator installs: DIR/<host>/systemd/lake-<member>.service, "
                     "DIR/<host>/etc/lake/<member>.env (mode 0600: the secrets are there, never in a unit), "
                     "config files under DIR/<host>/etc/lake/<member>/, DIR/<host>/README.md (members, ports to "
-                    "open, needs on other hosts) and DIR/hosts.md (the whole map). Derived from the commands "
+                    "open, needs on other hosts), DIR/hosts.md (the whole map) and DIR/environment/<env>.yaml (the "
+                    "environment file every host reads, with services.hosts). Derived from the commands "
                     "`lake up` runs, with peer addresses pointed at their hosts and paths moved to /opt/lake, "
                     "/var/lib/lake and /etc/lake. Rendering again into DIR replaces the files of the last render "
                     "there. Needs `lake install` on this machine; reads the install's secrets.")

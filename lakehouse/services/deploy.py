@@ -375,6 +375,8 @@ def _host_readme(host: str, plan: Plan, owners: Mapping[int, str]) -> str:
         who = ", ".join(sorted({f"{p.name} ({p.host})" for p in peers})) \
             or "no rendered file names it (run-time clients: docs/deploy.md)"
         lines.append(f"| {port} | {owner} | {who} |")
+    if lines[-1].startswith("| port |") or lines[-1] == "|---|---|---|":
+        lines[-2:] = ["None: nothing on this host listens."]
     lines += ["", "## Needs on other hosts", ""]
     remote = [(m.name, n, by_name[n].host) for m in mine for n in m.needs if by_name[n].host != host]
     reaches = sorted({(m.name, o, p) for m in mine for o, p in m.reaches if by_name[o].host != host})
