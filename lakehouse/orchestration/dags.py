@@ -14,7 +14,9 @@
 
 Every task that writes a dataset's Delta tables (bronze, silver, gold,
 maintenance) takes the dataset's one-slot pool ``lake__<name>`` (see `pools`),
-and every DAG has ``max_active_runs=1``: Delta on S3 allows one writer per table.
+and every DAG has ``max_active_runs=1``: Delta on S3 allows one writer per table. (An input's Asset event
+that arrives while a gold DAG's run is running waits in Airflow's queue until the dag-processor parses the
+file again, about 30 s later, before its run is created: apache/airflow#56050.)
 
 Each job task calls a `jobs/` entry point's ``run`` in the task's own process
 (`orchestration/jobtask.py`), forked warm from a scheduler that imported the jobs'

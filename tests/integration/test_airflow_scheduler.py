@@ -30,10 +30,13 @@ BACKFILL = ("2026-11-20", "2026-11-21")  # two dates: each backfill run is a who
 
 
 def settled(api: Api, dags: list[str], quiet_for: float = 8) -> None:
-    """Wait until none of ``dags`` has had a queued or running run for ``quiet_for`` seconds.
+    """Wait until none of ``dags`` has had a queued or running run, or an Asset event waiting for a run, for
+    ``quiet_for`` seconds.
 
-    An Asset-triggered run is created by the scheduler's next loop after the source run's
-    outlet event (about a second when idle), so a few seconds without one mean none is coming.
+    An Asset-triggered run is created by the scheduler's next loop after the source run's outlet event
+    (about a second when idle). An event that arrives while the DAG is at ``max_active_runs`` waits in the
+    queue until the dag-processor parses the file again (about 30 s; apache/airflow#56050), so the queue
+    counts too: seen empty, with no run active, no run is coming.
     """
     quiet_since = [time.monotonic()]
 
@@ -41,7 +44,8 @@ def settled(api: Api, dags: list[str], quiet_for: float = 8) -> None:
         runs = [(d, r) for d in dags for r in api.runs(d)]
         failed = [(d, r["dag_run_id"]) for d, r in runs if r["state"] == "failed"]
         assert not failed, f"failed DAG runs: {failed}"
-        if any(r["state"] in ("queued", "running") for _, r in runs):
+        waiting = sum(api.get(f"/api/v2/dags/{d}/assets/queuedEvents")["total_entries"] for d in dags)
+        if waiting or any(r["state"] in ("queued", "running") for _, r in runs):
             quiet_since[0] = time.monotonic()
         return time.monotonic() - quiet_since[0] >= quiet_for
 
