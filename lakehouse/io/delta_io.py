@@ -243,10 +243,10 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     return _merged(spark, uri, f"MERGE INTO {_table(uri)} t USING {view} s ON {on} {' '.join(clauses)}", source_held)
 
 
-def _within(bounds: dict[str, tuple[object, object, str]], alias: str = "t") -> str:
+def _within(bounds: dict[str, tuple[object, object, str]]) -> str:
     """`` AND t.k >= <smallest> AND t.k <= <largest>`` for each bounded key, as literals Delta's file skipping reads."""
-    return "".join(f" AND {alias}.`{k}` >= {sql.spark_literal(low, type_)} AND {alias}.`{k}` <= "
-                   f"{sql.spark_literal(high, type_)}" for k, (low, high, type_) in bounds.items())
+    return "".join(f" AND t.`{k}` >= {sql.spark_literal(low, type_)} AND t.`{k}` <= {sql.spark_literal(high, type_)}"
+                   for k, (low, high, type_) in bounds.items())
 
 
 def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
