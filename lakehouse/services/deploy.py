@@ -101,6 +101,9 @@ def default_host(service: Service) -> str:
 
 def read_hosts(path: Path) -> dict[str, str]:
     """A hosts file: a YAML mapping ``{member-or-group: hostname}`` with an optional ``default:``."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such hosts file (a YAML mapping {{member-or-group: hostname}}; "
+                          "see docs/deploy.md)")
     raw = read_mapping(path, "a mapping of member or group names to host names")
     for key, value in raw.items():
         if not isinstance(value, str) or not _HOST_NAME.fullmatch(value):

@@ -161,6 +161,8 @@ def test_an_unknown_key_in_the_hosts_file_is_named(settings, tmp_path):
     path.write_text("default: app1\nspark-wroker-1: sp1\n")
     with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: key 'spark-wroker-1' names no member"):
         deploy.assign_hosts(all_services(settings), deploy.read_hosts(path), str(path))
+    with pytest.raises(ConfigError, match="no such hosts file"):
+        deploy.read_hosts(tmp_path / "missing.yaml")
     path.write_text("trino: 'not a host'\n")
     with pytest.raises(ConfigError, match="key 'trino': 'not a host' is not a host name"):
         deploy.read_hosts(path)
