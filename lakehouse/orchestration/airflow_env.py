@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from lakehouse.core.errors import LakeError
+from lakehouse.core.errors import ConfigError, LakeError
 from lakehouse.core.settings import REPO_ROOT, Settings
 
 ADMIN_USER = "admin"
@@ -90,8 +90,18 @@ def _edge_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__EDGE__JOB_POLL_INTERVAL": "1",  # 5 s by default: up to 5 s more per task of a pipeline
         "AIRFLOW__EDGE__HEARTBEAT_INTERVAL": str(EDGE_HEARTBEAT_SECONDS),
         # a task whose worker (host) is gone is failed, and retried elsewhere, after a minute, not five
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(lost_task_seconds()),
     }
+
+
+def lost_task_seconds() -> int:
+    """How long a running task may go without a heartbeat before the scheduler fails that try and retries it
+    (its worker or host is gone): ``LAKE_AIRFLOW_LOST_TASK_SECONDS``, default 60, at least 15 (a task
+    heartbeats every 5 s; a shorter limit would fail a busy but healthy one)."""
+    value = os.environ.get("LAKE_AIRFLOW_LOST_TASK_SECONDS") or "60"
+    if not value.isdigit() or int(value) < 15:
+        raise ConfigError(f"LAKE_AIRFLOW_LOST_TASK_SECONDS={value!r}: give a whole number of seconds, at least 15")
+    return int(value)
 
 
 def worker_environment(settings: Settings, name: str) -> dict[str, str]:

@@ -50,9 +50,26 @@ def admin_units_specs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster(stack, admin_units_specs):
+def single_node_day(stack, admin_units_specs, tmp_path_factory):
+    """`lake run admin_units` for DATE on the test stack, started in the background: it runs while the
+    cluster starts, and `both_ran` waits for it. Its output goes to a file (a pipe nobody reads can fill)."""
+    log = tmp_path_factory.mktemp("single_node") / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "run", "admin_units", "--date", DATE],
+                               cwd=REPO_ROOT, env={**os.environ, "LAKE_DATASETS_DIR": str(admin_units_specs)},
+                               stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield run, log
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(stack, admin_units_specs, single_node_day):
     """The cluster's S3, PostgreSQL, metastore, Spark and Trino, up for this module; its settings and the
-    environment a `lake` command run against it gets."""
+    environment a `lake` command run against it gets. (``single_node_day`` runs meanwhile.)"""
     home = get_settings().state_dir / "cluster"
     env = {**os.environ, "LAKE_ENV": "cluster", "LAKE_HOME": str(home), "LAKE_DATASETS_DIR": str(admin_units_specs)}
     services = ["s3", "postgres", "metastore", "spark", "events", "trino"]
@@ -67,13 +84,14 @@ def cluster(stack, admin_units_specs):
 
 
 @pytest.fixture(scope="module")
-def both_ran(cluster, admin_units_specs):
+def both_ran(cluster, single_node_day):
     """`lake run admin_units` for the same day on the test stack and on the cluster."""
     settings, env = cluster
-    test_env = {**os.environ, "LAKE_DATASETS_DIR": str(admin_units_specs)}
-    lake(["run", "admin_units", "--date", DATE], test_env)
     out = lake(["run", "admin_units", "--date", DATE], env)
     assert "[lake] 12/12 steps done" in out
+    run, log = single_node_day
+    assert run.wait(timeout=900) == 0, f"lake run admin_units on the test stack failed:\n{log.read_text()[-4000:]}"
+    assert "[lake] 12/12 steps done" in log.read_text()
     return settings
 
 
@@ -244,7 +262,7 @@ def airflow_on_cluster(cluster):
     """The cluster's Airflow with a fresh metadata database (runs of an earlier session would collide with
     these dates) and its two Edge workers; the admin-units source DAGs parsed."""
     settings, env = cluster
-    env = {**env, "LAKE_AIRFLOW_RETRY_DELAY": "5"}
+    env = {**env, "LAKE_AIRFLOW_RETRY_DELAY": "5", "LAKE_AIRFLOW_LOST_TASK_SECONDS": "20"}  # the drill's waits
     services.reset_airflow_database(settings)
     try:
         lake(["up", "airflow"], env)
@@ -276,38 +294,37 @@ def run_state(api: Api, dag: str, run_id: str) -> str:
     return state
 
 
-def test_the_dags_tasks_run_on_both_airflow_workers(airflow_on_cluster):
-    """Unpausing the two source DAGs runs each once on its cron: two chains of tasks at once, one worker
-    slot each, so both workers take tasks (a task instance's hostname is the Edge worker's name)."""
-    _, _, api = airflow_on_cluster
+def test_the_dags_tasks_run_on_both_airflow_workers_and_a_lost_workers_task_is_retried_on_the_other(
+        airflow_on_cluster):
+    """Unpausing the two source DAGs runs each once on its cron: two chains of tasks at once, one worker slot
+    each, so both workers take tasks (a task instance's hostname is the Edge worker's name). While provinces'
+    silver task runs, SIGKILL to its Edge worker and to that task (a lost host): after
+    ``LAKE_AIRFLOW_LOST_TASK_SECONDS`` without the task's heartbeat, Airflow fails that try and retries it on
+    the other worker; both runs succeed with every row, and `lake up airflow` brings the lost worker back under
+    its name."""
+    settings, env, api = airflow_on_cluster
     for name in SOURCES:
         api.patch(f"/api/v2/dags/{dag_id(name)}", {"is_paused": False})
-    runs = {}
-    for name in SOURCES:
-        runs[name] = wait(f"the scheduled run of {dag_id(name)}", lambda n=name: next(
-            (r["dag_run_id"] for r in api.runs(dag_id(n)) if run_state(api, dag_id(n), r["dag_run_id"]) == "success"),
-            None), timeout=600)
-    hosts = {ti["hostname"] for name, run_id in runs.items() for ti in task_instances(api, dag_id(name), run_id)}
-    assert hosts == EDGE_WORKERS
-
-
-def test_an_airflow_worker_killed_during_a_task_leaves_the_retry_to_the_other(airflow_on_cluster):
-    """SIGKILL to the Edge worker running a silver task, and to that task (a lost host): a minute without
-    the task's heartbeat, Airflow fails that try and retries it on the other worker; the run succeeds with
-    every row, and `lake up airflow` brings the lost worker back under its name."""
-    settings, env, api = airflow_on_cluster
     dag = dag_id("provinces")
-    run_id = api.post(f"/api/v2/dags/{dag}/dagRuns", {"logical_date": "2026-11-25T02:00:00Z",
-                                                      "dag_run_id": f"cluster__{uuid.uuid4().hex[:8]}"})["dag_run_id"]
+    run_id = wait(f"the scheduled run of {dag}", lambda: next(
+        (r["dag_run_id"] for r in api.runs(dag) if r["run_type"] == "scheduled"), None), timeout=600)
     silver = wait("the silver task to run", lambda: (
         ti if (ti := api.task(dag, run_id, "silver__provinces"))["state"] == "running" and ti["hostname"] else None),
         timeout=600, every=0.5)
     victim = services.select([silver["hostname"]], settings)[0]
     kill_tree(victim.pid())  # its task runs in a session of its own: the worker's process group is not enough
-    wait("the run to finish", lambda: run_state(api, dag, run_id) == "success", timeout=600)
+    runs = {}
+    for name in SOURCES:
+        runs[name] = wait(f"the scheduled run of {dag_id(name)} to succeed", lambda n=name: next(
+            (r["dag_run_id"] for r in api.runs(dag_id(n)) if run_state(api, dag_id(n), r["dag_run_id"]) == "success"),
+            None), timeout=600)
+    assert runs["provinces"] == run_id
     tries = api.get(f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/silver__provinces/tries")["task_instances"]
     assert [t["hostname"] for t in tries] == [victim.name, (EDGE_WORKERS - {victim.name}).pop()], tries
     assert [t["state"] for t in tries][-1] == "success"
+    hosts = {ti["hostname"] for name, run in runs.items() for ti in task_instances(api, dag_id(name), run)}
+    assert hosts == EDGE_WORKERS
     assert trino.query("SELECT count(*) FROM lake.silver.provinces", settings)[1][0][0] == 34
+    assert trino.query("SELECT count(*) FROM lake.silver.communes", settings)[1][0][0] == 3321
     lake(["up", "airflow"], env)
     assert victim.healthy()

@@ -11,7 +11,7 @@ import pytest
 
 from lakehouse import services
 from lakehouse.core import settings as settings_module
-from lakehouse.core.errors import MissingToolError, ServiceError
+from lakehouse.core.errors import ConfigError, MissingToolError, ServiceError
 from lakehouse.core.settings import Settings, load_environment
 from lakehouse.io import install
 
@@ -602,3 +602,18 @@ def test_edge_workers_reach_only_the_api_server(tmp_path, monkeypatch):
     assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor" and "AIRFLOW__EDGE__API_ENABLED" not in local
     assert not any(s.name.startswith("airflow-worker") for s in services.all_services(_local_settings(tmp_path,
                                                                                                       monkeypatch)))
+
+
+def test_a_lost_task_is_failed_after_the_time_the_shell_gives_and_a_bad_value_is_refused(tmp_path, monkeypatch):
+    from lakehouse.orchestration import airflow_env
+
+    settings = _cluster_settings(tmp_path, monkeypatch)
+    monkeypatch.delenv("LAKE_AIRFLOW_LOST_TASK_SECONDS", raising=False)
+    assert airflow_env.environment(settings)["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "60"
+    monkeypatch.setenv("LAKE_AIRFLOW_LOST_TASK_SECONDS", "20")
+    assert airflow_env.environment(settings)["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "20"
+    for bad in ("10", "1m"):  # under a task's heartbeat margin, not a number
+        monkeypatch.setenv("LAKE_AIRFLOW_LOST_TASK_SECONDS", bad)
+        with pytest.raises(ConfigError, match="LAKE_AIRFLOW_LOST_TASK_SECONDS"):
+            airflow_env.environment(settings)
+
