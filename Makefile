@@ -7,10 +7,11 @@
 demo: bootstrap
 	.venv/bin/lake demo
 
-## test: unit tests, then integration tests against a real S3, Spark and Trino (own ports, own state),
-## and the portal's in a real Chromium
+## test: unit tests and integration tests against a real S3, Spark, Trino and Airflow (own ports, own state),
+## the portal's in a real Chromium; in two lanes side by side (infra/test-lanes.sh): the test stack's
+## modules in one, the unit tests then the cluster environment's module in the other
 test: bootstrap browser
-	.venv/bin/python -m pytest --durations=30 tests/unit tests/integration
+	@bash infra/test-lanes.sh
 
 unit: bootstrap
 	.venv/bin/python -m pytest tests/unit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 import urllib.error
@@ -196,3 +198,55 @@ def screenshots(tmp_path: Path) -> Path:
     shots = Path(os.environ.get("LAKE_SCREENSHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
     return shots
+
+
+# ---- the admin-units pipeline's expected tables ----------------------------------------------------------
+
+ADMIN_UNITS_COLUMNS = {  # every column but those that say when and by which run a row was written
+    "silver.provinces": ["province_code", "province_name", "division_type", "codename", "phone_code", "_row_hash"],
+    "silver.communes": ["commune_code", "commune_name", "division_type", "codename", "province_code", "_row_hash"],
+    "gold.communes_with_province": ["commune_code", "commune_name", "commune_type", "province_code",
+                                    "province_name", "province_type"],
+    "gold.commune_counts_by_province": ["province_code", "province_name", "commune_count", "xa_count",
+                                        "phuong_count", "dac_khu_count"],
+}
+
+
+def admin_units_reference() -> dict[str, list[tuple]]:
+    """What `lake run admin_units` must write, derived here from the `vietnam-provinces` package, not by the
+    pipeline: the rows of each table in ``ADMIN_UNITS_COLUMNS``, sorted. A silver row's hash is SHA-256 of its
+    business columns as JSON (Spark's ``to_json``: compact, NULLs left out, text as is)."""
+    from vietnam_provinces import Province, Ward
+
+    def hashed(row: dict) -> tuple:
+        text = json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False,
+                          separators=(",", ":"))
+        return (*row.values(), hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+    provinces = [{"province_code": int(p.code), "province_name": p.name, "division_type": p.division_type.value,
+                  "codename": p.codename, "phone_code": p.phone_code} for p in Province.iter_all()]
+    communes = [{"commune_code": int(w.code), "commune_name": w.name, "division_type": w.division_type.value,
+                 "codename": w.codename, "province_code": int(w.province_code)} for w in Ward.iter_all()]
+    province = {p["province_code"]: p for p in provinces}
+
+    def counted(code: int, kind: str | None = None) -> int:
+        return sum(1 for c in communes if c["province_code"] == code and kind in (None, c["division_type"]))
+
+    tables = {
+        "silver.provinces": [hashed(p) for p in provinces],
+        "silver.communes": [hashed(c) for c in communes],
+        "gold.communes_with_province": [
+            (c["commune_code"], c["commune_name"], c["division_type"], c["province_code"],
+             province[c["province_code"]]["province_name"], province[c["province_code"]]["division_type"])
+            for c in communes],
+        "gold.commune_counts_by_province": [
+            (code, p["province_name"], counted(code), counted(code, "xã"), counted(code, "phường"),
+             counted(code, "đặc khu")) for code, p in province.items()],
+    }
+    return {table: sorted(rows, key=repr) for table, rows in tables.items()}
+
+
+def admin_units_rows(settings: Settings) -> dict[str, list[tuple]]:
+    """The same tables and columns as the lake of ``settings`` holds them, through its Trino."""
+    return {table: sorted(trino.query(f"SELECT {', '.join(columns)} FROM lake.{table}", settings)[1], key=repr)
+            for table, columns in ADMIN_UNITS_COLUMNS.items()}

@@ -2,9 +2,10 @@
 gateway; Spark standalone with two workers under the Connect server; a Trino coordinator and a worker;
 Airflow with two Edge workers.
 
-The same pipeline as on the test stack must write the same rows, and the work must really run on the
-members: Spark's REST API names the workers whose executors ran tasks, Trino's system tables the node that
-ran a query's splits, Airflow's task instances the worker that ran them. Then the faults a cluster must
+The same pipeline must write the rows the test stack is held to (`lakehelp.admin_units_reference`, derived
+from the package), and the work must really run on the members: Spark's REST API names the workers whose
+executors ran tasks, Trino's system tables the node that ran a query's splits, Airflow's task instances the
+worker that ran them. Then the faults a cluster must
 survive. The cluster is started by `lake up` in its own state folder and stopped at the end.
 """
 
@@ -25,9 +26,9 @@ from lakehouse.io import storage, trino
 from lakehouse.orchestration.dags import dag_id
 from lakehouse.services.supervisor import http_json, process_tree
 
-from lakehelp import Api, dag_exists, wait
+from lakehelp import Api, admin_units_reference, admin_units_rows, dag_exists, wait
 
-DATE = "2026-11-27"  # the admin-units pipeline's test date: the test stack may hold that day already
+DATE = "2026-11-27"
 MEMBERS = ["s3-master", "s3-volume-1", "s3-volume-2", "s3-volume-3", "s3-filer", "s3", "spark-master",
            "spark-worker-1", "spark-worker-2", "spark", "trino-worker-1", "trino"]
 SOURCES = ["provinces", "communes"]
@@ -43,33 +44,17 @@ def lake(args: list[str], env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def admin_units_specs(tmp_path_factory):
-    """Only the admin-units specs, on both stacks (other domains' gold tables read provinces too)."""
+    """Only the admin-units specs (other domains' gold tables read provinces too)."""
     datasets = tmp_path_factory.mktemp("datasets")
     shutil.copytree(REPO_ROOT / "lake_config" / "datasets" / "admin_units", datasets / "admin_units")
     return datasets
 
 
 @pytest.fixture(scope="module")
-def single_node_day(stack, admin_units_specs, tmp_path_factory):
-    """`lake run admin_units` for DATE on the test stack, started in the background: it runs while the
-    cluster starts, and `both_ran` waits for it. Its output goes to a file (a pipe nobody reads can fill)."""
-    log = tmp_path_factory.mktemp("single_node") / "run.log"
-    with log.open("w") as out:
-        run = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "run", "admin_units", "--date", DATE],
-                               cwd=REPO_ROOT, env={**os.environ, "LAKE_DATASETS_DIR": str(admin_units_specs)},
-                               stdout=out, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield run, log
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-
-
-@pytest.fixture(scope="module")
-def cluster(stack, admin_units_specs, single_node_day):
+def cluster(admin_units_specs):
     """The cluster's S3, PostgreSQL, metastore, Spark and Trino, up for this module; its settings and the
-    environment a `lake` command run against it gets. (``single_node_day`` runs meanwhile.)"""
+    environment a `lake` command run against it gets. The test stack is not needed: `make test` runs this
+    module beside the test stack's modules (infra/test-lanes.sh)."""
     home = get_settings().state_dir / "cluster"
     env = {**os.environ, "LAKE_ENV": "cluster", "LAKE_HOME": str(home), "LAKE_DATASETS_DIR": str(admin_units_specs)}
     services = ["s3", "postgres", "metastore", "spark", "events", "trino"]
@@ -84,40 +69,29 @@ def cluster(stack, admin_units_specs, single_node_day):
 
 
 @pytest.fixture(scope="module")
-def both_ran(cluster, single_node_day):
-    """`lake run admin_units` for the same day on the test stack and on the cluster."""
+def ran(cluster):
+    """`lake run admin_units` for DATE on the cluster."""
     settings, env = cluster
     out = lake(["run", "admin_units", "--date", DATE], env)
     assert "[lake] 12/12 steps done" in out
-    run, log = single_node_day
-    assert run.wait(timeout=900) == 0, f"lake run admin_units on the test stack failed:\n{log.read_text()[-4000:]}"
-    assert "[lake] 12/12 steps done" in log.read_text()
     return settings
 
 
-def business_rows(table: str, settings: Settings) -> list[tuple]:
-    """A table's rows without the columns that say when and by which run they were written."""
-    columns = [c for c, *_ in trino.query(f"SHOW COLUMNS FROM lake.{table}", settings)[1]
-               if c not in ("_ingested_at", "_batch_id", "_source_file")]
-    return sorted(trino.query(f"SELECT {', '.join(columns)} FROM lake.{table}", settings)[1], key=repr)
+def test_the_cluster_writes_exactly_the_rows_the_single_node_stack_is_held_to(ran):
+    """The same reference as `test_admin_units_pipeline` holds the test stack to: every business column of
+    every silver and gold row, silver's row hash included."""
+    got = admin_units_rows(ran)
+    for table, rows in admin_units_reference().items():
+        assert got[table] == rows, table
 
 
-def test_the_cluster_writes_exactly_what_the_single_node_stack_writes(both_ran):
-    for table in ("silver.provinces", "silver.communes", "gold.communes_with_province",
-                  "gold.commune_counts_by_province"):
-        on_cluster = business_rows(table, both_ran)
-        assert on_cluster == business_rows(table, get_settings()), table
-        assert on_cluster, table
-    assert len(business_rows("gold.communes_with_province", both_ran)) == 3321
-
-
-def test_the_silver_jobs_tasks_ran_on_both_spark_workers(both_ran):
-    cfg = both_ran.env.services.spark
-    master = http_json(f"http://{both_ran.host}:{cfg.master_ui_port}/json/", timeout=30)
+def test_the_silver_jobs_tasks_ran_on_both_spark_workers(ran):
+    cfg = ran.env.services.spark
+    master = http_json(f"http://{ran.host}:{cfg.master_ui_port}/json/", timeout=30)
     assert master["aliveworkers"] == 2
     app = next(a for a in master["activeapps"] if a["name"] == "lake-connect")
     ran = {e["id"]: e["totalTasks"] for e in
-           http_json(f"http://{both_ran.host}:{cfg.ui_port}/api/v1/applications/{app['id']}/executors", timeout=30)}
+           http_json(f"http://{ran.host}:{cfg.ui_port}/api/v1/applications/{app['id']}/executors", timeout=30)}
     assert ran.get("driver", 0) == 0  # the Connect server only plans: every task ran on an executor
     tasks_per_worker = {}
     for worker in master["workers"]:
@@ -128,16 +102,16 @@ def test_the_silver_jobs_tasks_ran_on_both_spark_workers(both_ran):
     assert all(tasks > 0 for tasks in tasks_per_worker.values()), tasks_per_worker
 
 
-def test_a_querys_splits_run_on_the_trino_worker_not_the_coordinator(both_ran):
+def test_a_querys_splits_run_on_the_trino_worker_not_the_coordinator(ran):
     marker = f"cluster_probe_{uuid.uuid4().hex[:8]}"
-    counts = trino.query(f"SELECT '{marker}', count(*) FROM lake.silver.communes", both_ran)[1]
+    counts = trino.query(f"SELECT '{marker}', count(*) FROM lake.silver.communes", ran)[1]
     assert counts[0][1] == 3321
-    nodes = dict(trino.query("SELECT node_id, coordinator FROM system.runtime.nodes", both_ran)[1])
+    nodes = dict(trino.query("SELECT node_id, coordinator FROM system.runtime.nodes", ran)[1])
     assert sorted(nodes.values()) == [False, True]
     query_id = trino.query(f"SELECT query_id FROM system.runtime.queries WHERE query LIKE '%''{marker}''%' "
-                           "AND query NOT LIKE '%system.runtime%'", both_ran)[1][0][0]
+                           "AND query NOT LIKE '%system.runtime%'", ran)[1][0][0]
     ran_on = {node for node, in trino.query(
-        f"SELECT DISTINCT node_id FROM system.runtime.tasks WHERE query_id = '{query_id}'", both_ran)[1]}
+        f"SELECT DISTINCT node_id FROM system.runtime.tasks WHERE query_id = '{query_id}'", ran)[1]}
     assert ran_on and all(not nodes[node] for node in ran_on), (ran_on, nodes)
 
 
@@ -166,7 +140,7 @@ def executors_of(settings: Settings, which: str = "executors") -> tuple[dict, di
     return executors, per_worker
 
 
-def test_a_spark_worker_killed_during_a_job_leaves_the_job_to_the_other(both_ran, cluster):
+def test_a_spark_worker_killed_during_a_job_leaves_the_job_to_the_other(ran, cluster):
     """SIGKILL to worker 1 and its executor while that executor runs a task of the pipeline: Spark runs the
     lost tasks again on worker 2, the pipeline finishes and every row is there; worker 1 rejoins on `lake up`."""
     settings, env = cluster
@@ -204,7 +178,7 @@ def test_a_spark_worker_killed_during_a_job_leaves_the_job_to_the_other(both_ran
     assert worker.healthy()
 
 
-def test_reads_and_writes_go_on_with_a_volume_server_stopped(both_ran, cluster):
+def test_reads_and_writes_go_on_with_a_volume_server_stopped(ran, cluster):
     """Every object is on two of the three volume servers: with one stopped, what was written before is read
     whole and new objects are stored."""
     settings, env = cluster
@@ -216,14 +190,14 @@ def test_reads_and_writes_go_on_with_a_volume_server_stopped(both_ran, cluster):
         assert storage.client(settings).get_object(
             settings.bucket, "drills/written-with-a-volume-server-down.bin").read() == blob
         assert trino.query("SELECT count(*) FROM lake.silver.communes", settings)[1][0][0] == 3321
-        assert business_rows("gold.commune_counts_by_province", settings) == \
-            business_rows("gold.commune_counts_by_province", get_settings())
+        assert admin_units_rows(settings)["gold.commune_counts_by_province"] == \
+            admin_units_reference()["gold.commune_counts_by_province"]
     finally:
         lake(["up", "s3"], env)
     assert volume.healthy()
 
 
-def test_a_trino_worker_restarted_fails_the_running_query_clearly_and_the_next_succeeds(both_ran, cluster):
+def test_a_trino_worker_restarted_fails_the_running_query_clearly_and_the_next_succeeds(ran, cluster):
     settings, env = cluster
     worker = services.select(["trino-worker-1"], settings)[0]
     marker = f"cluster_restart_{uuid.uuid4().hex[:8]}"
