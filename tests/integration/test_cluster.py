@@ -5,8 +5,8 @@ Airflow with two Edge workers.
 The same pipeline must write the rows the test stack is held to (`lakehelp.admin_units_reference`, derived
 from the package), and the work must really run on the members: Spark's REST API names the workers whose
 executors ran tasks, Trino's system tables the node that ran a query's splits, Airflow's task instances the
-worker that ran them. Then the faults a cluster must
-survive. The cluster is started by `lake up` in its own state folder and stopped at the end.
+worker that ran them. Then the faults a cluster must survive. The cluster is started by `lake up` in its own
+state folder and stopped at the end.
 """
 
 import os
@@ -86,17 +86,19 @@ def test_the_cluster_writes_exactly_the_rows_the_single_node_stack_is_held_to(ra
 
 
 def test_the_silver_jobs_tasks_ran_on_both_spark_workers(ran):
-    cfg = ran.env.services.spark
-    master = http_json(f"http://{ran.host}:{cfg.master_ui_port}/json/", timeout=30)
+    settings = ran
+    cfg = settings.env.services.spark
+    master = http_json(f"http://{settings.host}:{cfg.master_ui_port}/json/", timeout=30)
     assert master["aliveworkers"] == 2
     app = next(a for a in master["activeapps"] if a["name"] == "lake-connect")
-    ran = {e["id"]: e["totalTasks"] for e in
-           http_json(f"http://{ran.host}:{cfg.ui_port}/api/v1/applications/{app['id']}/executors", timeout=30)}
-    assert ran.get("driver", 0) == 0  # the Connect server only plans: every task ran on an executor
+    executors = http_json(f"http://{settings.host}:{cfg.ui_port}/api/v1/applications/{app['id']}/executors",
+                          timeout=30)
+    tasks_of = {e["id"]: e["totalTasks"] for e in executors}
+    assert tasks_of.get("driver", 0) == 0  # the Connect server only plans: every task ran on an executor
     tasks_per_worker = {}
     for worker in master["workers"]:
         executors = http_json(f"{worker['webuiaddress']}/json/", timeout=30)["executors"]
-        tasks_per_worker[worker["port"]] = sum(ran.get(str(e["id"]), 0) for e in executors
+        tasks_per_worker[worker["port"]] = sum(tasks_of.get(str(e["id"]), 0) for e in executors
                                                if e["appid"] == app["id"])
     assert sorted(tasks_per_worker) == [cfg.worker_port, cfg.worker_port + 1]
     assert all(tasks > 0 for tasks in tasks_per_worker.values()), tasks_per_worker
