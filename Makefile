@@ -9,7 +9,7 @@ demo: bootstrap
 
 ## test: unit tests and integration tests against a real S3, Spark, Trino and Airflow (own ports, own state),
 ## the portal's in a real Chromium; in two lanes side by side (infra/test-lanes.sh): the test stack's
-## modules in one, the unit tests then the cluster environment's module in the other
+## modules in one, the unit tests then the modules with servers of their own (the cluster's) in the other
 test: bootstrap browser
 	@bash infra/test-lanes.sh
 

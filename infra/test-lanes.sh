@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: the test suite in two lanes side by side, each its own pytest.
 #
-#   lane 1  tests/integration but the cluster's module, on the test stack (.lake-test/), printed as it runs
-#   lane 2  tests/unit, then tests/integration/test_cluster.py, which starts the cluster environment on
-#           ports of its own; state in .lake-test-2/, output in .lake-test-2/pytest.log, printed when it ends
+#   lane 1  tests/integration on the test stack (.lake-test/), printed as it runs
+#   lane 2  tests/unit, then the integration modules that start servers of their own and never touch the
+#           test stack: test_stack_recovery.py (an S3 server on ports from 21400) and test_cluster.py (the
+#           cluster environment); state in .lake-test-2/, output in .lake-test-2/pytest.log, printed at the end
 #
-# Lane 2 never touches the test stack, so the two cannot disturb each other's data. Much of the suite
+# The two lanes share no server and no state folder, so they cannot disturb each other's data. Much of the suite
 # waits (on JVMs starting, on Airflow's scheduler, on timeouts in the fault drills); side by side the two
 # lanes use the second core in those waits (bench/results/make-test-*.txt). Exits non-zero when either fails.
 set -uo pipefail
@@ -14,17 +15,18 @@ cd "$(dirname "$0")/.."
 lane2_home="$PWD/.lake-test-2"
 mkdir -p "$lane2_home"
 lane2_log="$lane2_home/pytest.log"
+own_servers=(tests/integration/test_stack_recovery.py tests/integration/test_cluster.py)
 started=$(date +%s)
 
-echo "[test] lane 2 (tests/unit, then the cluster's module) runs beside this one: follow it with" \
+echo "[test] lane 2 (tests/unit, then ${own_servers[*]}) runs beside this one: follow it with" \
      "tail -f $lane2_log"
-LAKE_HOME="$lane2_home" .venv/bin/python -m pytest --durations=30 tests/unit tests/integration/test_cluster.py \
+LAKE_HOME="$lane2_home" .venv/bin/python -m pytest --durations=30 tests/unit "${own_servers[@]}" \
     > "$lane2_log" 2>&1 &
 lane2=$!
 trap 'kill "$lane2" 2>/dev/null; wait "$lane2" 2>/dev/null; exit 130' INT TERM
 
-echo "[test] lane 1: tests/integration but the cluster's module, on the test stack"
-.venv/bin/python -m pytest --durations=30 tests/integration --ignore=tests/integration/test_cluster.py
+echo "[test] lane 1: tests/integration on the test stack"
+.venv/bin/python -m pytest --durations=30 tests/integration "${own_servers[@]/#/--ignore=}"
 lane1_status=$?
 lane1_seconds=$(( $(date +%s) - started ))
 
@@ -32,7 +34,7 @@ wait "$lane2"
 lane2_status=$?
 trap - INT TERM
 echo
-echo "[test] ==== lane 2: tests/unit, then tests/integration/test_cluster.py ($lane2_log) ===="
+echo "[test] ==== lane 2: tests/unit, then ${own_servers[*]} ($lane2_log) ===="
 cat "$lane2_log"
 echo
 echo "[test] lane 1 $([ $lane1_status -eq 0 ] && echo passed || echo FAILED) in ${lane1_seconds}s;" \
