@@ -24,7 +24,14 @@ echo "[test] lane 2 (tests/unit, then ${own_servers[*]}) runs beside this one: f
 LAKE_HOME="$lane2_home" nice -n 5 .venv/bin/python -m pytest --durations=30 tests/unit "${own_servers[@]}" \
     > "$lane2_log" 2>&1 &
 lane2=$!
-trap 'kill "$lane2" 2>/dev/null; wait "$lane2" 2>/dev/null; exit 130' INT TERM
+# interrupted: lane 2 is stopped without its teardown (a background job ignores SIGINT), so the cluster it may
+# have started is stopped here; its servers run in sessions of their own
+stop_lane2() {
+    kill "$lane2" 2>/dev/null; wait "$lane2" 2>/dev/null
+    LAKE_ENV=cluster LAKE_HOME="$lane2_home/cluster" .venv/bin/lake down > /dev/null 2>&1
+    exit 130
+}
+trap stop_lane2 INT TERM
 
 echo "[test] lane 1: tests/integration on the test stack"
 .venv/bin/python -m pytest --durations=30 tests/integration "${own_servers[@]/#/--ignore=}"
