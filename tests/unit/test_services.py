@@ -616,4 +616,8 @@ def test_a_lost_task_is_failed_after_the_time_the_shell_gives_and_a_bad_value_is
         monkeypatch.setenv("LAKE_AIRFLOW_LOST_TASK_SECONDS", bad)
         with pytest.raises(ConfigError, match="LAKE_AIRFLOW_LOST_TASK_SECONDS"):
             airflow_env.environment(settings)
+    # `lake up airflow` refuses it before it starts anything (PostgreSQL, which Airflow needs, came first)
+    monkeypatch.setattr(services.Service, "start", lambda self: pytest.fail(f"{self.name} was started"))
+    with pytest.raises(ConfigError, match="LAKE_AIRFLOW_LOST_TASK_SECONDS='1m'"):
+        services.up(["airflow"], settings)
 
