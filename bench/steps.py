@@ -1,12 +1,17 @@
 """Benchmark: what each step of one demo day costs, against the floor of one Delta commit.
 
 Plays the demo sources for a date of the demo's month that this stack has not loaded
-(`lake generate`; the demo's sizes grow with the date), after an uncounted warm-up day,
+(`lake generate`; the demo's sizes grow with the date), after uncounted warm-up days,
 then runs every dataset
 through land, bronze, silver, publish and gold with `lake run --all` in its own
 process, as a user would, and reads each step's seconds from its summary table.
-The reference, measured in the same run on the same Spark Connect server, is the
-floor any step pays: a one-row Delta append followed by a read of it.
+The reference, measured in the same run on the same Spark Connect server right before
+the measured day, is the floor any step pays: a one-row Delta append followed by a read of it.
+
+The targets are for a warm server, as a Spark Connect server that runs for days is: its JVM compiles
+its hot code during the first days it plays: after one warm-up day a demo day took 1.25–1.5 times what
+it took after four (bench/README.md). Each warm-up day's time, step medians and silver rows are recorded
+too, so the results show how far from cold the measured day is.
 
     .venv/bin/python bench/steps.py            # `local` environment; starts S3, PostgreSQL,
                                                # the metastore, Spark Connect, events and Trino if needed
@@ -38,6 +43,7 @@ from bench.stack import write_results  # noqa: E402
 SERVICES = ["s3", "postgres", "metastore", "spark", "events", "trino"]
 SMALL = 10_000  # the issue's "small batch": a silver step on at most this many rows
 QUIET_LOAD = 1.5  # one-minute load above this at the start (2 cores): the figures are not from a quiet machine
+WARMUP_DAYS = 4  # days played before the measured one (see the module's docstring)
 SETTLE_SECONDS = 240  # before the measured day: wait at most this long for the load to fall to QUIET_LOAD
 
 
@@ -120,7 +126,10 @@ def fresh_dates(settings, count: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="demo data scale (default 1: the demo's day)")
-    parser.add_argument("--no-warmup", action="store_true", help="measure the first day on the server (cold)")
+    parser.add_argument("--warmup-days", type=int, default=WARMUP_DAYS, metavar="N",
+                        help=f"days played before the measured one, not counted (default {WARMUP_DAYS})")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="the same as --warmup-days 0: measure the first day on the server (cold)")
     parser.add_argument("--airflow", action="store_true",
                         help="also play the next fresh date through the Airflow DAGs and record its time beside")
     args = parser.parse_args()
@@ -130,7 +139,9 @@ def main() -> None:
     settings = get_settings()
     services.up(SERVICES, settings)
     # the demo's sizes grow with the date: stay in its month
-    warmup, date, *through_airflow = fresh_dates(settings, 3 if args.airflow else 2)
+    warmups = 0 if args.no_warmup else max(0, args.warmup_days)
+    dates = fresh_dates(settings, warmups + (2 if args.airflow else 1))
+    warmup_dates, date, through_airflow = dates[:warmups], dates[warmups], dates[warmups + 1:]
     python = str(ROOT / ".venv" / "bin" / "python")
     load_start = os.getloadavg()
     results: dict = {"command": "python bench/steps.py " + " ".join(sys.argv[1:]),
@@ -138,8 +149,6 @@ def main() -> None:
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_average_at_start": load_start},
                      "quiet": load_start[0] <= QUIET_LOAD, "scale": args.scale}
-    print(f"reference: a one-row Delta commit and read on the shared server ...", flush=True)
-    results["reference_floor_seconds"] = floor_seconds()
     def play(day: str, *how: str, settled: bool = False) -> tuple[float, str]:
         subprocess.run([python, "-m", "lakehouse.cli", "generate", "--date", day, "--scale", str(args.scale)],
                        cwd=ROOT, check=True, capture_output=True)
@@ -154,9 +163,19 @@ def main() -> None:
             sys.exit(f"lake run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return round(time.monotonic() - started, 1), proc.stdout
 
-    if not args.no_warmup:  # the targets are for a warm server: the first day pays the JVM's warm-up
-        print(f"warm-up day (not counted): lake generate, lake run --all --date {warmup} ...", flush=True)
-        results["warmup"] = {"date": warmup, "day_seconds": play(warmup)[0]}
+    warmed = []  # the targets are for a warm server: the first days pay the JVM's warm-up
+    for n, day in enumerate(warmup_dates, 1):
+        print(f"warm-up day {n}/{warmups} (not counted): lake generate, lake run --all --date {day} ...", flush=True)
+        seconds, out = play(day)
+        steps = parse_summary(out)
+        medians = {job: v["median"] for job, v in summarise(steps).items()}
+        silver_rows = sum(s["rows_in"] or 0 for s in steps if s["step"] == "silver")  # days differ in size
+        warmed.append({"date": day, "day_seconds": seconds, "step_medians": medians, "silver_rows_in": silver_rows})
+        print(f"  {seconds} s; step medians {medians}", flush=True)
+    if warmed:
+        results["warmup"] = {"days": warmed}
+    print("reference: a one-row Delta commit and read on the shared server ...", flush=True)
+    results["reference_floor_seconds"] = floor_seconds()
     print(f"lake generate, lake run --all --date {date} ...", flush=True)
     results["date"] = date
     results["day_seconds"], out = play(date, settled=True)
