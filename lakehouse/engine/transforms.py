@@ -8,6 +8,7 @@ three-row frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
@@ -176,10 +177,16 @@ def flag_rows(bronze: DataFrame, spec: SourceDataset, at: str,
         fails, reason = spark_check(rule, spec, today)
         checks.append((fails, rule.rule_id, rule.dimension, rule.action, reason))
 
-    failures = F.filter(F.array(*[F.when(fails, F.struct(F.lit(rid).alias("rule_id"), F.lit(dim).alias("dimension"),
-                                                           F.lit(act).alias("action"), why.alias("reason")))
-                                  for fails, rid, dim, act, why in checks]) if checks
-                        else F.array().cast(f"array<{FAILURE}>"), lambda f: f.isNotNull())
+    none = F.array().cast(f"array<{FAILURE}>")
+    failures = none
+    if checks:
+        # the list is built only for a row that broke a rule (a NULL outcome breaks none): for the others, almost
+        # every row, it would be an array of one NULL per rule, made and filtered for nothing
+        broke = F.coalesce(reduce(lambda a, b: a | b, [fails for fails, *_ in checks]), F.lit(False))
+        failures = F.when(broke, F.filter(F.array(*[
+            F.when(fails, F.struct(F.lit(rid).alias("rule_id"), F.lit(dim).alias("dimension"),
+                                   F.lit(act).alias("action"), why.alias("reason")))
+            for fails, rid, dim, act, why in checks]), lambda f: f.isNotNull())).otherwise(none)
     record = F.to_json(F.struct(*[raw_of(f).alias(f) for f in source_fields]))
     flagged = typed.select(*[c.name for c in spec.columns], *meta, failures.alias("_failures"),
                            *[raw_of(f) for f in source_fields])
