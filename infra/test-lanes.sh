@@ -20,8 +20,9 @@ mkdir -p "$lane2_home"
 lane2_log="$lane2_home/pytest.log"
 own_servers=(tests/integration/test_stack_recovery.py tests/integration/test_cluster.py)
 drills=tests/integration/test_fault_drills.py
-# the second test stack: each of the test environment's ports plus 10 (SeaweedFS's gRPC ports, each port plus
-# 10000, move with them); none is a port of the local, test or cluster environments or in the ephemeral range
+# the second test stack: each of the test environment's ports plus 10, but plus 2 for sharing, events and portal
+# (10 apart there); SeaweedFS's gRPC ports (each port plus 10000) move with them. None is a port of the local,
+# test or cluster environments or in the ephemeral range
 drill_stack=(LAKE_ENV=test LAKE_HOME="$lane2_home/drills"
              LAKE_S3_PORT=8443 LAKE_S3_MASTER_PORT=9443 LAKE_S3_VOLUME_PORT=8490 LAKE_S3_FILER_PORT=8998
              LAKE_SPARK_PORT=15112 LAKE_TRINO_PORT=8190 LAKE_AIRFLOW_PORT=8400 LAKE_POSTGRES_PORT=5552
