@@ -77,9 +77,9 @@ def up(names: list[str] | None, settings: Settings) -> None:
             "processes on this machine only. On hosts of their own the services run from the systemd units "
             "`lake deploy render` writes (docs/deploy.md).")
     services = with_needs(select(names, settings), settings)
-    if settings.env.services.airflow.executor == "edge" and any(s.name.startswith("airflow") for s in services):
+    if any(s.name.startswith("airflow") for s in services):
         from lakehouse.orchestration import airflow_env
-        airflow_env.lost_task_seconds()  # a bad value is refused before anything starts, not after PostgreSQL
+        airflow_env.environment(settings)  # built before anything starts: a bad variable in it is refused now
     everything = {s.name: s for s in services}
     started: list[Service] = []
     ready: set[str] = set()  # needs seen answering while starting the rest
