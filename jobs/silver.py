@@ -28,8 +28,8 @@ from lakehouse.core import sql
 from lakehouse.core.settings import get_settings
 from lakehouse.engine import jobrun
 from lakehouse.engine.jobrun import Accounting
-from lakehouse.engine.transforms import (flag_rows, key_bounds, late_rows, rank_duplicates, rule_counts,
-                                         split_flagged, staged_metrics)
+from lakehouse.engine.transforms import (flag_rows, hashed_columns, key_bounds, late_rows, rank_duplicates,
+                                         rule_counts, split_flagged, staged_metrics)
 from lakehouse.io import delta_io
 from lakehouse.io.spark import get_spark
 from lakehouse.quality import validation
@@ -67,15 +67,16 @@ def into_silver(spark, good, spec: SourceDataset, silver_uri: str, date: str, re
     ``bounds``: the range of each key in ``good`` (``transforms.key_bounds``): the MERGE reads only the target
     files that overlap it.
     """
+    hashed = hashed_columns(spec)
     if spec.load_mode == "scd2":
         valid_from = (F.col(spec.order_by).cast("timestamp") if spec.order_by
                       and spec.column(spec.order_by).type in ("date", "timestamp")
                       else F.lit(date).cast("timestamp"))
         return delta_io.merge_scd2(spark, good.withColumn("valid_from", valid_from), silver_uri, spec.keys,
-                                   spec.partition_by)
+                                   spec.partition_by, hashed=hashed)
     mode = "merge" if replaying and spec.load_mode == "snapshot" else spec.load_mode
     return delta_io.merge(spark, good, silver_uri, spec.keys, mode, spec.partition_by, spec.order_by,
-                          source_held=source_held, bounds=bounds)
+                          source_held=source_held, bounds=bounds, hashed=hashed)
 
 
 def bronze_rows(spark, spec: SourceDataset, bronze, silver_uri: str, batch_id: str):

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from expectations.kinds import known_column, spark_check
 from expectations.vietnamese_spark import composed
 from lakehouse.config.spec import Column, GoldDataset, Rule, SourceDataset, run_day
-from lakehouse.core.columns import ROW_HASH, ROW_META
+from lakehouse.core.columns import ROW_HASH, ROW_HASH_COMMENT, ROW_META, row_hash_sql
 from lakehouse.engine import tcvn3_capitals
 
 FAILURE = "struct<rule_id:string,dimension:string,action:string,reason:string>"  # one broken rule
@@ -295,7 +295,7 @@ def split_flagged(flagged: DataFrame, spec: SourceDataset, at: str) -> Split:
                                F.col("_first.reason"), F.col("_record"), at, failures=F.col("_failures"))
     ranked = flagged if RANK in flagged.columns else rank_duplicates(flagged, spec)
     valid = ranked.where(~F.col("_quarantined")).select(*[c.name for c in spec.columns], *meta, RANK)
-    good = with_row_hash(valid.where(F.col(RANK) == 1).drop(RANK), [c.name for c in spec.columns])
+    good = with_row_hash(valid.where(F.col(RANK) == 1).drop(RANK), hashed_columns(spec))
     duplicates = valid.where(F.col(RANK) > 1).drop(RANK)
     ok = ~F.col("_quarantined")
     counts = flagged.agg(F.count(F.lit(1)).alias("rows_in"), F.count_if(~ok).alias("rejected"),
@@ -338,9 +338,15 @@ def late_rows(rows: DataFrame, spec: SourceDataset, seen_until=None) -> DataFram
             .drop("_seen"))
 
 
+def hashed_columns(spec: SourceDataset) -> list[str]:
+    """The columns a silver row's ``_row_hash`` covers: the spec's own, none of the platform's."""
+    return [c.name for c in spec.columns]
+
+
 def with_row_hash(df: DataFrame, columns: list[str]) -> DataFrame:
-    """Add ``_row_hash`` over the business columns, so a MERGE can skip unchanged rows."""
-    return df.withColumn(ROW_HASH, F.sha2(F.to_json(F.struct(*[F.col(c) for c in columns])), 256))
+    """Add ``_row_hash`` over the business columns (``columns.row_hash_sql``), so a MERGE can skip unchanged rows;
+    the column's comment says how it was computed (a table created from these rows keeps it)."""
+    return df.withColumn(ROW_HASH, F.expr(row_hash_sql(columns))).withMetadata(ROW_HASH, {"comment": ROW_HASH_COMMENT})
 
 
 # ---- gold -----------------------------------------------------------------------

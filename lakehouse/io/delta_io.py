@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField
 
 from lakehouse.core import sql
-from lakehouse.core.columns import ROW_HASH
+from lakehouse.core.columns import ROW_HASH, ROW_HASH_COMMENT, row_hash_sql
 from lakehouse.core.errors import LakeError
 
 
@@ -111,20 +112,42 @@ def create(df: DataFrame, uri: str, partition_by: list[str] | None = None, chang
     return int(seen.get.get("rows", 0))
 
 
-def evolve_schema(spark: SparkSession, df: DataFrame, uri: str) -> list[str]:
-    """Add the columns ``df`` has and the table lacks; a changed type is refused with the column named."""
-    current = {f.name: f.dataType for f in spark.read.format("delta").load(uri).schema.fields}
+def evolve_schema(spark: SparkSession, df: DataFrame, uri: str) -> dict[str, StructField]:
+    """Add the columns ``df`` has and the table lacks; a changed type is refused with the column named.
+
+    Returns the table's columns as they were before (a column's comment is its metadata).
+    """
+    current = {f.name: f for f in spark.read.format("delta").load(uri).schema.fields}
     added = []
     for f in df.schema.fields:
         if f.name not in current:
             added.append(f"`{f.name}` {f.dataType.simpleString()}")
-        elif current[f.name] != f.dataType:
-            raise LakeError(f"{uri}: column {f.name} is {current[f.name].simpleString()} in the table but "
+        elif current[f.name].dataType != f.dataType:
+            raise LakeError(f"{uri}: column {f.name} is {current[f.name].dataType.simpleString()} in the table but "
                             f"{f.dataType.simpleString()} in the spec; a type change needs a new table "
                             "(rename the column, or rebuild the table from bronze)")
     if added:
         spark.sql(f"ALTER TABLE {_table(uri)} ADD COLUMNS ({', '.join(added)})").collect()
-    return added
+    return current
+
+
+def rehash(spark: SparkSession, uri: str, columns: dict[str, StructField], hashed: list[str]) -> bool:
+    """Recompute the table's stored row hashes with today's definition, once; whether it did.
+
+    ``columns``: the table's (``evolve_schema``' answer); ``hashed``: the business columns the hash covers.
+    The ``_row_hash`` column's comment names the definition its values follow (``columns.ROW_HASH_COMMENT``);
+    while it names another (or none), every row is re-hashed in one UPDATE, then the comment is set, so a
+    MERGE never compares hashes of two definitions (each unchanged row would look changed, and an SCD2 table
+    would open a new, identical version of every key).  Stopped between the two commits, the next MERGE
+    simply re-hashes again.
+    """
+    field = columns.get(ROW_HASH)
+    if field is not None and field.metadata.get("comment") == ROW_HASH_COMMENT:
+        return False
+    print(f"[delta] {uri}: re-hashing every row once ({ROW_HASH}: {ROW_HASH_COMMENT})", flush=True)
+    spark.sql(f"UPDATE {_table(uri)} SET `{ROW_HASH}` = {row_hash_sql(hashed)}").collect()
+    spark.sql(f"ALTER TABLE {_table(uri)} ALTER COLUMN `{ROW_HASH}` COMMENT {sql.literal(ROW_HASH_COMMENT)}").collect()
+    return True
 
 
 def counted(df: DataFrame, *metrics) -> tuple[DataFrame, Observation]:
@@ -212,7 +235,8 @@ def _create_keyed(spark: SparkSession, df: DataFrame, uri: str, partition_by: li
 
 def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: str = "merge",
           partition_by: list[str] | None = None, order_by: str | None = None,
-          source_held: bool = False, bounds: dict[str, tuple[object, object, str]] | None = None) -> dict[str, int]:
+          source_held: bool = False, bounds: dict[str, tuple[object, object, str]] | None = None,
+          hashed: list[str] | None = None) -> dict[str, int]:
     """Write a de-duplicated batch into a keyed table; re-running the same batch changes nothing.
 
     * ``merge``: upsert; rows whose ``_row_hash`` is unchanged are not touched, and with
@@ -224,10 +248,14 @@ def merge(spark: SparkSession, df: DataFrame, uri: str, keys: list[str], mode: s
     ``bounds``: ``{key: (smallest, largest, type)}`` that ``df``'s keys lie within (``transforms.key_bounds``):
     with ``merge`` and ``append`` the condition also bounds the target's keys by them, so Delta reads only the
     files whose statistics overlap the batch; ``snapshot`` ignores them (its delete must see every key).
+    ``hashed``: the columns ``_row_hash`` covers; the table's stored hashes are brought to today's definition
+    first (:func:`rehash`).
     """
     if not exists(spark, uri):
         return _create_keyed(spark, df, uri, partition_by)
-    evolve_schema(spark, df, uri)
+    columns = evolve_schema(spark, df, uri)
+    if hashed:
+        rehash(spark, uri, columns, hashed)
     view = "_lake_merge_source"
     df.createOrReplaceTempView(view)
     newer = f" AND (t.`{order_by}` IS NULL OR s.`{order_by}` >= t.`{order_by}`)" if order_by else ""
@@ -250,17 +278,19 @@ def _within(bounds: dict[str, tuple[object, object, str]]) -> str:
 
 
 def merge_scd2(spark: SparkSession, df: DataFrame, uri: str, keys: list[str],
-               partition_by: list[str] | None = None) -> dict[str, int]:
+               partition_by: list[str] | None = None, hashed: list[str] | None = None) -> dict[str, int]:
     """Keep history: a changed row closes the current version and opens a new one.
 
     ``df`` carries ``valid_from`` (when this version became true).  A batch older
     than a key's current version is ignored for that key, so re-running an old
-    date never rewrites history; a same-time correction updates in place.
+    date never rewrites history; a same-time correction updates in place.  ``hashed``: as for :func:`merge`.
     """
     staged = df.withColumns({"valid_to": F.lit(None).cast("timestamp"), "is_current": F.lit(True)})
     if not exists(spark, uri):
         return _create_keyed(spark, staged, uri, partition_by)
-    evolve_schema(spark, staged, uri)
+    columns = evolve_schema(spark, staged, uri)
+    if hashed:
+        rehash(spark, uri, columns, hashed)
     view = "_lake_scd2_source"
     staged.createOrReplaceTempView(view)
     merge_keys = ", ".join(f"s.`{k}` AS `_mk_{k}`" for k in keys)

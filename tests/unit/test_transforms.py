@@ -1,10 +1,11 @@
 """Pure transforms on three-row frames (local Spark, seconds)."""
 
+import datetime
 import json
 import unicodedata
 
 from lakehouse.config.spec import SourceDataset
-from lakehouse.core.columns import QUARANTINE_COLUMNS
+from lakehouse.core.columns import QUARANTINE_COLUMNS, ROW_HASH, ROW_HASH_COMMENT
 from lakehouse.engine.transforms import flag_rows, parse_json_lines, refine, split_parsed, with_row_hash
 
 AT = "2026-11-27T00:00:00.000000Z"
@@ -92,6 +93,21 @@ def test_row_hash_changes_only_with_business_values(spark):
     hashes = [r["_row_hash"] for r in with_row_hash(df, ["id", "name"]).collect()]
     assert hashes[0] == hashes[1]
     assert hashes[0] != hashes[2]
+
+
+def test_row_hash_tells_which_column_is_null_and_ignores_the_session_time_zone(spark):
+    at = datetime.datetime(2026, 12, 5, 1, 2, 3, tzinfo=datetime.timezone.utc)
+    df = spark.createDataFrame([(None, 5, at), (5, None, at), (5, 5, at)], "a int, b int, at timestamp")
+    hashed = with_row_hash(df, ["a", "b", "at"])
+    assert hashed.schema[ROW_HASH].metadata == {"comment": ROW_HASH_COMMENT}  # a table created from it keeps it
+    utc = [r[ROW_HASH] for r in hashed.collect()]
+    assert len(set(utc)) == 3 and all(len(h) == 16 for h in utc)
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Ho_Chi_Minh")
+    try:
+        assert [r[ROW_HASH] for r in hashed.collect()] == utc
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
 
 
 def make_spec(columns, **extra):
