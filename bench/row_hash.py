@@ -1,9 +1,10 @@
 """Benchmark: what silver's row hash costs, against a cheaper one, on local Spark.
 
-The row hash (``engine.transforms.with_row_hash``: SHA-256 over the row's JSON) is computed for every row a
-silver step writes. This measures it and ``xxhash64`` with a null mask (Spark's ``xxhash64`` skips NULLs, so
-without the mask ``(NULL, 5)`` and ``(5, NULL)`` would hash alike) over a cached frame of ``--rows`` rows and
-14 columns, each against a plain projection measured in the same run (the reference). Best of ``--repeat``.
+The row hash (``engine.transforms.with_row_hash``) is computed for every row a silver step writes. This measures
+today's definition (``core.columns.row_hash_sql``: ``xxhash64`` with a null mask, since Spark's ``xxhash64`` skips
+NULLs and without the mask ``(NULL, 5)`` and ``(5, NULL)`` would hash alike) and the one before it (SHA-256 over
+the row's JSON, until 2026-12-05) over a cached frame of ``--rows`` rows and 14 columns, each against a plain
+projection measured in the same run (the reference). Best of ``--repeat``.
 
     python bench/row_hash.py [--rows 3000000] [--repeat 3]
 
@@ -31,6 +32,8 @@ def main() -> None:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from lakehouse.core.columns import row_hash_sql
+
     load_start = os.getloadavg()
     spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
              .config("spark.ui.enabled", "false").getOrCreate())
@@ -42,8 +45,8 @@ def main() -> None:
     cols = [F.col(c) for c in df.columns]
     variants = {
         "projection (reference)": F.lit("x"),
-        "sha256 of to_json (today)": F.sha2(F.to_json(F.struct(*cols)), 256),
-        "xxhash64 with a null mask": F.hex(F.xxhash64(F.array(*[c.isNull() for c in cols]), *cols)),
+        "sha256 of to_json (before 2026-12-05)": F.sha2(F.to_json(F.struct(*cols)), 256),
+        "xxhash64 with a null mask (row_hash_sql)": F.expr(row_hash_sql(df.columns)),
     }
     best = {}
     for name, expr in variants.items():

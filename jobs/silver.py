@@ -28,7 +28,7 @@ from lakehouse.core import sql
 from lakehouse.core.settings import get_settings
 from lakehouse.engine import jobrun
 from lakehouse.engine.jobrun import Accounting
-from lakehouse.engine.transforms import (flag_rows, hashed_columns, key_bounds, late_rows, rank_duplicates,
+from lakehouse.engine.transforms import (duplicate_rows, flag_rows, hashed_columns, key_bounds, late_rows, ranked,
                                          rule_counts, split_flagged, staged_metrics)
 from lakehouse.io import delta_io
 from lakehouse.io.spark import get_spark
@@ -116,17 +116,23 @@ def run(dataset: str, date: str) -> Accounting:
         previous_rows = (lookups.submit(validation.previous_rows_in, spark, dataset, acc.batch_id, settings)
                          if validation.compares_with_previous(spec) else None)
         lookups.shutdown(wait=False)  # the thread ends after the two; results are read below
-        # write: the refined batch, every rule each row broke and each key's duplicates ranked, computed in
-        # one pass over bronze and kept in the server's memory; the counting pass computes it, and the
-        # audit, the quarantine write and the merge read the same rows from there (no table round trip)
-        staged = rank_duplicates(flag_rows(batch, spec, at, codes), spec).localCheckpoint(eager=False)
-        staged_counts = delta_io.measure(staged, *staged_metrics(spec))
+        # write: the refined batch with every rule each row broke, computed in one pass over bronze and kept
+        # in the server's memory; the counting pass computes it, then its keys are counted, and the audit, the
+        # quarantine write and the merge read the same rows from there (no table round trip)
+        flagged = flag_rows(batch, spec, at, codes).localCheckpoint(eager=False)
+        staged_counts = delta_io.measure(flagged, *staged_metrics(spec))
+        duplicates = int(duplicate_rows(flagged, spec).collect()[0][0]) if staged_counts["valid"] else 0
         acc.rows_in, acc.rows_quarantined = staged_counts["rows"], staged_counts["quarantined"]
-        acc.rows_written, acc.duplicates_collapsed = staged_counts["kept"], staged_counts["duplicates"]
+        acc.rows_written, acc.duplicates_collapsed = staged_counts["valid"] - duplicates, duplicates
         acc.check()  # every staged row is quarantined, kept or a duplicate: before anything is written
         if acc.rows_in == 0:
             print(f"[silver] {dataset}: no new bronze rows for {acc.batch_id}; nothing to do", flush=True)
             return acc
+        # each key's newest row ranked first; a sort of whole rows, only when a key repeats, and then held too,
+        # so the merge's two passes over it see the same ranks (rows alike in every ordering column tie)
+        staged = ranked(flagged, spec, duplicates)
+        if duplicates:
+            staged = staged.localCheckpoint()
         split = split_flagged(staged, spec, at)
 
         # audit, while the server writes the quarantine rows: the audit is this process's work (Great

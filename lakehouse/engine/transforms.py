@@ -215,6 +215,25 @@ def rank_duplicates(flagged: DataFrame, spec: SourceDataset) -> DataFrame:
     return flagged.withColumn(RANK, F.when(~F.col("_quarantined"), F.row_number().over(window)))
 
 
+def duplicate_rows(flagged: DataFrame, spec: SourceDataset) -> DataFrame:
+    """One row, one column ``duplicates``: the rows not quarantined that another row of their key replaces.
+
+    Only the key columns travel (a hash aggregate), so a batch whose keys are all distinct, a full load above
+    all, can skip :func:`rank_duplicates`' sort of whole rows (:func:`ranked`).
+    """
+    per_key = (flagged.where(~F.col("_quarantined")).groupBy(*spec.keys).agg(F.count(F.lit(1)).alias("n"))
+               .where(F.col("n") > 1))
+    return per_key.agg(F.coalesce(F.sum(F.col("n") - 1), F.lit(0)).alias("duplicates"))
+
+
+def ranked(flagged: DataFrame, spec: SourceDataset, duplicates: int) -> DataFrame:
+    """``_rank`` as :func:`rank_duplicates` gives it; with no ``duplicates`` (:func:`duplicate_rows`) every row
+    not quarantined is the first of its key, which needs no sort."""
+    if duplicates:
+        return rank_duplicates(flagged, spec)
+    return flagged.withColumn(RANK, F.when(~F.col("_quarantined"), F.lit(1)))
+
+
 def rule_ids(spec: SourceDataset) -> list[str]:
     """Every rule a row can break in :func:`flag_rows`: the type of each non-text column, the TCVN3 capital repair
     of each column that opts in (a warning), then the row-level rules."""
@@ -223,17 +242,17 @@ def rule_ids(spec: SourceDataset) -> list[str]:
 
 
 def staged_metrics(spec: SourceDataset) -> list[SparkColumn]:
-    """What to count over the ranked batch, in one pass over the batch held in memory.
+    """What to count over the flagged batch, in one pass over the batch held in memory.
 
-    ``rows_in``; ``quarantined``, ``kept`` (first row of its key) and ``duplicates``, which
-    must add up to ``rows_in``; the ``_batch_id`` values; and per rule the rows that broke it
-    (``rule_<i>``, in the order of :func:`rule_ids`); the range of each key (:func:`key_bounds`).
+    ``rows_in``; ``quarantined`` and ``valid`` (not quarantined), which must add up to ``rows_in`` (with
+    :func:`duplicate_rows`, ``valid`` is the kept rows plus the duplicates); the ``_batch_id`` values; and
+    per rule the rows that broke it (``rule_<i>``, in the order of :func:`rule_ids`); the range of each key
+    (:func:`key_bounds`).
     """
     quarantined = F.col("_quarantined")
     return [F.count(F.lit(1)).alias("rows_in"),
             F.count_if(quarantined).alias("quarantined"),
-            F.count_if(F.col(RANK) == 1).alias("kept"),
-            F.count_if(F.col(RANK) > 1).alias("duplicates"),
+            F.count_if(~quarantined).alias("valid"),
             F.collect_set("_batch_id").alias("batches"),
             *[F.count_if(F.array_contains(F.col("_failures.rule_id"), rid)).alias(f"rule_{i}")
               for i, rid in enumerate(rule_ids(spec))],
@@ -244,10 +263,10 @@ BOUNDED_TYPES = ("string", "int", "bigint", "date", "timestamp")  # key types a 
 
 
 def _key_bound_metrics(spec: SourceDataset) -> list[SparkColumn]:
-    """Per key column of a type in ``BOUNDED_TYPES``: the smallest and largest value among the kept rows
-    (``key_min_<i>``, ``key_max_<i>``; a timestamp as microseconds since the epoch) and the kept rows whose
-    value is NULL (``key_nulls_<i>``)."""
-    kept = F.col(RANK) == 1
+    """Per key column of a type in ``BOUNDED_TYPES``: the smallest and largest value among the rows not
+    quarantined, whose keys are the kept rows' keys (``key_min_<i>``, ``key_max_<i>``; a timestamp as
+    microseconds since the epoch) and those rows whose value is NULL (``key_nulls_<i>``)."""
+    kept = ~F.col("_quarantined")
     out: list[SparkColumn] = []
     for i, key in enumerate(spec.keys):
         type_ = spec.column(key).type

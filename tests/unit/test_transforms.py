@@ -212,9 +212,26 @@ def test_every_broken_rule_is_listed_and_only_quarantine_rules_set_rows_aside(sp
 
 
 def staged_counts(frame, spec):
-    """What the silver job observes while it writes the staged batch (the same aggregates, as one query)."""
-    from lakehouse.engine.transforms import staged_metrics
-    return frame.agg(*staged_metrics(spec)).collect()[0].asDict()
+    """What the silver job counts over the flagged batch (the same aggregates), then its keys' duplicates."""
+    from lakehouse.engine.transforms import duplicate_rows, staged_metrics
+    counts = frame.agg(*staged_metrics(spec)).collect()[0].asDict()
+    duplicates = duplicate_rows(frame, spec).collect()[0]["duplicates"]
+    return {**counts, "duplicates": duplicates, "kept": counts["valid"] - duplicates}
+
+
+def test_without_duplicates_the_ranks_are_those_the_sort_gives_and_each_repeat_of_a_key_counts(spark):
+    from lakehouse.engine.transforms import RANK, flag_rows, rank_duplicates, ranked
+    distinct = flag_rows(bronze(spark, [("1", "A", None), ("2", "B", None), ("x", "bad", None)]), SPEC, AT)
+    assert staged_counts(distinct, SPEC)["duplicates"] == 0
+    ranks = lambda frame: sorted((r["commune_name"], r[RANK]) for r in frame.collect())  # noqa: E731
+    assert ranks(ranked(distinct, SPEC, 0)) == ranks(rank_duplicates(distinct, SPEC)) == \
+        [("A", 1), ("B", 1), ("bad", None)]
+    spec = make_spec([{"name": "code", "type": "string"}, {"name": "name", "type": "string"}])
+    rows = [("k", "a"), ("k", "b"), ("k", "c"), ("j", "d"), ("j", "e"), ("m", "f"), (None, "g")]
+    repeated = flag_rows(strings(spark, rows, ["code", "name"]), spec, AT)  # the empty key is quarantined
+    counts = staged_counts(repeated, spec)
+    assert (counts["duplicates"], counts["kept"], counts["quarantined"]) == (3, 3, 1)
+    assert sorted(r[RANK] for r in ranked(repeated, spec, 3).collect() if r[RANK]) == [1, 1, 1, 2, 2, 3]
 
 
 def test_staged_counts_name_each_rule_and_add_up(spark):
