@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 import urllib.error
@@ -212,16 +210,69 @@ ADMIN_UNITS_COLUMNS = {  # every column but those that say when and by which run
 }
 
 
+_M64 = (1 << 64) - 1
+_P1, _P2, _P3, _P4, _P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63,
+                           0x27D4EB2F165667C5)
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & _M64
+
+
+def _round(acc: int, lane: int) -> int:
+    return _rotl((acc + lane * _P2) & _M64, 31) * _P1 & _M64
+
+
+def xxh64(data: bytes, seed: int) -> int:
+    """XXH64 of ``data`` (as published by its author: 64-bit lanes read little-endian), unsigned."""
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + _P1 + _P2) & _M64, (seed + _P2) & _M64, seed & _M64, (seed - _P1) & _M64]
+        while i + 32 <= n:
+            v = [_round(v[j], int.from_bytes(data[i + 8 * j:i + 8 * j + 8], "little")) for j in range(4)]
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M64
+        for lane in v:
+            h = ((h ^ _round(0, lane)) * _P1 + _P4) & _M64
+    else:
+        h = (seed + _P5) & _M64
+    h = (h + n) & _M64
+    while i + 8 <= n:
+        h = (_rotl(h ^ _round(0, int.from_bytes(data[i:i + 8], "little")), 27) * _P1 + _P4) & _M64
+        i += 8
+    if i + 4 <= n:
+        h = (_rotl(h ^ (int.from_bytes(data[i:i + 4], "little") * _P1 & _M64), 23) * _P2 + _P3) & _M64
+        i += 4
+    for byte in data[i:]:
+        h = _rotl(h ^ (byte * _P5 & _M64), 11) * _P1 & _M64
+    h ^= h >> 33
+    h = h * _P2 & _M64
+    h ^= h >> 29
+    h = h * _P3 & _M64
+    return h ^ (h >> 32)
+
+
+def row_hash(values: list) -> str:
+    """A silver row's ``_row_hash`` (``core.columns.row_hash_sql``) worked out here, not by Spark, for values of
+    the spec types ``int`` and ``string``: Spark's ``xxhash64`` from seed 42, each value hashed with the hash so
+    far as its seed (an int as its 4 bytes, text as UTF-8, a NULL skipped); first whether each value is NULL (a
+    boolean, hashed as the int 1 or 0), then the values; 16 upper-case hexadecimal digits."""
+    h = 42
+    for v in [v is None for v in values] + values:
+        if isinstance(v, bool) or isinstance(v, int):
+            h = xxh64((int(v) & 0xFFFFFFFF).to_bytes(4, "little"), h)
+        elif v is not None:
+            h = xxh64(str(v).encode("utf-8"), h)
+    return format(h, "016X")
+
+
 def admin_units_reference() -> dict[str, list[tuple]]:
     """What `lake run admin_units` must write, derived here from the `vietnam-provinces` package, not by the
-    pipeline: the rows of each table in ``ADMIN_UNITS_COLUMNS``, sorted. A silver row's hash is SHA-256 of its
-    business columns as JSON (Spark's ``to_json``: compact, NULLs left out, text as is)."""
+    pipeline: the rows of each table in ``ADMIN_UNITS_COLUMNS``, sorted; a silver row's hash by :func:`row_hash`."""
     from vietnam_provinces import Province, Ward
 
     def hashed(row: dict) -> tuple:
-        text = json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False,
-                          separators=(",", ":"))
-        return (*row.values(), hashlib.sha256(text.encode("utf-8")).hexdigest())
+        return (*row.values(), row_hash(list(row.values())))
 
     provinces = [{"province_code": int(p.code), "province_name": p.name, "division_type": p.division_type.value,
                   "codename": p.codename, "phone_code": p.phone_code} for p in Province.iter_all()]
