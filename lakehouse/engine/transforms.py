@@ -312,8 +312,8 @@ def split_flagged(flagged: DataFrame, spec: SourceDataset, at: str) -> Split:
         "_first", F.get(F.filter("_failures", lambda f: f["action"] == "quarantine"), 0))
     rejected = quarantine_rows(bad, spec.name, "silver", F.col("_first.rule_id"), F.col("_first.dimension"),
                                F.col("_first.reason"), F.col("_record"), at, failures=F.col("_failures"))
-    ranked = flagged if RANK in flagged.columns else rank_duplicates(flagged, spec)
-    valid = ranked.where(~F.col("_quarantined")).select(*[c.name for c in spec.columns], *meta, RANK)
+    with_ranks = flagged if RANK in flagged.columns else rank_duplicates(flagged, spec)
+    valid = with_ranks.where(~F.col("_quarantined")).select(*[c.name for c in spec.columns], *meta, RANK)
     good = with_row_hash(valid.where(F.col(RANK) == 1).drop(RANK), hashed_columns(spec))
     duplicates = valid.where(F.col(RANK) > 1).drop(RANK)
     ok = ~F.col("_quarantined")
