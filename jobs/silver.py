@@ -121,7 +121,7 @@ def run(dataset: str, date: str) -> Accounting:
         # quarantine write and the merge read the same rows from there (no table round trip)
         flagged = flag_rows(batch, spec, at, codes).localCheckpoint(eager=False)
         staged_counts = delta_io.measure(flagged, *staged_metrics(spec))
-        duplicates = int(duplicate_rows(flagged, spec).collect()[0][0]) if staged_counts["valid"] else 0
+        duplicates = int(duplicate_rows(flagged, spec, staged_counts).collect()[0][0]) if staged_counts["valid"] else 0
         acc.rows_in, acc.rows_quarantined = staged_counts["rows"], staged_counts["quarantined"]
         acc.rows_written, acc.duplicates_collapsed = staged_counts["valid"] - duplicates, duplicates
         acc.check()  # every staged row is quarantined, kept or a duplicate: before anything is written
@@ -139,7 +139,7 @@ def run(dataset: str, date: str) -> Accounting:
         # Expectations on the batch), the write the server's, and neither needs the other
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as pool:
             writing = pool.submit(write_quarantine, split.rejected, settings.quarantine_uri(dataset),
-                                  staged_counts["batches"], acc.rows_quarantined)
+                                  staged_counts.get("batches", [acc.batch_id]), acc.rows_quarantined)
             checked = time.monotonic()
             audit = validation.audit(staged, spec, acc.batch_id, rows_in=acc.rows_in,
                                      row_failures=rule_counts(staged_counts, spec),

@@ -215,7 +215,7 @@ def staged_counts(frame, spec):
     """What the silver job counts over the flagged batch (the same aggregates), then its keys' duplicates."""
     from lakehouse.engine.transforms import duplicate_rows, staged_metrics
     counts = frame.agg(*staged_metrics(spec)).collect()[0].asDict()
-    duplicates = duplicate_rows(frame, spec).collect()[0]["duplicates"]
+    duplicates = duplicate_rows(frame, spec, counts).collect()[0]["duplicates"]
     return {**counts, "duplicates": duplicates, "kept": counts["valid"] - duplicates}
 
 
@@ -234,6 +234,37 @@ def test_without_duplicates_the_ranks_are_those_the_sort_gives_and_each_repeat_o
     assert sorted(r[RANK] for r in ranked(repeated, spec, 3).collect() if r[RANK]) == [1, 1, 1, 2, 2, 3]
 
 
+def test_duplicates_counted_from_key_positions_match_the_count_per_key(spark):
+    """Whole-number and date keys packed into one position (bitmaps of 32,768 positions, here two) find the
+    same duplicates as counting each key's rows; a quarantined row is no duplicate; other keys are counted
+    per key."""
+    from lakehouse.engine.transforms import _key_positions, duplicate_rows, flag_rows, staged_metrics
+    spec = make_spec([{"name": "order_id", "type": "bigint"}, {"name": "line", "type": "int"},
+                      {"name": "day", "type": "date"}, {"name": "note", "type": "string"}],
+                     keys=["order_id", "line", "day"])
+    rows = [(str(i * 5 + 1), str(i % 4 + 1), f"2026-01-0{1 + i % 2}", "v") for i in range(1000)]  # 39,968 positions
+    rows += rows[:5] + [rows[999]] * 2  # 7 repeats, in the first and the second bitmap
+    rows += [("6", "2", "2026-13-01", "bad day: quarantined, not a duplicate"), ("x", "1", "2026-01-01", "")]
+    flagged = flag_rows(strings(spark, rows, ["order_id", "line", "day", "note"]), spec, AT).cache()
+    metrics = flagged.agg(*staged_metrics(spec)).collect()[0].asDict()
+    assert (metrics["valid"], metrics["quarantined"]) == (1007, 2)
+    assert _key_positions(metrics, spec) is not None
+    count = lambda **kw: duplicate_rows(flagged, spec, **kw).collect()[0]["duplicates"]  # noqa: E731
+    assert count(metrics=metrics) == count() == 7
+    assert "bitmap_construct_agg" in duplicate_rows(flagged, spec, metrics)._jdf.queryExecution().toString()
+    distinct = flagged.where("note = 'v'").dropDuplicates(["order_id", "line", "day"])
+    assert count() == 7 and duplicate_rows(distinct, spec, metrics).collect()[0]["duplicates"] == 0
+    day = datetime.date(2026, 1, 1)
+    sparse = {"valid": 10, "key_min_0": 1, "key_max_0": 10**12, "key_nulls_0": 0, "key_min_1": 1, "key_max_1": 1,
+              "key_nulls_1": 0, "key_min_2": day, "key_max_2": day, "key_nulls_2": 0}
+    assert _key_positions(sparse, spec) is None  # a block per row or worse: the count per key is cheaper
+    huge = {**sparse, "key_max_1": 10**15, "key_max_2": datetime.date(9999, 1, 1)}
+    assert _key_positions(huge, spec) is None  # spans whose product exceeds a 64-bit number: no overflow
+    assert _key_positions({**sparse, "key_max_0": 100, "key_nulls_0": 1}, spec) is None  # a NULL key
+    text = make_spec([{"name": "code", "type": "string"}])
+    assert _key_positions({"valid": 1, "key_min_0": "a", "key_max_0": "a", "key_nulls_0": 0}, text) is None
+
+
 def test_staged_counts_name_each_rule_and_add_up(spark):
     from lakehouse.engine.transforms import flag_rows, rank_duplicates, rule_counts
     rows = [("1", "old", "2026-01-01"), ("1", "new", "2026-06-01"), ("2", "B", None), ("x", "bad", None),
@@ -241,7 +272,14 @@ def test_staged_counts_name_each_rule_and_add_up(spark):
     staged = rank_duplicates(flag_rows(bronze(spark, rows), SPEC, AT), SPEC)
     counts = staged_counts(staged, SPEC)
     assert (counts["rows_in"], counts["quarantined"], counts["kept"], counts["duplicates"]) == (5, 2, 2, 1)
-    assert counts["batches"] == ["b1"]
+    assert "batches" not in counts  # a batch source's rows are the one batch its step refines
+    stream = make_spec([{"name": "sensor_id", "type": "string"}, {"name": "reading_at", "type": "timestamp"}],
+                       source={"kind": "stream", "format": "jsonl", "event_time": "reading_at"})
+    drops = spark.createDataFrame([("A", "2026-12-01T10:00:00Z", "d1", "ingest-1", None),
+                                   ("B", "2026-12-01T10:05:00Z", "d2", "ingest-2", None)],
+                                  "sensor_id string, reading_at string, _source_file string, _batch_id string, "
+                                  "_ingested_at timestamp")
+    assert sorted(staged_counts(flag_rows(drops, stream, AT), stream)["batches"]) == ["ingest-1", "ingest-2"]
     # 'x' is no int, so its key is also empty; row 3 has no name and no real date
     assert rule_counts(counts, SPEC) == {"cast__commune_code": 1, "not_null__commune_code": 1,
                                          "cast__updated_on": 1, "not_null__commune_name": 1}
