@@ -147,6 +147,21 @@ def test_vietnamese_numbers_timestamps_and_dates_are_read(spark):
     assert [r["rule_id"] for r in split.rejected.collect()] == []
 
 
+def test_a_date_is_read_only_as_yyyy_mm_dd_or_dd_mm_yyyy_whichever_way_it_is_parsed(spark):
+    """yyyy-MM-dd text takes the cast, other text the patterns; both accept exactly the same dates."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.engine.transforms import _parse_value
+    col = make_spec([{"name": "on", "type": "date"}]).columns[0]
+    texts = {"2026-11-27": "2026-11-27", " 27/11/2026 ": "2026-11-27", "2024-02-29": "2024-02-29",
+             "2026-02-29": None, "2026-13-01": None, "2026-1-5": None, "2026-01-05T9": None,
+             "2026-01-05 10:00": None, "2026-01": None, "2026": None, "+2026-01-05": None, "２０２６-01-05": None,
+             "5/1/2026": None, "2026/01/05": None, "": None}
+    df = spark.createDataFrame([(t,) for t in texts] + [(None,)], "on string")
+    got = {r[0]: r[1] for r in df.select("on", _parse_value(F.col("on"), col).cast("string")).collect()}
+    assert got == {**texts, None: None}
+
+
 def test_range_rules_with_action_quarantine_set_rows_aside_with_the_value(spark):
     spec = make_spec([{"name": "id", "type": "int"}, {"name": "pm25", "type": "double"}],
                      quality=[{"check": "range", "columns": ["pm25"], "min": 0, "max": 1000,
@@ -350,8 +365,8 @@ def test_a_write_that_takes_other_rows_than_were_staged_stops_the_job():
 def test_ascii_text_skips_normalisation_and_other_text_is_nfc(spark):
     from lakehouse.engine.transforms import nfc
     nfd = unicodedata.normalize("NFD", "Hà Nội")
-    df = spark.createDataFrame([("Ha Noi",), (nfd,), (None,)], "t string")
-    assert [r[0] for r in df.select(nfc(F_col("t"))).collect()] == ["Ha Noi", "Hà Nội", None]
+    df = spark.createDataFrame([("Ha Noi",), (nfd,), (None,), ("e\u0301",), ("\x7f",)], "t string")
+    assert [r[0] for r in df.select(nfc(F_col("t"))).collect()] == ["Ha Noi", "Hà Nội", None, "\u00e9", "\x7f"]
 
 
 def F_col(name):
