@@ -31,7 +31,9 @@ process, measured per step.  Per step: wall seconds, CPU seconds
 of the client and of the Spark Connect server (its process tree, from
 ``/proc/<pid>/stat``), the Spark jobs it ran (from the event log the benchmark
 turns on for the `bench` server it starts), and the 1-minute load average at its
-start and end (``quiet`` is false above 1.5 at the start).
+start and end (``quiet`` is false above 1.5 at the start).  Before each layer it waits
+up to ``--settle`` seconds (90) for that load to fall to 1.5: a layer of a minute on 2
+cores leaves it near 2.5, and the next layer would otherwise always start unquiet.
 
     .venv/bin/python bench/tpch.py                      # scale factor 1, everything
     .venv/bin/python bench/tpch.py --scale 0.1 --skip-lake
@@ -84,6 +86,7 @@ REFERENCES = LOCAL_REFERENCES + STACK_REFERENCES
 ENGINES = ("lake",) + REFERENCES
 SPARK_ENGINES = ("lake", "plain_spark")
 QUIET_LOAD = 1.5  # a layer that starts above this 1-minute load average is not "quiet"
+SETTLE_ENV = "LAKE_TPCH_SETTLE"  # --settle, for the step processes: how long a layer waits for a quiet machine
 # the bench Spark Connect server's event log (the only way to see its jobs: spark.ui.enabled is false)
 SPARK_CONF_DIR = CACHE_ROOT / "spark-conf"
 EVENT_LOG_DIR = LAKE_HOME / "spark-events"
@@ -428,6 +431,21 @@ def load_1m() -> float:
 def is_quiet(load_at_start: float | None, threshold: float = QUIET_LOAD) -> bool | None:
     """A layer is measured quietly when the 1-minute load at its start is at most ``threshold``."""
     return None if load_at_start is None else load_at_start <= threshold
+
+
+def settle(layer: str, limit: float | None = None, load=os.getloadavg, sleep=time.sleep,
+           clock=time.monotonic) -> float:
+    """Wait up to ``limit`` seconds (``--settle``; the step processes read it from ``LAKE_TPCH_SETTLE``) for the
+    1-minute load to fall to ``QUIET_LOAD``, so a layer starts on a quiet machine instead of in the wake of the
+    layer before it (on 2 cores, a layer of a minute leaves the load near 2.5); the seconds waited."""
+    limit = float(os.environ.get(SETTLE_ENV, "0")) if limit is None else limit
+    started = clock()
+    while load()[0] > QUIET_LOAD and clock() - started < limit:
+        sleep(2)
+    waited = clock() - started
+    if waited >= 1:
+        say(f"{layer}: waited {waited:.0f} s for the 1-minute load to fall to {QUIET_LOAD} (it is {load()[0]:.2f})")
+    return waited
 
 
 def cpu_delta(before: float | None, after: float | None) -> float | None:
@@ -911,7 +929,11 @@ def run_reference(engine: str, data_dir: Path, scale: float, env: dict | None = 
     if engine in STACK_REFERENCES and child("wipe", "all")[0] != 0:
         raise SystemExit(f"{engine}: could not clear its prefix in the bucket")
     datasets: dict = {}
+    previous = None
     for layer, dataset in reference_steps(engine):
+        if layer != previous:
+            settle(f"{engine} {layer}")
+            previous = layer
         say(f"{engine}: {layer} {dataset} ...")
         load_start = load_1m()
         code, peak, wall, out, cpu = child(layer, dataset)
@@ -1195,16 +1217,19 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
             storage.put_file(key, path, settings)  # streamed multipart upload
         return st
 
+    settle("lake land")
     for table in TABLES:
         sampler.enter(f"land/{table}")
         st = land(table, FULL_DATE, data_dir / f"{table}.csv")
         record("land", table, st, count_rows(data_dir / f"{table}.csv"))
+    settle("lake bronze")
     for table in TABLES:
         sampler.enter(f"bronze/{table}")
         with Step(spark_pid) as st:
             acc = bronze.run(table, FULL_DATE)
         record("bronze", table, st, acc.rows_in, rows_out=acc.rows_written,
                job_seconds=round(acc.seconds, 3), quarantined=acc.rows_quarantined)
+    settle("lake silver")
     for table in TABLES:
         sampler.enter(f"silver/{table}")
         with Step(spark_pid) as st:
@@ -1212,6 +1237,7 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
         record("silver", table, st, acc.rows_in, rows_out=acc.rows_written,
                job_seconds=round(acc.seconds, 3), quarantined=acc.rows_quarantined,
                duplicates=acc.duplicates_collapsed, merge=acc.extra)
+    settle("lake gold")
     sampler.enter(f"gold/{GOLD}")
     with Step(spark_pid) as st:
         acc = gold.run(GOLD, FULL_DATE)  # an Accounting (an int of rows before the medallion engine)
@@ -1226,6 +1252,7 @@ def lake_child(data_dir: Path, out_path: Path, keep: bool) -> None:
     # the increment: 1 % of orders landed under the next date, then bronze + silver for that date
     inc_path = data_dir / "orders_increment.csv"
     inc: dict = {"steps": {}}
+    settle("lake increment")
     sampler.enter("increment/land")
     st = land("orders", INCREMENT_DATE, inc_path)
     inc["land_seconds"], inc["steps"]["land"] = st.seconds, st.resources
@@ -1378,8 +1405,10 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
             storage.put_file(landing_key(engine, table, date, path), path, settings)
         record(key, st, count_rows(path))
 
+    settle(f"{engine} land")
     for table in TABLES:
         land(f"land/{table}", table, FULL_DATE, data_dir / f"{table}.csv")
+    settle(f"{engine} bronze")
     for table in TABLES:
         sampler.enter(f"bronze/{table}")
         with Step(server_pid) as st:
@@ -1387,6 +1416,7 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
         sampler.enter("check")
         rows = int(last_metrics(uri("bronze", table)).get("numOutputRows", 0))
         record(f"bronze/{table}", st, rows, rows_out=rows)
+    settle(f"{engine} silver")
     for table in TABLES:
         sampler.enter(f"silver/{table}")
         with Step(server_pid) as st:
@@ -1395,6 +1425,7 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
         rows_out = int(last_metrics(uri("silver", table)).get("numOutputRows", 0))
         rows_in = per[f"bronze/{table}"]["rows_out"]
         record(f"silver/{table}", st, rows_in, rows_out=rows_out)
+    settle(f"{engine} gold")
     sampler.enter(f"gold/{GOLD}")
     with Step(server_pid) as st:
         spark.read.format("delta").load(uri("silver", "lineitem")).createOrReplaceTempView("lineitem")
@@ -1405,6 +1436,7 @@ def plain_spark_child(data_dir: Path, out_path: Path, keep: bool) -> None:
 
     # the increment: landed under the next date, appended to bronze, merged into silver orders
     inc_path = data_dir / "orders_increment.csv"
+    settle(f"{engine} increment")
     land("increment-land/orders", "orders", INCREMENT_DATE, inc_path)
     sampler.enter("increment-bronze/orders")
     with Step(server_pid) as st:
@@ -1649,6 +1681,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the benchmark's lake tables and leave the services it started running")
     parser.add_argument("--data-only", action="store_true", help="generate (or verify) the data and stop")
+    parser.add_argument("--settle", type=float, default=90, metavar="SECONDS",
+                        help="before each layer, wait up to SECONDS for the 1-minute load to fall to "
+                             f"{QUIET_LOAD}, so no layer starts in the wake of the one before (default 90; 0: never)")
     parser.add_argument("--reference-step", nargs=3, metavar=("ENGINE", "LAYER", "DATASET"), help=argparse.SUPPRESS)
     parser.add_argument("--lake-step", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--plain-spark-step", action="store_true", help=argparse.SUPPRESS)
@@ -1674,6 +1709,7 @@ def main(argv: list[str] | None = None) -> None:
         plain_spark_child(args.data_dir, args.out, args.keep)
         return
 
+    os.environ[SETTLE_ENV] = str(args.settle)  # the step processes inherit it
     wanted = selected_engines(args.engines, args.skip_lake, args.skip_references)
     command = "python " + " ".join(shlex.quote(a) for a in
                                    [os.path.relpath(__file__, ROOT), *(sys.argv[1:] if argv is None else argv)])

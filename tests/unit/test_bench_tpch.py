@@ -168,6 +168,32 @@ def test_quiet_flag():
     assert tpch.is_quiet(None) is None
 
 
+def test_a_layer_waits_for_the_load_to_fall_but_never_past_its_limit(monkeypatch, capsys):
+    """settle() polls the 1-minute load until it is quiet (the wait is reported), stops at the limit when it stays
+    high, waits nothing when it is quiet already, and reads the limit the parent passed in the environment."""
+    clock = {"t": 0.0}
+
+    def fake(loads):
+        seq = iter(loads)
+        return (lambda: (next(seq, loads[-1]), 0.0, 0.0)), (lambda s: clock.update(t=clock["t"] + s)), \
+            (lambda: clock["t"])
+
+    load, sleep, now = fake([2.6, 2.1, 1.7, 1.4])
+    assert tpch.settle("lake silver", 90, load, sleep, now) == 6  # three polls of 2 s
+    assert "lake silver: waited 6 s for the 1-minute load to fall to 1.5" in capsys.readouterr().out
+    clock["t"] = 0.0
+    load, sleep, now = fake([3.0])
+    assert tpch.settle("lake gold", 10, load, sleep, now) == 10  # still high: the layer starts unquiet
+    assert "lake gold: waited 10 s" in capsys.readouterr().out
+    clock["t"] = 0.0
+    load, sleep, now = fake([0.4])
+    assert tpch.settle("lake land", 90, load, sleep, now) == 0 and "waited" not in capsys.readouterr().out
+    clock["t"] = 0.0
+    monkeypatch.setenv(tpch.SETTLE_ENV, "4")
+    load, sleep, now = fake([3.0])
+    assert tpch.settle("plain_spark bronze", load=load, sleep=sleep, clock=now) == 4
+
+
 STAT_JVM = ("4242 (java) S 1 4242 4242 0 -1 4194560 9000 0 12 0 1500 250 30 20 20 0 60 0 1234 "
             "5000000000 300000 18446744073709551615 1 1 0 0 0 0 0 4096 16898 0 0 0 17 1 0 0 0 0 0")
 
