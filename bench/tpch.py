@@ -1736,6 +1736,7 @@ def main(argv: list[str] | None = None) -> None:
     results["stack"] = stack
     results["versions"] = versions()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["settle_seconds"] = args.settle  # how long each layer could wait for a quiet machine (--settle)
     results["gold_results_agree"] = len({json.dumps(v, sort_keys=True) for v in gold_results.values()}) <= 1
     if not results["gold_results_agree"]:
         results["gold_results"] = gold_results
