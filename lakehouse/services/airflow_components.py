@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from lakehouse.core.errors import ServiceError
 from lakehouse.core.settings import Settings
 from lakehouse.orchestration import airflow_env
 from lakehouse.services.postgres import ensure_database
@@ -76,6 +77,9 @@ def _edge_worker(settings: Settings, n: int) -> Service:
                 f"(at most {EDGE_LOST_AFTER + 15:.0f}s)")
         while edge_worker_state(settings, name) in EDGE_ALIVE and time.monotonic() < deadline:
             time.sleep(2)
+        if edge_worker_state(settings, name) in EDGE_ALIVE:
+            raise ServiceError(f"{name}: Airflow still hears from a worker of that name, which lake did not "
+                               f"start here; stop that worker, then run `lake up airflow` again")
 
     return Service(name, [], command, lambda: edge_worker_state(settings, name) in EDGE_WORKING,
                    url="", env=lambda: airflow_env.worker_environment(settings, name), prepare=prepare,

@@ -87,7 +87,10 @@ def up(names: list[str] | None, settings: Settings) -> None:
         if service.pid() is not None:
             say(f"{service.name}: already running (pid {service.pid()})")
             continue
-        if service.healthy():
+        # a port that answers though lake started nothing there is someone else's server; a service with no
+        # port (an Edge worker) is healthy by what Airflow last heard, which outlives a crashed process: its
+        # start waits for Airflow to count it lost, and says so if something else keeps that name alive
+        if service.ports and service.healthy():
             raise ServiceError(f"{service.name}: something not started by lake already answers on "
                                f"port {service.ports}; stop it or change the port in "
                                f"lake_config/environments/{settings.env.name}.yaml")

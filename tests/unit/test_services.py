@@ -292,6 +292,27 @@ def test_up_sets_up_a_service_it_finds_running(tmp_path, monkeypatch, capsys):
     assert fake.pid() is None
 
 
+def test_up_refuses_a_port_someone_else_answers_on_but_restarts_a_portless_service_whose_state_is_stale(
+        tmp_path, monkeypatch):
+    """An Edge worker has no port: Airflow reports it working for a while after it crashed, and `up` must start it
+    again (its own start waits for Airflow to count the old one lost) instead of blaming a stranger."""
+    monkeypatch.setenv("LAKE_HOME", str(tmp_path))
+    settings = Settings(load_environment("local"))
+    answering = services.Service("fake-server", [59999], lambda: [sys.executable, "-c", SLEEPER, "lake-test-srv"],
+                                 healthy=lambda: True, marker="lake-test-srv", start_timeout=10, settings=settings)
+    worker = services.Service("fake-worker", [], lambda: [sys.executable, "-c", SLEEPER, "lake-test-worker"],
+                              healthy=lambda: True, marker="lake-test-worker", start_timeout=10, settings=settings)
+    monkeypatch.setattr("lakehouse.services.stack.all_services", lambda s=None: [answering, worker])
+    with pytest.raises(ServiceError, match="fake-server: something not started by lake already answers"):
+        services.up(["fake-server"], settings)
+    assert answering.pid() is None  # nothing was started beside the stranger
+    try:
+        services.up(["fake-worker"], settings)
+        assert worker.pid() is not None
+    finally:
+        worker.stop()
+
+
 def _logged_pid(service, word: str) -> int | None:
     """The pid a test service printed after ``word`` in its log (waiting up to 10 s), or None."""
     for _ in range(100):
