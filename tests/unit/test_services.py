@@ -308,7 +308,10 @@ def test_up_refuses_a_port_someone_else_answers_on_but_restarts_a_portless_servi
     assert answering.pid() is None  # nothing was started beside the stranger
     try:
         services.up(["fake-worker"], settings)
-        assert worker.pid() is not None
+        deadline = time.monotonic() + 10  # started: its command line shows the marker once the exec is done
+        while worker.pid() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.pid() is not None, worker.log_file.read_text()
     finally:
         worker.stop()
 
