@@ -255,13 +255,12 @@ def _key_positions(metrics: dict, spec: SourceDataset) -> SparkColumn | None:
     """Each kept row's key as one number from 1 to the product of the keys' spans, distinct keys apart (mixed
     radix over :func:`staged_metrics`' key ranges), or None: a key of another type or holding NULL, or more than
     ``DENSE_SPAN`` positions per kept row (sparse keys would make more blocks than rows)."""
+    bounds = key_bounds(metrics, spec)  # keys holding a NULL are left out of it
     position, stride = F.lit(1).cast("bigint"), 1
-    for i in reversed(range(len(spec.keys))):
-        key = spec.keys[i]
-        low, high = metrics.get(f"key_min_{i}"), metrics.get(f"key_max_{i}")
-        type_ = spec.column(key).type
-        if type_ not in DENSE_KEY_TYPES or low is None or high is None or metrics.get(f"key_nulls_{i}"):
+    for key in reversed(spec.keys):
+        if key not in bounds or bounds[key][2] not in DENSE_KEY_TYPES:
             return None
+        low, high, type_ = bounds[key]
         value = F.col(key).cast("bigint")
         if type_ == "date":
             value, low, high = F.unix_date(F.col(key)).cast("bigint"), _epoch_day(low), _epoch_day(high)
